@@ -1,0 +1,21 @@
+"""Celery application: region tasks on the `region` queue, rack tasks on `rack.<name>`."""
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "maasproject.settings")
+
+app = Celery("maasproject")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def _schedule_periodic_tasks(sender: Celery, **_kwargs) -> None:
+    from django.conf import settings
+
+    sender.add_periodic_task(
+        settings.DEADLINE_CHECK_INTERVAL,
+        sender.signature("nodes.tasks.expire_status_deadlines"),
+        name="expire machine status deadlines",
+    )

@@ -1,0 +1,1 @@
+"""Machines, interfaces, block devices, tags, events, API keys and the machine lifecycle."""

@@ -1,0 +1,2 @@
+"""Users and API keys API (filled by the accounts work)."""
+urlpatterns = []

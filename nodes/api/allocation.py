@@ -1,0 +1,2 @@
+"""POST /machines/allocate/ (filled by the allocation work)."""
+urlpatterns = []

@@ -1,0 +1,180 @@
+"""Serializers for machines, interfaces, block devices, tags and events (MAAS field names)."""
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from nodes.choices import EventLevel
+from nodes.models import BlockDevice, Event, Interface, Machine, Tag
+from nodes.models.hardware import normalise_mac
+from zones.models import ResourcePool, Zone
+
+
+class NamedRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(read_only=True)
+
+
+class InterfaceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Interface
+        fields = ["id", "name", "type", "mac_address", "vlan", "enabled", "link_speed"]
+
+    def validate_mac_address(self, value: str) -> str:
+        try:
+            mac = normalise_mac(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+        if Interface.objects.filter(mac_address=mac).exists():
+            raise serializers.ValidationError(f"MAC address {mac} is already in use.")
+        return mac
+
+
+class BlockDeviceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BlockDevice
+        fields = ["id", "name", "type", "size", "block_size", "model", "serial", "id_path", "tags"]
+        extra_kwargs = {"size": {"min_value": 1}}
+
+
+class MachineSerializer(serializers.ModelSerializer):
+    """A machine as MAAS clients expect to read it."""
+
+    status_name = serializers.CharField(read_only=True)
+    zone = NamedRefSerializer(read_only=True)
+    pool = NamedRefSerializer(read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    tag_names = serializers.SerializerMethodField()
+    boot_interface = serializers.SerializerMethodField()
+    interface_set = InterfaceSerializer(source="interfaces", many=True, read_only=True)
+    blockdevice_set = BlockDeviceSerializer(source="block_devices", many=True, read_only=True)
+    resource_uri = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Machine
+        fields = [
+            "system_id", "hostname", "description", "status", "status_name", "previous_status",
+            "status_expires", "error_description", "owner", "zone", "pool", "architecture",
+            "cpu_count", "cpu_speed", "memory", "osystem", "distro_series", "power_type",
+            "power_state", "netboot", "locked", "tag_names", "boot_interface", "interface_set",
+            "blockdevice_set", "created", "updated", "resource_uri",
+        ]
+        read_only_fields = fields
+
+    def get_tag_names(self, machine: Machine) -> list[str]:
+        return sorted(tag.name for tag in machine.tags.all())
+
+    def get_boot_interface(self, machine: Machine) -> dict | None:
+        interfaces = list(machine.interfaces.all())
+        return InterfaceSerializer(interfaces[0]).data if interfaces else None
+
+    def get_resource_uri(self, machine: Machine) -> str:
+        return f"/api/v1/machines/{machine.system_id}/"
+
+
+class MachineWriteSerializer(serializers.ModelSerializer):
+    """Fields an admin sets when creating or editing a machine."""
+
+    zone = serializers.SlugRelatedField(slug_field="name", queryset=Zone.objects.all(),
+                                        required=False)
+    pool = serializers.SlugRelatedField(slug_field="name", queryset=ResourcePool.objects.all(),
+                                        required=False)
+    tag_names = serializers.ListField(child=serializers.CharField(), required=False)
+    mac_addresses = serializers.ListField(child=serializers.CharField(), required=False)
+    power_parameters = serializers.DictField(required=False, write_only=True)
+
+    class Meta:
+        model = Machine
+        fields = [
+            "hostname", "description", "architecture", "cpu_count", "cpu_speed", "memory",
+            "osystem", "distro_series", "power_type", "power_parameters", "zone", "pool",
+            "tag_names", "mac_addresses",
+        ]
+        extra_kwargs = {"hostname": {"required": False}}
+
+    def validate_tag_names(self, names: list[str]) -> list[str]:
+        missing = sorted(set(names) - set(Tag.objects.filter(name__in=names).values_list(
+            "name", flat=True)))
+        if missing:
+            raise serializers.ValidationError(f"Unknown tags: {', '.join(missing)}.")
+        return names
+
+    def validate_mac_addresses(self, macs: list[str]) -> list[str]:
+        errors, result = [], []
+        for mac in macs:
+            try:
+                result.append(normalise_mac(mac))
+            except DjangoValidationError as exc:
+                errors.extend(exc.messages)
+        if len(set(result)) != len(result):
+            errors.append("MAC addresses must be distinct.")
+        taken = Interface.objects.filter(mac_address__in=result).values_list(
+            "mac_address", flat=True)
+        errors.extend(f"MAC address {mac} is already in use." for mac in taken)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return result
+
+
+class TagSerializer(serializers.ModelSerializer):
+    machine_count = serializers.IntegerField(read_only=True, required=False)
+
+    class Meta:
+        model = Tag
+        fields = ["id", "name", "comment", "kernel_opts", "machine_count", "created"]
+        read_only_fields = ["id", "created"]
+
+
+class EventSerializer(serializers.ModelSerializer):
+    system_id = serializers.CharField(source="machine.system_id", read_only=True, default=None)
+    username = serializers.CharField(source="user.username", read_only=True, default=None)
+    level = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Event
+        fields = ["id", "system_id", "hostname", "type", "level", "description", "username",
+                  "created"]
+
+    def get_level(self, event: Event) -> str:
+        return EventLevel(event.level).label
+
+
+# Parameters of the lifecycle actions.
+class CommissionParams(serializers.Serializer):
+    enable_ssh = serializers.BooleanField(default=False)
+    skip_networking = serializers.BooleanField(default=False)
+    skip_storage = serializers.BooleanField(default=False)
+
+
+class DeployParams(serializers.Serializer):
+    osystem = serializers.CharField(required=False, default="", max_length=64)
+    distro_series = serializers.CharField(required=False, default="", max_length=64)
+    user_data = serializers.CharField(required=False, default="", allow_blank=True,
+                                      trim_whitespace=False)
+
+
+class ReleaseParams(serializers.Serializer):
+    erase = serializers.BooleanField(default=False)
+    comment = serializers.CharField(required=False, default="", allow_blank=True)
+
+
+class CommentParams(serializers.Serializer):
+    comment = serializers.CharField(required=False, default="", allow_blank=True)
+
+
+class MarkBrokenParams(serializers.Serializer):
+    description = serializers.CharField(required=False, default="", allow_blank=True)
+
+
+class PowerOffParams(serializers.Serializer):
+    stop_mode = serializers.ChoiceField(choices=["soft", "hard"], default="hard")
+
+
+class SetZoneParams(serializers.Serializer):
+    zone = serializers.SlugRelatedField(slug_field="name", queryset=Zone.objects.all())
+
+
+class SetPoolParams(serializers.Serializer):
+    pool = serializers.SlugRelatedField(slug_field="name", queryset=ResourcePool.objects.all())
+
+
+class NoParams(serializers.Serializer):
+    pass

@@ -1,0 +1,184 @@
+"""Views for machines (CRUD and lifecycle actions), interfaces, block devices, tags, events."""
+from django.db.models import Count
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from nodes.api import serializers as s
+from nodes.api.filtersets import EventFilter, MachineFilter
+from nodes.api.permissions import IsAdminOrReadOnly
+from nodes.models import Tag
+from nodes.selectors import events_visible_to, machines_visible_to
+from nodes.services import actions, machines, tags
+
+# action name in the URL -> (service, parameter serializer)
+MACHINE_ACTIONS = {
+    "commission": (actions.machine_commission, s.CommissionParams),
+    "test": (actions.machine_test, s.NoParams),
+    "abort": (actions.machine_abort, s.NoParams),
+    "deploy": (actions.machine_deploy, s.DeployParams),
+    "release": (actions.machine_release, s.ReleaseParams),
+    "mark-broken": (actions.machine_mark_broken, s.MarkBrokenParams),
+    "mark-fixed": (actions.machine_mark_fixed, s.NoParams),
+    "lock": (actions.machine_lock, s.CommentParams),
+    "unlock": (actions.machine_unlock, s.NoParams),
+    "rescue-mode": (actions.machine_rescue_mode, s.NoParams),
+    "exit-rescue-mode": (actions.machine_exit_rescue_mode, s.NoParams),
+    "override-failed-testing": (actions.machine_override_failed_testing, s.NoParams),
+    "retire": (actions.machine_retire, s.NoParams),
+    "set-zone": (actions.machine_set_zone, s.SetZoneParams),
+    "set-pool": (actions.machine_set_pool, s.SetPoolParams),
+    "power-on": (lambda sid, user: actions.machine_power(sid, user, "power-on"), s.NoParams),
+    "power-off": (
+        lambda sid, user, **kw: actions.machine_power(sid, user, "power-off", **kw),
+        s.PowerOffParams,
+    ),
+    "power-cycle": (lambda sid, user: actions.machine_power(sid, user, "power-cycle"), s.NoParams),
+    "query-power-state": (
+        lambda sid, user: actions.machine_power(sid, user, "query-power-state"), s.NoParams
+    ),
+}
+
+
+def _action_view(name: str, service, params_serializer):
+    @extend_schema(request=params_serializer, responses=s.MachineSerializer, operation_id=name)
+    def view(self, request, system_id=None):
+        machine = self.get_object()
+        params = params_serializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        service(machine.system_id, request.user, **params.validated_data)
+        return Response(s.MachineSerializer(self.get_queryset().get(pk=machine.pk)).data)
+
+    view.__name__ = name.replace("-", "_")
+    view.__doc__ = f"Lifecycle action `{name}`."
+    return action(detail=True, methods=["post"], url_path=name, url_name=name)(view)
+
+
+class MachineViewSet(viewsets.ModelViewSet):
+    """Machines: list, create, read, update, delete, and lifecycle actions."""
+
+    lookup_field = "system_id"
+    filterset_class = MachineFilter
+    serializer_class = s.MachineSerializer
+
+    def get_queryset(self):
+        return machines_visible_to(self.request.user).order_by("hostname")
+
+    def get_serializer_class(self):
+        if self.action in ("create", "update", "partial_update"):
+            return s.MachineWriteSerializer
+        return s.MachineSerializer
+
+    @extend_schema(responses=s.MachineSerializer)
+    def create(self, request, *args, **kwargs):
+        serializer = s.MachineWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        machine = machines.machine_create(request.user, **serializer.validated_data)
+        body = s.MachineSerializer(self.get_queryset().get(pk=machine.pk)).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=s.MachineSerializer)
+    def update(self, request, *args, **kwargs):
+        machine = self.get_object()
+        serializer = s.MachineWriteSerializer(
+            machine, data=request.data, partial=kwargs.get("partial", False)
+        )
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        if data.pop("mac_addresses", None):
+            return Response(
+                {"mac_addresses": ["Add interfaces through /interfaces/."]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        machines.machine_update(machine.system_id, request.user, **data)
+        return Response(s.MachineSerializer(self.get_queryset().get(pk=machine.pk)).data)
+
+    def destroy(self, request, *args, **kwargs):
+        machine = self.get_object()
+        actions.machine_delete(machine.system_id, request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    for _name, (_service, _params) in MACHINE_ACTIONS.items():
+        locals()[_name.replace("-", "_")] = _action_view(_name, _service, _params)
+    del _name, _service, _params
+
+
+class _MachinePartViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Shared shape of a machine's interfaces and block devices."""
+
+    pagination_class = None
+    related_name = ""
+    create_service = None
+    delete_service = None
+
+    def machine(self):
+        return get_object_or_404(
+            machines_visible_to(self.request.user), system_id=self.kwargs["system_id"]
+        )
+
+    def get_queryset(self):
+        return getattr(self.machine(), self.related_name).all()
+
+    def create(self, request, system_id=None):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        obj = type(self).create_service(self.machine(), request.user, **serializer.validated_data)
+        return Response(self.get_serializer(obj).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, system_id=None, pk=None):
+        type(self).delete_service(self.get_object(), request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InterfaceViewSet(_MachinePartViewSet):
+    """A machine's network interfaces."""
+
+    serializer_class = s.InterfaceSerializer
+    related_name = "interfaces"
+    create_service = staticmethod(machines.interface_create)
+    delete_service = staticmethod(machines.interface_delete)
+
+
+class BlockDeviceViewSet(_MachinePartViewSet):
+    """A machine's block devices."""
+
+    serializer_class = s.BlockDeviceSerializer
+    related_name = "block_devices"
+    create_service = staticmethod(machines.block_device_create)
+    delete_service = staticmethod(machines.block_device_delete)
+
+
+class TagViewSet(viewsets.ModelViewSet):
+    """Tags: everyone reads, admins write."""
+
+    serializer_class = s.TagSerializer
+    permission_classes = [IsAdminOrReadOnly]
+    lookup_field = "name"
+
+    def get_queryset(self):
+        return Tag.objects.annotate(machine_count=Count("machines")).order_by("name")
+
+    def perform_create(self, serializer):
+        serializer.instance = tags.tag_create(self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = tags.tag_update(
+            serializer.instance, self.request.user, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        tags.tag_delete(instance, self.request.user)
+
+
+class EventViewSet(viewsets.ReadOnlyModelViewSet):
+    """Events, newest first; filter by machine, hostname, type, level and time."""
+
+    serializer_class = s.EventSerializer
+    filterset_class = EventFilter
+
+    def get_queryset(self):
+        return events_visible_to(self.request.user)

@@ -1,0 +1,59 @@
+"""Choice enumerations for machines: MAAS's statuses (codes and names), power, events."""
+from django.db import models
+
+
+class NodeStatus(models.IntegerChoices):
+    """MAAS's 23 node statuses, with its numeric codes and display names."""
+
+    NEW = 0, "New"
+    COMMISSIONING = 1, "Commissioning"
+    FAILED_COMMISSIONING = 2, "Failed commissioning"
+    MISSING = 3, "Missing"
+    READY = 4, "Ready"
+    RESERVED = 5, "Reserved"
+    DEPLOYED = 6, "Deployed"
+    RETIRED = 7, "Retired"
+    BROKEN = 8, "Broken"
+    DEPLOYING = 9, "Deploying"
+    ALLOCATED = 10, "Allocated"
+    FAILED_DEPLOYMENT = 11, "Failed deployment"
+    RELEASING = 12, "Releasing"
+    FAILED_RELEASING = 13, "Releasing failed"
+    DISK_ERASING = 14, "Disk erasing"
+    FAILED_DISK_ERASING = 15, "Failed disk erasing"
+    RESCUE_MODE = 16, "Rescue mode"
+    ENTERING_RESCUE_MODE = 17, "Entering rescue mode"
+    FAILED_ENTERING_RESCUE_MODE = 18, "Failed to enter rescue mode"
+    EXITING_RESCUE_MODE = 19, "Exiting rescue mode"
+    FAILED_EXITING_RESCUE_MODE = 20, "Failed to exit rescue mode"
+    TESTING = 21, "Testing"
+    FAILED_TESTING = 22, "Failed testing"
+
+
+class PowerState(models.TextChoices):
+    ON = "on", "On"
+    OFF = "off", "Off"
+    UNKNOWN = "unknown", "Unknown"
+    ERROR = "error", "Error"
+
+
+class EventLevel(models.IntegerChoices):
+    """Python logging levels plus AUDIT for user actions (as MAAS does)."""
+
+    DEBUG = 10, "DEBUG"
+    INFO = 20, "INFO"
+    AUDIT = 0, "AUDIT"
+    WARNING = 30, "WARNING"
+    ERROR = 40, "ERROR"
+
+
+class BlockDeviceType(models.TextChoices):
+    PHYSICAL = "physical", "Physical"
+    VIRTUAL = "virtual", "Virtual"
+
+
+class InterfaceType(models.TextChoices):
+    PHYSICAL = "physical", "Physical"
+    BOND = "bond", "Bond"
+    VLAN = "vlan", "VLAN"
+    BRIDGE = "bridge", "Bridge"

@@ -1,0 +1,76 @@
+"""Hardware inventory: network interfaces and block devices of a machine."""
+from django.core.exceptions import ValidationError
+from django.db import models
+from netaddr import EUI, AddrFormatError, mac_unix_expanded
+
+from nodes.choices import BlockDeviceType, InterfaceType
+
+
+def normalise_mac(value: str) -> str:
+    """Return a MAC as lowercase colon-separated hex, or raise ValidationError."""
+    try:
+        mac = EUI(str(value).strip())
+    except (AddrFormatError, TypeError, ValueError) as exc:
+        raise ValidationError(f"'{value}' is not a valid MAC address.") from exc
+    if mac.version != 48:
+        raise ValidationError(f"'{value}' is not a 48-bit MAC address.")
+    mac.dialect = mac_unix_expanded
+    return str(mac)
+
+
+class Interface(models.Model):
+    """A network interface; its MAC is unique across the region."""
+
+    machine = models.ForeignKey(
+        "nodes.Machine", on_delete=models.CASCADE, related_name="interfaces"
+    )
+    name = models.CharField(max_length=64)
+    type = models.CharField(
+        max_length=16, choices=InterfaceType.choices, default=InterfaceType.PHYSICAL
+    )
+    mac_address = models.CharField(max_length=17, unique=True)
+    vlan = models.ForeignKey(
+        "zones.VLAN", null=True, blank=True, on_delete=models.SET_NULL, related_name="interfaces"
+    )
+    enabled = models.BooleanField(default=True)
+    link_speed = models.PositiveIntegerField(default=0, help_text="Mbit/s")
+
+    class Meta:
+        ordering = ["machine_id", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["machine", "name"], name="unique_interface_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.mac_address}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.mac_address = normalise_mac(self.mac_address)
+        super().save(*args, **kwargs)
+
+
+class BlockDevice(models.Model):
+    """A disk of a machine."""
+
+    machine = models.ForeignKey(
+        "nodes.Machine", on_delete=models.CASCADE, related_name="block_devices"
+    )
+    name = models.CharField(max_length=64)
+    type = models.CharField(
+        max_length=16, choices=BlockDeviceType.choices, default=BlockDeviceType.PHYSICAL
+    )
+    size = models.BigIntegerField(help_text="bytes")
+    block_size = models.PositiveIntegerField(default=512)
+    model = models.CharField(max_length=128, blank=True, default="")
+    serial = models.CharField(max_length=128, blank=True, default="")
+    id_path = models.CharField(max_length=256, blank=True, default="")
+    tags = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["machine_id", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["machine", "name"], name="unique_blockdevice_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name

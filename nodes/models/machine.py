@@ -1,0 +1,120 @@
+"""The Machine model and its lifecycle state machine (transitions generated from the table)."""
+import secrets
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django_fsm import GET_STATE, ConcurrentTransitionMixin, FSMIntegerField, transition
+
+from nodes import lifecycle
+from nodes.choices import NodeStatus, PowerState
+from zones.models import ResourcePool, Zone
+
+# MAAS system ids: six characters from an alphabet without look-alikes.
+SYSTEM_ID_ALPHABET = "abcdefghjkmnpqrstuvwxy3456789"
+hostname_validator = RegexValidator(
+    r"^(?!-)[a-z0-9-]{1,63}(?<!-)$",
+    "A hostname is 1-63 lowercase letters, digits or hyphens, not starting or ending with one.",
+)
+
+
+def generate_system_id() -> str:
+    return "".join(secrets.choice(SYSTEM_ID_ALPHABET) for _ in range(6))
+
+
+def _transition_method(action: str, rule: lifecycle.Rule):
+    """Build the django-fsm transition method for one status-changing action."""
+
+    def target_for(machine: "Machine", *args, **kwargs) -> int:
+        if action == "release" and kwargs.get("erase"):
+            return lifecycle.RELEASE_WITH_ERASE_TARGET
+        return lifecycle.resolve_target(rule.target, machine.status, machine.previous_status)
+
+    possible = sorted(NodeStatus.values) if isinstance(rule.target, str) else [rule.target]
+    if action == "release":
+        possible = [rule.target, lifecycle.RELEASE_WITH_ERASE_TARGET]
+
+    def method(self: "Machine", **_kwargs) -> None:
+        if rule.remember == lifecycle.SOURCE:
+            self.previous_status = self.status
+        elif rule.remember is not None:
+            self.previous_status = rule.remember
+
+    method.__name__ = action.replace("-", "_")
+    method.__doc__ = f"Lifecycle transition for the `{action}` action."
+    return transition(
+        field="status", source=sorted(rule.sources), target=GET_STATE(target_for, states=possible)
+    )(method)
+
+
+def _outcome_method(name: str, index: int):
+    """Build the transition that ends an in-progress status (index 0 success, 1 failure)."""
+
+    def target_for(machine: "Machine", *args, **kwargs) -> int:
+        target = lifecycle.IN_PROGRESS[machine.status][index]
+        return lifecycle.resolve_target(target, machine.status, machine.previous_status)
+
+    def method(self: "Machine", **_kwargs) -> None:
+        return None
+
+    method.__name__ = name
+    return transition(
+        field="status",
+        source=sorted(lifecycle.IN_PROGRESS),
+        target=GET_STATE(target_for, states=sorted(NodeStatus.values)),
+    )(method)
+
+
+class Machine(ConcurrentTransitionMixin, models.Model):
+    """A physical server managed by the region, with its lifecycle status."""
+
+    system_id = models.CharField(max_length=16, unique=True, default=generate_system_id)
+    hostname = models.CharField(max_length=63, unique=True, validators=[hostname_validator])
+    description = models.TextField(blank=True, default="")
+    architecture = models.CharField(max_length=64, default="amd64/generic")
+    cpu_count = models.PositiveIntegerField(default=0)
+    cpu_speed = models.PositiveIntegerField(default=0, help_text="MHz")
+    memory = models.PositiveIntegerField(default=0, help_text="MiB")
+    status = FSMIntegerField(
+        choices=NodeStatus.choices, default=NodeStatus.NEW, protected=True, db_index=True
+    )
+    previous_status = models.IntegerField(choices=NodeStatus.choices, null=True, blank=True)
+    status_expires = models.DateTimeField(null=True, blank=True, db_index=True)
+    error_description = models.TextField(blank=True, default="")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="machines",
+    )
+    zone = models.ForeignKey(Zone, on_delete=models.PROTECT, default=Zone.default_id)
+    pool = models.ForeignKey(ResourcePool, on_delete=models.PROTECT, default=ResourcePool.default_id)
+    tags = models.ManyToManyField("nodes.Tag", blank=True, related_name="machines")
+    power_type = models.CharField(max_length=64, blank=True, default="manual")
+    power_parameters = models.JSONField(default=dict, blank=True)
+    power_state = models.CharField(
+        max_length=16, choices=PowerState.choices, default=PowerState.UNKNOWN
+    )
+    power_state_updated = models.DateTimeField(null=True, blank=True)
+    osystem = models.CharField(max_length=64, blank=True, default="")
+    distro_series = models.CharField(max_length=64, blank=True, default="")
+    user_data = models.TextField(blank=True, default="")
+    netboot = models.BooleanField(default=True)
+    locked = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["hostname"]
+
+    def __str__(self) -> str:
+        return f"{self.hostname} ({self.system_id})"
+
+    @property
+    def status_name(self) -> str:
+        return NodeStatus(self.status).label
+
+    for _action, _rule in lifecycle.ACTIONS.items():
+        if _rule.target != lifecycle.UNCHANGED:
+            locals()[_action.replace("-", "_")] = _transition_method(_action, _rule)
+    complete = _outcome_method("complete", 0)
+    fail = _outcome_method("fail", 1)
+    del _action, _rule

@@ -1,0 +1,178 @@
+"""Named lifecycle actions, one typed service each (the API and admin call these)."""
+from functools import partial
+
+from django.db import transaction
+
+from nodes.choices import NodeStatus
+from nodes.models import Machine
+from nodes.services.lifecycle import clear_ownership, run_action
+from nodes.services.permissions import require_action_permission
+from zones.models import ResourcePool, Zone
+
+
+def _start_job(system_id: str, job: str) -> None:
+    from nodes.tasks import start_machine_job
+
+    start_machine_job.delay(system_id, job)
+
+
+def _power(system_id: str, action: str) -> None:
+    from rack_worker.client import enqueue_power_action
+
+    enqueue_power_action(system_id, action)
+
+
+def machine_commission(
+    system_id: str, user, *, enable_ssh: bool = False, skip_networking: bool = False,
+    skip_storage: bool = False,
+) -> Machine:
+    """Start commissioning: netboot the machine into the ephemeral environment."""
+    options = f"enable_ssh={enable_ssh} skip_networking={skip_networking} skip_storage={skip_storage}"
+
+    def change(machine: Machine) -> None:
+        machine.netboot = True
+
+    return run_action(
+        system_id, "commission", user, change=change, note=options,
+        after_commit=partial(_start_job, system_id, "commissioning"),
+    )
+
+
+def machine_test(system_id: str, user) -> Machine:
+    """Start hardware testing in the ephemeral environment."""
+    return run_action(
+        system_id, "test", user, after_commit=partial(_start_job, system_id, "testing")
+    )
+
+
+def machine_abort(system_id: str, user) -> Machine:
+    """Abort in-progress work: back to the previous status, machine powered off."""
+    return run_action(system_id, "abort", user, after_commit=partial(_power, system_id, "off"))
+
+
+def machine_deploy(
+    system_id: str, user, *, osystem: str = "", distro_series: str = "", user_data: str = ""
+) -> Machine:
+    """Deploy an OS; a Ready machine is allocated to the user first, as in MAAS."""
+
+    def change(machine: Machine) -> None:
+        if machine.owner_id is None:
+            machine.owner = user
+        machine.osystem = osystem or machine.osystem or "debian"
+        machine.distro_series = distro_series or machine.distro_series or "bookworm"
+        machine.user_data = user_data
+        machine.netboot = True
+
+    return run_action(
+        system_id, "deploy", user, change=change,
+        note=f"{osystem or 'default'}/{distro_series or 'default'}",
+        after_commit=partial(_start_job, system_id, "deploy"),
+    )
+
+
+def machine_release(system_id: str, user, *, erase: bool = False, comment: str = "") -> Machine:
+    """Release a machine: power off, optionally erase, then Ready without owner.
+
+    A manually powered machine has nothing to wait for, so it is Ready at once (as in MAAS).
+    """
+    def change(machine: Machine) -> None:
+        if machine.status == NodeStatus.RELEASING and machine.power_type == "manual":
+            machine.complete()
+            clear_ownership(machine)
+
+    job = partial(_start_job, system_id, "erase") if erase else partial(_power, system_id, "off")
+    return run_action(
+        system_id, "release", user, fsm_kwargs={"erase": erase}, change=change,
+        note=("erase; " if erase else "") + comment, after_commit=job,
+    )
+
+
+def machine_mark_broken(system_id: str, user, *, description: str = "") -> Machine:
+    def change(machine: Machine) -> None:
+        machine.error_description = description
+
+    return run_action(system_id, "mark-broken", user, change=change, note=description)
+
+
+def machine_mark_fixed(system_id: str, user) -> Machine:
+    return run_action(system_id, "mark-fixed", user)
+
+
+def machine_override_failed_testing(system_id: str, user) -> Machine:
+    return run_action(system_id, "override-failed-testing", user)
+
+
+def machine_lock(system_id: str, user, *, comment: str = "") -> Machine:
+    """Lock a deployed machine: every action but unlock is refused until unlocked."""
+    return run_action(system_id, "lock", user, change=_set_locked(True), note=comment)
+
+
+def machine_unlock(system_id: str, user) -> Machine:
+    return run_action(system_id, "unlock", user, change=_set_locked(False))
+
+
+def _set_locked(value: bool):
+    def change(machine: Machine) -> None:
+        machine.locked = value
+
+    return change
+
+
+def machine_rescue_mode(system_id: str, user) -> Machine:
+    return run_action(
+        system_id, "rescue-mode", user, after_commit=partial(_start_job, system_id, "rescue")
+    )
+
+
+def machine_exit_rescue_mode(system_id: str, user) -> Machine:
+    return run_action(
+        system_id, "exit-rescue-mode", user,
+        after_commit=partial(_start_job, system_id, "exit-rescue"),
+    )
+
+
+def machine_retire(system_id: str, user) -> Machine:
+    return run_action(system_id, "retire", user)
+
+
+def machine_set_zone(system_id: str, user, zone: Zone) -> Machine:
+    def change(machine: Machine) -> None:
+        machine.zone = zone
+
+    return run_action(system_id, "set-zone", user, change=change, note=f"zone {zone.name}")
+
+
+def machine_set_pool(system_id: str, user, pool: ResourcePool) -> Machine:
+    def change(machine: Machine) -> None:
+        machine.pool = pool
+
+    return run_action(system_id, "set-pool", user, change=change, note=f"pool {pool.name}")
+
+
+POWER_ACTIONS = {"power-on": "on", "power-off": "off", "power-cycle": "cycle",
+                 "query-power-state": "query"}
+
+
+def machine_power(system_id: str, user, action: str, *, stop_mode: str = "hard") -> Machine:
+    """Request a power action (`power-on`, `power-off`, `power-cycle`, `query-power-state`)."""
+    verb = POWER_ACTIONS[action]
+    if verb == "off" and stop_mode == "soft":
+        verb = "soft-off"
+    return run_action(
+        system_id, action, user, note=f"power {verb} requested",
+        after_commit=partial(_power, system_id, verb),
+    )
+
+
+def machine_delete(system_id: str, user) -> None:
+    """Delete a machine (its Events stay, with its hostname, for the audit trail)."""
+    from nodes.services.events import event_record
+    from nodes.services.lifecycle import check_action, lock_machine
+
+    with transaction.atomic():
+        machine = lock_machine(system_id)
+        require_action_permission(user, machine, "delete")
+        check_action(machine, "delete")
+        event_record(machine=None, type="delete", user=user, hostname=machine.hostname,
+                     description=f"Deleted machine {machine.hostname} ({machine.system_id})")
+        machine.delete()

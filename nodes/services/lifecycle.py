@@ -1,0 +1,174 @@
+"""Lifecycle services: lock the row, check the table, transition, save, record, enqueue."""
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from nodes import lifecycle
+from nodes.choices import EventLevel, NodeStatus
+from nodes.models import Machine
+from nodes.services.errors import ActionNotAllowed
+from nodes.services.events import event_record
+from nodes.services.permissions import require_action_permission
+
+
+def lock_machine(system_id: str) -> Machine:
+    """Fetch a machine and lock its row until the end of the transaction."""
+    return Machine.objects.select_for_update().get(system_id=system_id)
+
+
+def check_action(machine: Machine, action: str) -> None:
+    """Raise ActionNotAllowed unless the table allows `action` for this machine."""
+    if action not in lifecycle.allowed_actions(machine.status, machine.locked):
+        raise ActionNotAllowed(machine, action)
+
+
+def update_deadline(machine: Machine) -> None:
+    """Set status_expires for an in-progress status, clear it for a resting one."""
+    seconds = lifecycle.status_timeout_seconds(
+        machine.status, settings.MACHINE_STATUS_TIMEOUT, settings.MACHINE_RELEASING_TIMEOUT
+    )
+    machine.status_expires = timezone.now() + timedelta(seconds=seconds) if seconds else None
+
+
+def run_action(
+    system_id: str,
+    action: str,
+    user,
+    *,
+    fsm_kwargs: dict | None = None,
+    change: Callable[[Machine], None] | None = None,
+    after_commit: Callable[[], None] | None = None,
+    note: str = "",
+) -> Machine:
+    """Perform a user action on a machine: the single write path for every action."""
+    with transaction.atomic():
+        machine = lock_machine(system_id)
+        require_action_permission(user, machine, action)
+        check_action(machine, action)
+        apply_action(machine, action, user, fsm_kwargs=fsm_kwargs, change=change, note=note)
+        if after_commit is not None:
+            transaction.on_commit(after_commit)
+    return machine
+
+
+def apply_action(
+    machine: Machine,
+    action: str,
+    user,
+    *,
+    fsm_kwargs: dict | None = None,
+    change: Callable[[Machine], None] | None = None,
+    note: str = "",
+) -> None:
+    """Transition an already locked and checked machine, save it and write the Event."""
+    before = machine.status
+    if lifecycle.ACTIONS[action].target != lifecycle.UNCHANGED:
+        getattr(machine, action.replace("-", "_"))(**(fsm_kwargs or {}))
+    if change is not None:
+        change(machine)
+    if machine.status != before:
+        update_deadline(machine)
+        if machine.status not in lifecycle.FAILED_STATUSES:
+            machine.error_description = ""
+    machine.save()
+    event_record(
+        machine=machine,
+        type=action,
+        level=EventLevel.AUDIT if user is not None else EventLevel.INFO,
+        user=user,
+        description=_describe(before, machine.status, note),
+    )
+
+
+def _describe(before: int, after: int, note: str) -> str:
+    text = (
+        f"{NodeStatus(before).label} → {NodeStatus(after).label}"
+        if before != after else f"status {NodeStatus(after).label}"
+    )
+    return f"{text}; {note}" if note else text
+
+
+def machine_finish(system_id: str, *, success: bool, reason: str = "") -> Machine:
+    """End the in-progress work of a machine with success or failure (called by tasks)."""
+    with transaction.atomic():
+        machine = lock_machine(system_id)
+        if machine.status not in lifecycle.IN_PROGRESS:
+            raise ActionNotAllowed(machine, "finish", reason=f"it is {machine.status_name}")
+        before = machine.status
+        machine.complete() if success else machine.fail()
+        if not success:
+            machine.error_description = reason
+        if machine.status == NodeStatus.READY and before in (
+            NodeStatus.RELEASING, NodeStatus.DISK_ERASING
+        ):
+            clear_ownership(machine)
+        update_deadline(machine)
+        machine.save()
+        event_record(
+            machine=machine,
+            type="status_" + ("succeeded" if success else "failed"),
+            level=EventLevel.INFO if success else EventLevel.ERROR,
+            description=_describe(before, machine.status, reason),
+        )
+    return machine
+
+
+def clear_ownership(machine: Machine) -> None:
+    """Return a released machine to the pool: no owner, no user data, no deployed OS."""
+    machine.owner = None
+    machine.user_data = ""
+    machine.osystem = ""
+    machine.distro_series = ""
+    machine.netboot = True
+
+
+def expire_status_deadlines(now=None) -> list[str]:
+    """Fail every machine whose in-progress deadline passed; return their system ids.
+
+    Safe with several regions: one holds a PostgreSQL advisory lock for the sweep, and each
+    row is re-checked under its own row lock (skip_locked) before it is failed.
+    """
+    now = now or timezone.now()
+    expired = []
+    with transaction.atomic():
+        if not _sweep_lock_acquired():
+            return expired
+        candidates = Machine.objects.select_for_update(skip_locked=True).filter(
+            status__in=list(lifecycle.IN_PROGRESS), status_expires__lt=now
+        )
+        for machine in candidates:
+            _expire(machine)
+            expired.append(machine.system_id)
+    for system_id in expired:
+        transaction.on_commit(_power_off_callback(system_id))
+    return expired
+
+
+def _expire(machine: Machine) -> None:
+    name = machine.status_name
+    machine.fail()
+    machine.error_description = f"Timed out: {name} did not finish before its deadline."
+    machine.status_expires = None
+    machine.save()
+    event_record(
+        machine=machine, type="status_expired", level=EventLevel.ERROR,
+        description=f"{machine.error_description} Now {machine.status_name}; powering off.",
+    )
+
+
+def _power_off_callback(system_id: str) -> Callable[[], None]:
+    from rack_worker.client import enqueue_power_action
+
+    return lambda: enqueue_power_action(system_id, "off")
+
+
+def _sweep_lock_acquired() -> bool:
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        # Key chosen once for this sweep; transaction-scoped, released at commit.
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [0x6D6161735F6578])
+        return bool(cursor.fetchone()[0])

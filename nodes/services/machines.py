@@ -1,0 +1,121 @@
+"""Machine, interface, block device and tag writes (admin operations)."""
+import secrets
+from collections.abc import Iterable
+
+from django.db import transaction
+
+from nodes.models import BlockDevice, Interface, Machine, Tag
+from nodes.services.events import event_record
+from nodes.services.permissions import require_admin
+
+_ADJECTIVES = ("able", "brave", "calm", "eager", "fair", "gentle", "happy", "keen", "lively",
+               "merry", "noble", "proud", "quick", "sharp", "tidy", "vivid", "warm", "witty")
+_NOUNS = ("badger", "crane", "dingo", "eagle", "ferret", "gecko", "heron", "ibis", "koala",
+          "lemur", "marten", "newt", "otter", "panda", "quail", "raven", "stoat", "tapir")
+
+MACHINE_FIELDS = frozenset({
+    "hostname", "description", "architecture", "cpu_count", "cpu_speed", "memory",
+    "power_type", "power_parameters", "osystem", "distro_series", "zone", "pool",
+})
+
+
+def generate_hostname() -> str:
+    """A MAAS-style adjective-noun hostname not yet in use."""
+    while True:
+        name = f"{secrets.choice(_ADJECTIVES)}-{secrets.choice(_NOUNS)}"
+        if not Machine.objects.filter(hostname=name).exists():
+            return name
+        name = f"{name}-{secrets.randbelow(10000)}"
+        if not Machine.objects.filter(hostname=name).exists():
+            return name
+
+
+@transaction.atomic
+def machine_create(
+    user, *, mac_addresses: Iterable[str] = (), tag_names: Iterable[str] | None = None, **fields
+) -> Machine:
+    """Create a New machine with its boot interfaces."""
+    require_admin(user, "create machines")
+    _check_fields(fields)
+    if not fields.get("hostname"):
+        fields["hostname"] = generate_hostname()
+    machine = Machine(**fields)
+    machine.full_clean(exclude=["status"])
+    machine.save()
+    for index, mac in enumerate(mac_addresses):
+        Interface.objects.create(machine=machine, name=f"eth{index}", mac_address=mac)
+    if tag_names is not None:
+        machine.tags.set(tags_by_name(tag_names))
+    event_record(machine=machine, type="created", user=user, description="Machine created")
+    return machine
+
+
+@transaction.atomic
+def machine_update(system_id: str, user, *, tag_names: Iterable[str] | None = None, **fields):
+    """Change a machine's descriptive fields (not its status: that is the lifecycle's)."""
+    require_admin(user, "edit machines")
+    _check_fields(fields)
+    machine = Machine.objects.select_for_update().get(system_id=system_id)
+    for name, value in fields.items():
+        setattr(machine, name, value)
+    machine.full_clean(exclude=["status"])
+    machine.save()
+    if tag_names is not None:
+        machine.tags.set(tags_by_name(tag_names))
+    changed = ", ".join(sorted(set(fields) | ({"tags"} if tag_names is not None else set())))
+    event_record(machine=machine, type="updated", user=user, description=f"Changed {changed}")
+    return machine
+
+
+def _check_fields(fields: dict) -> None:
+    unknown = set(fields) - MACHINE_FIELDS
+    if unknown:
+        raise TypeError(f"Unknown machine fields: {', '.join(sorted(unknown))}")
+
+
+def tags_by_name(names: Iterable[str]) -> list[Tag]:
+    """Return the tags with these names; callers validate that they exist."""
+    names = list(dict.fromkeys(names))
+    tags = list(Tag.objects.filter(name__in=names))
+    missing = set(names) - {t.name for t in tags}
+    if missing:
+        raise Tag.DoesNotExist(f"Unknown tags: {', '.join(sorted(missing))}")
+    return tags
+
+
+@transaction.atomic
+def interface_create(machine: Machine, user, **fields) -> Interface:
+    require_admin(user, "add interfaces")
+    interface = Interface(machine=machine, **fields)
+    interface.full_clean(exclude=["machine"])
+    interface.save()
+    event_record(machine=machine, type="interface_added", user=user,
+                 description=f"Interface {interface.name} {interface.mac_address}")
+    return interface
+
+
+@transaction.atomic
+def interface_delete(interface: Interface, user) -> None:
+    require_admin(user, "remove interfaces")
+    event_record(machine=interface.machine, type="interface_removed", user=user,
+                 description=f"Interface {interface.name} {interface.mac_address}")
+    interface.delete()
+
+
+@transaction.atomic
+def block_device_create(machine: Machine, user, **fields) -> BlockDevice:
+    require_admin(user, "add block devices")
+    device = BlockDevice(machine=machine, **fields)
+    device.full_clean(exclude=["machine"])
+    device.save()
+    event_record(machine=machine, type="block_device_added", user=user,
+                 description=f"Block device {device.name} ({device.size} bytes)")
+    return device
+
+
+@transaction.atomic
+def block_device_delete(device: BlockDevice, user) -> None:
+    require_admin(user, "remove block devices")
+    event_record(machine=device.machine, type="block_device_removed", user=user,
+                 description=f"Block device {device.name}")
+    device.delete()

@@ -1,0 +1,31 @@
+"""Who may do what: admins everything; users act on machines they own."""
+from nodes.models import Machine
+from nodes.services.errors import NotPermitted
+
+# Actions a non-admin owner may perform on a machine they own.
+OWNER_ACTIONS = frozenset(
+    {
+        "deploy", "release", "abort", "power-on", "power-off", "power-cycle",
+        "query-power-state", "lock", "unlock", "rescue-mode", "exit-rescue-mode", "mark-broken",
+    }
+)
+
+
+def is_admin(user) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_superuser)
+
+
+def require_action_permission(user, machine: Machine, action: str) -> None:
+    """Raise NotPermitted unless `user` may perform `action` on `machine`."""
+    if user is None:  # internal callers (tasks, beat) act as the system
+        return
+    if is_admin(user):
+        return
+    if action in OWNER_ACTIONS and machine.owner_id == user.pk:
+        return
+    raise NotPermitted(f"You do not have permission to {action} machine {machine.system_id}.")
+
+
+def require_admin(user, what: str) -> None:
+    if user is not None and not is_admin(user):
+        raise NotPermitted(f"Only administrators can {what}.")

@@ -1,0 +1,1 @@
+"""BMC driver library (rack side): no ORM, no region models. Drivers arrive with the power issue."""

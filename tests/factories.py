@@ -1,0 +1,133 @@
+"""factory_boy factories for region models."""
+import factory
+from django.contrib.auth.models import User
+
+from nodes.choices import NodeStatus
+from nodes.models import ApiKey, BlockDevice, Interface, Machine, Tag
+from nodes.models.apikey import hash_secret
+from zones.models import VLAN, Fabric, IPRange, RackController, ResourcePool, Subnet, Zone
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", "password")
+
+
+class AdminFactory(UserFactory):
+    username = factory.Sequence(lambda n: f"admin{n}")
+    is_staff = True
+    is_superuser = True
+
+
+class ZoneFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Zone
+
+    name = factory.Sequence(lambda n: f"zone-{n}")
+
+
+class ResourcePoolFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ResourcePool
+
+    name = factory.Sequence(lambda n: f"pool-{n}")
+
+
+class TagFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tag
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"tag-{n}")
+
+
+class MachineFactory(factory.django.DjangoModelFactory):
+    """A machine; pass status=NodeStatus.X to start it anywhere in the lifecycle."""
+
+    class Meta:
+        model = Machine
+
+    hostname = factory.Sequence(lambda n: f"machine-{n}")
+    cpu_count = 4
+    memory = 8192
+    status = NodeStatus.NEW
+
+    @factory.post_generation
+    def tags(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.tags.set(extracted)
+
+
+class InterfaceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Interface
+
+    machine = factory.SubFactory(MachineFactory)
+    name = factory.Sequence(lambda n: f"eth{n}")
+    mac_address = factory.Sequence(
+        lambda n: "52:54:00:%02x:%02x:%02x" % ((n >> 16) & 255, (n >> 8) & 255, n & 255)
+    )
+
+
+class BlockDeviceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BlockDevice
+
+    machine = factory.SubFactory(MachineFactory)
+    name = factory.Sequence(lambda n: f"sd{chr(97 + n % 26)}{n // 26 or ''}")
+    size = 500 * 1000**3
+
+
+class FabricFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Fabric
+
+    name = factory.Sequence(lambda n: f"fabric-{n}")
+
+
+class VLANFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = VLAN
+
+    fabric = factory.SubFactory(FabricFactory)
+    vid = 0
+
+
+class SubnetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Subnet
+
+    vlan = factory.SubFactory(VLANFactory)
+    cidr = factory.Sequence(lambda n: f"10.{(n >> 8) & 255}.{n & 255}.0/24")
+
+
+class IPRangeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = IPRange
+
+    subnet = factory.SubFactory(SubnetFactory)
+    type = "dynamic"
+    start_ip = factory.LazyAttribute(lambda r: str(r.subnet.network[100]))
+    end_ip = factory.LazyAttribute(lambda r: str(r.subnet.network[200]))
+
+
+class RackControllerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RackController
+
+    name = factory.Sequence(lambda n: f"rack-{n}")
+    system_id = factory.Sequence(lambda n: f"rack{n:04d}")
+
+
+def make_api_key(user) -> str:
+    """Create an API key for `user` and return it in consumer:token:secret form."""
+    consumer, token, secret = ApiKey.new_parts()
+    ApiKey.objects.create(
+        user=user, consumer_key=consumer, token_key=token, secret_hash=hash_secret(secret)
+    )
+    return f"{consumer}:{token}:{secret}"

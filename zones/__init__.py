@@ -1,0 +1,1 @@
+"""Where things are: zones, pools, fabrics, VLANs, subnets, IP ranges, rack controllers."""

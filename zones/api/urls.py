@@ -1,0 +1,2 @@
+"""Zones API URLs."""
+urlpatterns = []

@@ -1,0 +1,20 @@
+"""Choice enumerations for the zones app."""
+from django.db import models
+
+
+class IPRangeType(models.TextChoices):
+    DYNAMIC = "dynamic", "Dynamic"
+    RESERVED = "reserved", "Reserved"
+
+
+class IPAddressAllocType(models.TextChoices):
+    AUTO = "auto", "Automatic"
+    STICKY = "sticky", "Sticky"
+    USER_RESERVED = "user_reserved", "User reserved"
+    DISCOVERED = "discovered", "Discovered"
+
+
+class RackStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    DEGRADED = "degraded", "Degraded"
+    DEAD = "dead", "Dead"

@@ -1,0 +1,26 @@
+"""Rack controllers: the region's record of each rack (status from heartbeats)."""
+from django.db import models
+
+from zones.choices import RackStatus
+
+
+class RackController(models.Model):
+    """A rack controller that serves DHCP/TFTP/HTTP boot and power for its networks."""
+
+    name = models.CharField(max_length=256, unique=True)
+    system_id = models.CharField(max_length=16, unique=True)
+    status = models.CharField(max_length=16, choices=RackStatus.choices, default=RackStatus.DEAD)
+    version = models.CharField(max_length=64, blank=True, default="")
+    last_heartbeat = models.DateTimeField(null=True, blank=True)
+    subnets = models.ManyToManyField("zones.Subnet", blank=True, related_name="racks")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def queue(self) -> str:
+        return f"rack.{self.name}"
