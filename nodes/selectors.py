@@ -14,6 +14,8 @@ def machines_visible_to(user) -> QuerySet[Machine]:
     )
     if is_admin(user):
         return queryset
+    if user is None or not user.is_authenticated:
+        return queryset.none()
     return queryset.filter(Q(owner__isnull=True) | Q(owner=user))
 
 
@@ -22,6 +24,8 @@ def events_visible_to(user) -> QuerySet[Event]:
     queryset = Event.objects.select_related("machine", "user")
     if is_admin(user):
         return queryset
+    if user is None or not user.is_authenticated:
+        return queryset.none()
     return queryset.filter(
         Q(machine__owner__isnull=True, machine__isnull=False) | Q(machine__owner=user)
     )

@@ -21,6 +21,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "zones",
     "nodes",
     "power",
@@ -99,18 +100,24 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Bare-metal provisioning: machines, zones, pools, networks, lifecycle actions.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI assets served locally: regions often have no internet access.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"NodeStatusEnum": "nodes.choices.NodeStatus"},
 }
 
 # Celery: with no broker configured, kombu's filesystem transport under var/ (no server).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
 if CELERY_BROKER_URL == "filesystem://":
     _queue_dir = VAR_DIR / "broker"
-    for _sub in ("in", "processed"):
+    for _sub in ("in", "processed", "control"):
         (_queue_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir / "in"),
         "data_folder_out": str(_queue_dir / "in"),
         "data_folder_processed": str(_queue_dir / "processed"),
+        # Exchange tables; kombu's default is ./control in the working directory.
+        "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_DEFAULT_QUEUE = "region"

@@ -4,6 +4,7 @@ from datetime import timedelta
 from urllib.parse import unquote
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from nodes.models import ApiKey
@@ -66,3 +67,25 @@ class ApiKeyBearerAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="api"'
+
+
+class ApiKeyOAuthScheme(OpenApiAuthenticationExtension):
+    """Describe the OAuth PLAINTEXT header in the OpenAPI schema."""
+
+    target_class = ApiKeyOAuthAuthentication
+    name = "maasOAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": 'OAuth oauth_signature_method="PLAINTEXT", oauth_consumer_key='
+                               '"C", oauth_token="T", oauth_signature="&S"'}
+
+
+class ApiKeyBearerScheme(OpenApiAuthenticationExtension):
+    """Describe the Bearer API key header in the OpenAPI schema."""
+
+    target_class = ApiKeyBearerAuthentication
+    name = "apiKeyBearer"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "consumer:token:secret"}

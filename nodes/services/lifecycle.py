@@ -67,12 +67,12 @@ def apply_action(
     before = machine.status
     if lifecycle.ACTIONS[action].target != lifecycle.UNCHANGED:
         getattr(machine, action.replace("-", "_"))(**(fsm_kwargs or {}))
+    if machine.status != before and machine.status not in lifecycle.FAILED_STATUSES:
+        machine.error_description = ""
     if change is not None:
         change(machine)
     if machine.status != before:
         update_deadline(machine)
-        if machine.status not in lifecycle.FAILED_STATUSES:
-            machine.error_description = ""
     machine.save()
     event_record(
         machine=machine,

@@ -10,6 +10,9 @@ OWNER_ACTIONS = frozenset(
     }
 )
 
+# Actions a user may perform on an unowned machine (deploying a Ready machine allocates it).
+UNOWNED_ACTIONS = frozenset({"deploy"})
+
 
 def is_admin(user) -> bool:
     return bool(user is not None and user.is_authenticated and user.is_superuser)
@@ -22,6 +25,8 @@ def require_action_permission(user, machine: Machine, action: str) -> None:
     if is_admin(user):
         return
     if action in OWNER_ACTIONS and machine.owner_id == user.pk:
+        return
+    if action in UNOWNED_ACTIONS and machine.owner_id is None:
         return
     raise NotPermitted(f"You do not have permission to {action} machine {machine.system_id}.")
 
