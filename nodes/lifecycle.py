@@ -24,7 +24,8 @@ class Rule:
 
     sources: frozenset
     target: int | str = UNCHANGED
-    # What to keep in previous_status, where abort and exit-rescue return: SOURCE, a status, or None.
+    # What to keep in previous_status (where abort and exit-rescue return):
+    # SOURCE, a fixed status, or None.
     remember: int | str | None = None
 
 

@@ -70,7 +70,7 @@ class InterfaceFactory(factory.django.DjangoModelFactory):
     machine = factory.SubFactory(MachineFactory)
     name = factory.Sequence(lambda n: f"eth{n}")
     mac_address = factory.Sequence(
-        lambda n: "52:54:00:%02x:%02x:%02x" % ((n >> 16) & 255, (n >> 8) & 255, n & 255)
+        lambda n: f"52:54:00:{(n >> 16) & 255:02x}:{(n >> 8) & 255:02x}:{n & 255:02x}"
     )
 
 
@@ -131,3 +131,14 @@ def make_api_key(user) -> str:
         user=user, consumer_key=consumer, token_key=token, secret_hash=hash_secret(secret)
     )
     return f"{consumer}:{token}:{secret}"
+
+
+class StaticIPAddressFactory(factory.django.DjangoModelFactory):
+    """A sticky address in its subnet, below the IPRangeFactory's dynamic range (.100-.200)."""
+
+    class Meta:
+        model = "zones.StaticIPAddress"
+
+    subnet = factory.SubFactory(SubnetFactory)
+    ip = factory.LazyAttributeSequence(lambda o, n: str(o.subnet.network[10 + n % 80]))
+    alloc_type = "sticky"

@@ -45,7 +45,9 @@ class ApiKeyOAuthAuthentication(authentication.BaseAuthentication):
             return None
         params = {k: unquote(v) for k, v in _OAUTH_PARAM.findall(header)}
         if params.get("oauth_signature_method") != "PLAINTEXT":
-            raise exceptions.AuthenticationFailed("Only the PLAINTEXT OAuth signature is supported.")
+            raise exceptions.AuthenticationFailed(
+                "Only the PLAINTEXT OAuth signature is supported."
+            )
         consumer, token = params.get("oauth_consumer_key"), params.get("oauth_token")
         signature = params.get("oauth_signature", "")
         if not consumer or not token or "&" not in signature:

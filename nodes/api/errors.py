@@ -32,6 +32,9 @@ def exception_handler(exc, context):
     if isinstance(exc, NotPermitted):
         return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, DjangoValidationError):
-        body = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        if hasattr(exc, "error_dict"):
+            body = exc.message_dict
+        else:
+            body = {"non_field_errors": exc.messages}
         return Response(body, status=status.HTTP_400_BAD_REQUEST)
     return drf_exception_handler(exc, context)

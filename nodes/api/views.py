@@ -10,7 +10,7 @@ from nodes.api import serializers as s
 from nodes.api.filtersets import EventFilter, MachineFilter
 from nodes.api.permissions import IsAdminOrReadOnly
 from nodes.models import Tag
-from nodes.selectors import events_visible_to, machines_visible_to
+from nodes.selectors import events_visible_to, load_hardware, machines_visible_to
 from nodes.services import actions, machines, tags
 
 # action name in the URL -> (service, parameter serializer)
@@ -49,7 +49,7 @@ def _action_view(name: str, service, params_serializer):
         params = params_serializer(data=request.data)
         params.is_valid(raise_exception=True)
         service(machine.system_id, request.user, **params.validated_data)
-        return Response(s.MachineSerializer(self.get_queryset().get(pk=machine.pk)).data)
+        return Response(self.machine_body(machine.pk))
 
     view.__name__ = name.replace("-", "_")
     view.__doc__ = f"Lifecycle action `{name}`."
@@ -66,6 +66,15 @@ class MachineViewSet(viewsets.ModelViewSet):
     def get_queryset(self):
         return machines_visible_to(self.request.user).order_by("hostname")
 
+    def machine_body(self, pk: int) -> dict:
+        """Serialize a machine freshly read from the database (after a write)."""
+        return s.MachineSerializer(self.get_queryset().get(pk=pk)).data
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        machines = load_hardware(list(page))
+        return self.get_paginated_response(s.MachineSerializer(machines, many=True).data)
+
     def get_serializer_class(self):
         if self.action in ("create", "update", "partial_update"):
             return s.MachineWriteSerializer
@@ -76,7 +85,7 @@ class MachineViewSet(viewsets.ModelViewSet):
         serializer = s.MachineWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         machine = machines.machine_create(request.user, **serializer.validated_data)
-        body = s.MachineSerializer(self.get_queryset().get(pk=machine.pk)).data
+        body = self.machine_body(machine.pk)
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=s.MachineSerializer)
@@ -93,7 +102,7 @@ class MachineViewSet(viewsets.ModelViewSet):
                 status=status.HTTP_400_BAD_REQUEST,
             )
         machines.machine_update(machine.system_id, request.user, **data)
-        return Response(s.MachineSerializer(self.get_queryset().get(pk=machine.pk)).data)
+        return Response(self.machine_body(machine.pk))
 
     def destroy(self, request, *args, **kwargs):
         machine = self.get_object()

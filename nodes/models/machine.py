@@ -86,7 +86,9 @@ class Machine(ConcurrentTransitionMixin, models.Model):
         related_name="machines",
     )
     zone = models.ForeignKey(Zone, on_delete=models.PROTECT, default=Zone.default_id)
-    pool = models.ForeignKey(ResourcePool, on_delete=models.PROTECT, default=ResourcePool.default_id)
+    pool = models.ForeignKey(
+        ResourcePool, on_delete=models.PROTECT, default=ResourcePool.default_id
+    )
     tags = models.ManyToManyField("nodes.Tag", blank=True, related_name="machines")
     power_type = models.CharField(max_length=64, blank=True, default="manual")
     power_parameters = models.JSONField(default=dict, blank=True)

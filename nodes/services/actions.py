@@ -27,7 +27,9 @@ def machine_commission(
     skip_storage: bool = False,
 ) -> Machine:
     """Start commissioning: netboot the machine into the ephemeral environment."""
-    options = f"enable_ssh={enable_ssh} skip_networking={skip_networking} skip_storage={skip_storage}"
+    options = (
+        f"enable_ssh={enable_ssh} skip_networking={skip_networking} skip_storage={skip_storage}"
+    )
 
     def change(machine: Machine) -> None:
         machine.netboot = True

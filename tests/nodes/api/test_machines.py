@@ -71,13 +71,12 @@ def test_create_generates_a_hostname(admin_client):
 def test_create_bad_input_is_400_with_field_errors_and_saves_nothing(admin_client, payload, field):
     MachineFactory(hostname="taken")
     InterfaceFactory(mac_address="52:54:00:00:00:99")
-    machines, interfaces, events = Machine.objects.count(), Interface.objects.count(), Event.objects.count()
+    before = (Machine.objects.count(), Interface.objects.count(), Event.objects.count())
     body = {"hostname": "fresh", "mac_addresses": ["52:54:00:00:00:42"], **payload}
     response = admin_client.post(URL, body, format="json")
     assert response.status_code == 400, response.content
     assert field in response.json()
-    assert (Machine.objects.count(), Interface.objects.count(), Event.objects.count()) == (
-        machines, interfaces, events)
+    assert (Machine.objects.count(), Interface.objects.count(), Event.objects.count()) == before
 
 
 def test_users_cannot_create_update_or_delete(user_client):
