@@ -1,0 +1,198 @@
+"""Django admin for machines, hardware, tags, events and API keys (secrets never displayed)."""
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+
+from nodes.models import ApiKey, BlockDevice, Event, Interface, Machine, Tag
+from nodes.models.hardware import normalise_mac
+from nodes.services import accounts, actions, machines
+from nodes.services.errors import ActionNotAllowed, NotPermitted
+from nodes.services.permissions import is_admin
+
+# Fields changed only by the lifecycle services, shown read-only.
+MACHINE_READONLY = (
+    "system_id", "status", "previous_status", "status_expires", "error_description", "owner",
+    "power_state", "power_state_updated", "locked", "netboot", "created", "updated",
+)
+# Editable fields, all written through machines.machine_create / machine_update.
+MACHINE_EDITABLE = (
+    "hostname", "description", "architecture", "cpu_count", "cpu_speed", "memory",
+    "power_type", "osystem", "distro_series", "zone", "pool",
+)
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """Hardware is reported by commissioning or the API; the admin only shows it."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class InterfaceInline(ReadOnlyInline):
+    model = Interface
+    fields = ("name", "type", "mac_address", "vlan", "enabled", "link_speed")
+
+
+class BlockDeviceInline(ReadOnlyInline):
+    model = BlockDevice
+    fields = ("name", "type", "size", "model", "serial", "id_path")
+
+
+def machine_action(name: str, service, label: str):
+    """An admin action that runs a lifecycle service on each selected machine."""
+
+    def run(modeladmin, request, queryset) -> None:
+        done = []
+        for machine in queryset:
+            try:
+                service(machine.system_id, request.user)
+            except (ActionNotAllowed, NotPermitted) as exc:
+                modeladmin.message_user(request, str(exc), messages.ERROR)
+            else:
+                done.append(machine.hostname)
+        if done:
+            modeladmin.message_user(request, f"{label}: {', '.join(done)}", messages.SUCCESS)
+
+    run.__name__ = f"action_{name.replace('-', '_')}"
+    return admin.action(description=f"{label} selected machines")(run)
+
+
+@admin.register(Machine)
+class MachineAdmin(admin.ModelAdmin):
+    """Machines: descriptive fields editable, lifecycle via actions, power secrets hidden."""
+
+    list_display = (
+        "hostname", "system_id", "status_name", "owner", "zone", "pool", "power_state", "locked",
+    )
+    list_filter = ("status", "zone", "pool", "power_state", "power_type", "locked", "tags")
+    search_fields = ("hostname", "system_id", "interfaces__mac_address")
+    list_select_related = ("owner", "zone", "pool")
+    fields = MACHINE_EDITABLE + ("tags",) + MACHINE_READONLY
+    readonly_fields = MACHINE_READONLY
+    filter_horizontal = ("tags",)
+    inlines = (InterfaceInline, BlockDeviceInline)
+    actions = (
+        machine_action("commission", actions.machine_commission, "Commission"),
+        machine_action("abort", actions.machine_abort, "Abort"),
+        machine_action("mark-broken", actions.machine_mark_broken, "Mark broken"),
+        machine_action("mark-fixed", actions.machine_mark_fixed, "Mark fixed"),
+        machine_action("lock", actions.machine_lock, "Lock"),
+        machine_action("unlock", actions.machine_unlock, "Unlock"),
+        machine_action("release", actions.machine_release, "Release"),
+    )
+
+    @admin.display(description="status", ordering="status")
+    def status_name(self, obj: Machine) -> str:
+        return obj.status_name
+
+    def get_search_results(self, request, queryset, search_term):
+        results, duplicates = super().get_search_results(request, queryset, search_term)
+        try:
+            mac = normalise_mac(search_term)
+        except ValidationError:
+            return results, duplicates
+        return results | queryset.filter(interfaces__mac_address=mac), True
+
+    def has_add_permission(self, request) -> bool:
+        return is_admin(request.user)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return is_admin(request.user)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return is_admin(request.user)
+
+    def save_model(self, request, obj, form, change) -> None:
+        data = {name: form.cleaned_data[name] for name in MACHINE_EDITABLE}
+        tag_names = [tag.name for tag in form.cleaned_data.get("tags", [])]
+        if change:
+            machines.machine_update(obj.system_id, request.user, tag_names=tag_names, **data)
+            return
+        created = machines.machine_create(request.user, tag_names=tag_names, **data)
+        obj.pk, obj.system_id = created.pk, created.system_id
+
+    def save_related(self, request, form, formsets, change) -> None:
+        """Tags were saved by the service; the (read-only) inlines save nothing."""
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def delete_model(self, request, obj) -> None:
+        actions.machine_delete(obj.system_id, request.user)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for machine in queryset:
+            try:
+                actions.machine_delete(machine.system_id, request.user)
+            except (ActionNotAllowed, NotPermitted) as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+
+
+@admin.register(Interface)
+class InterfaceAdmin(admin.ModelAdmin):
+    list_display = ("name", "mac_address", "machine", "type", "vlan", "enabled", "link_speed")
+    list_filter = ("type", "enabled")
+    search_fields = ("name", "mac_address", "machine__hostname", "machine__system_id")
+    list_select_related = ("machine", "vlan")
+    raw_id_fields = ("machine",)
+
+
+@admin.register(BlockDevice)
+class BlockDeviceAdmin(admin.ModelAdmin):
+    list_display = ("name", "machine", "type", "size", "model", "serial")
+    list_filter = ("type",)
+    search_fields = ("name", "serial", "model", "machine__hostname", "machine__system_id")
+    list_select_related = ("machine",)
+    raw_id_fields = ("machine",)
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ("name", "comment", "kernel_opts", "created")
+    search_fields = ("name", "comment")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Viewable, never added or changed here."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyAdmin):
+    """The audit trail: read-only, never deleted from the admin."""
+
+    list_display = ("created", "level", "type", "hostname", "user", "description")
+    list_filter = ("level", "type")
+    search_fields = ("hostname", "type", "description", "user__username")
+    list_select_related = ("user",)
+    date_hierarchy = "created"
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(ReadOnlyAdmin):
+    """API keys: made by the API or `manage.py apikey`; here only listed and revoked."""
+
+    list_display = ("token_key", "consumer_key", "user", "name", "created", "last_used")
+    search_fields = ("token_key", "consumer_key", "name", "user__username")
+    list_select_related = ("user",)
+    fields = ("user", "name", "consumer_key", "token_key", "created", "last_used")
+    exclude = ("secret_hash",)
+
+    def delete_model(self, request, obj) -> None:
+        accounts.apikey_revoke(obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for key in queryset.select_related("user"):
+            accounts.apikey_revoke(key, actor=request.user)
