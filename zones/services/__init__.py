@@ -1,0 +1,1 @@
+"""Zones services: every write to zones, pools and networks goes through here."""

@@ -1,0 +1,63 @@
+"""Filters for the zones API lists."""
+import django_filters
+
+from zones.models import (
+    VLAN,
+    Fabric,
+    IPRange,
+    RackController,
+    ResourcePool,
+    StaticIPAddress,
+    Subnet,
+    Zone,
+)
+
+
+class ZoneFilter(django_filters.FilterSet):
+    class Meta:
+        model = Zone
+        fields = ["name"]
+
+
+class PoolFilter(django_filters.FilterSet):
+    class Meta:
+        model = ResourcePool
+        fields = ["name"]
+
+
+class FabricFilter(django_filters.FilterSet):
+    class Meta:
+        model = Fabric
+        fields = ["name"]
+
+
+class VLANFilter(django_filters.FilterSet):
+    class Meta:
+        model = VLAN
+        fields = ["name", "fabric", "vid"]
+
+
+class SubnetFilter(django_filters.FilterSet):
+    fabric = django_filters.NumberFilter(field_name="vlan__fabric_id")
+
+    class Meta:
+        model = Subnet
+        fields = ["name", "vlan", "fabric", "cidr"]
+
+
+class IPRangeFilter(django_filters.FilterSet):
+    class Meta:
+        model = IPRange
+        fields = ["subnet", "type"]
+
+
+class StaticIPFilter(django_filters.FilterSet):
+    class Meta:
+        model = StaticIPAddress
+        fields = ["ip", "subnet", "alloc_type"]
+
+
+class RackFilter(django_filters.FilterSet):
+    class Meta:
+        model = RackController
+        fields = ["name", "status"]
