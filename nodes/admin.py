@@ -12,11 +12,14 @@ from nodes.services.permissions import is_admin
 MACHINE_READONLY = (
     "system_id", "status", "previous_status", "status_expires", "error_description", "owner",
     "power_state", "power_state_updated", "locked", "netboot", "created", "updated",
+    # Power settings are validated against the driver schema and hold write-only secrets:
+    # they are set through the API, which the admin form cannot mirror safely.
+    "power_type", "bmc",
 )
 # Editable fields, all written through machines.machine_create / machine_update.
 MACHINE_EDITABLE = (
     "hostname", "description", "architecture", "cpu_count", "cpu_speed", "memory",
-    "power_type", "osystem", "distro_series", "zone", "pool",
+    "osystem", "distro_series", "zone", "pool",
 )
 
 

@@ -1,11 +1,16 @@
 """Test overrides: PostgreSQL and Redis when CI=true, the embedded default otherwise."""
+import importlib
 import os
 
 from maasproject.env import env_bool
+from maasproject.settings import base as _base
 
 if env_bool("CI"):
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/maas")
     os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+    # Importing this module ran maasproject/settings/__init__.py, which loaded base before
+    # these defaults existed: load it again so that they apply.
+    importlib.reload(_base)
 
 from maasproject.settings.base import *  # noqa: E402,F401,F403
 from maasproject.settings.base import DATABASES, VAR_DIR  # noqa: E402

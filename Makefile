@@ -1,0 +1,113 @@
+# Region controller: `make run` (everything on this machine, no configuration) and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.ONESHELL:
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+MANAGE := $(BIN)/python manage.py
+HOST ?= 127.0.0.1
+PORT ?= 5240
+WEB_WORKERS ?= 2
+ADMIN_USER ?= admin
+PYTEST_ARGS ?=
+# State (SQLite database, filesystem broker, static files, generated secrets) lives here.
+VAR_DIR ?= $(CURDIR)/var
+export VAR_DIR
+
+.PHONY: help venv install install-dev run prepare admin test lint clean
+
+help:
+	@echo "make run    migrate, create an admin and an API key, start web + worker + beat on $(HOST):$(PORT)"
+	@echo "make test   ruff, import contracts, pytest (PostgreSQL + Redis when CI=true)"
+	@echo "make lint   ruff and import contracts only"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+
+venv: $(BIN)/python
+
+# Stamp files: pip runs again only when a requirements file changes.
+$(VENV)/.installed-runtime: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	touch $@ $(VENV)/.installed-runtime
+
+install: $(VENV)/.installed-runtime
+install-dev: $(VENV)/.installed-dev
+
+prepare: install
+	$(MANAGE) migrate --noinput
+	$(MANAGE) collectstatic --noinput -v 0
+
+# Create an admin on first run; its password and API key are kept in $(VAR_DIR)/admin-credentials
+# (mode 0600) and shown again on every run.
+admin: prepare
+	@creds="$(VAR_DIR)/admin-credentials"
+	has_admin="import sys; from django.contrib.auth import get_user_model as U; \
+	sys.exit(0 if U().objects.filter(is_superuser=True).exists() else 3)"
+	if ! $(MANAGE) shell --no-imports -v 0 -c "$$has_admin"; then
+	    umask 077
+	    created=$$($(MANAGE) createadmin --username "$(ADMIN_USER)")
+	    key=$$($(MANAGE) apikey --username "$(ADMIN_USER)" | tail -n 1)
+	    printf '%s\nAPI key: %s\n' "$$created" "$$key" > "$$creds"
+	fi
+	echo "-------------------------------------------------------------------------------"
+	if [ -s "$$creds" ]; then
+	    echo "Administrator (saved in $$creds):"
+	    cat "$$creds"
+	else
+	    echo "An administrator already exists (not made by make run). Make an API key with:"
+	    echo "  $(MANAGE) apikey --username USERNAME"
+	fi
+	echo "API: http://$(HOST):$(PORT)/api/v1/ (docs: /api/v1/docs/)  Admin: http://$(HOST):$(PORT)/admin/"
+	echo "-------------------------------------------------------------------------------"
+
+# Web, worker and beat each run in their own process group (set -m); the trap stops all of them
+# on Ctrl-C, on SIGTERM to make or to this shell, and when any one of them exits.
+run: admin
+	@pgids=()
+	stop() {
+	    trap - EXIT INT TERM
+	    echo "Stopping web, worker and beat..."
+	    for g in "$${pgids[@]}"; do kill -TERM "$$g" 2>/dev/null || true; done
+	    for _ in $$(seq 1 40); do
+	        alive=0
+	        for g in "$${pgids[@]}"; do kill -0 -- "-$$g" 2>/dev/null && alive=1; done
+	        [ $$alive = 0 ] && return 0
+	        sleep 0.5
+	    done
+	    for g in "$${pgids[@]}"; do kill -KILL -- "-$$g" 2>/dev/null || true; done
+	}
+	trap stop EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	set -m
+	$(BIN)/gunicorn maasproject.wsgi --bind "$(HOST):$(PORT)" --workers $(WEB_WORKERS) \
+	    --access-logfile - --control-socket "$(VAR_DIR)/gunicorn.ctl" & pgids+=($$!)
+	$(BIN)/celery -A maasproject worker -Q region -l info --hostname "region@%h" & pgids+=($$!)
+	$(BIN)/celery -A maasproject beat -l info & pgids+=($$!)
+	set +m
+	echo "Started web, worker and beat (process groups $${pgids[*]}); Ctrl-C stops them all."
+	wait -n || true
+	echo "A process exited."
+	exit 1
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache --no-logo
+
+test: lint
+	rc=0
+	$(BIN)/pytest $(PYTEST_ARGS) || rc=$$?
+	if [ $$rc = 5 ]; then echo "pytest collected no tests: that is a failure here." >&2; fi
+	exit $$rc
+
+clean:
+	rm -rf .pytest_cache .ruff_cache .import_linter_cache $(VAR_DIR)/static

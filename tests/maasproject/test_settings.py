@@ -1,0 +1,166 @@
+"""Settings come from the environment; with none, everything runs embedded under VAR_DIR.
+
+Each case loads the settings in a fresh interpreter with a controlled environment, since
+settings are read once at import.
+"""
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+_DUMP = """
+import json
+from django.conf import settings
+db = settings.DATABASES["default"]
+print(json.dumps({
+    "engine": db["ENGINE"], "name": str(db["NAME"]), "host": db.get("HOST"),
+    "conn_max_age": db.get("CONN_MAX_AGE"), "test_name": db.get("TEST", {}).get("NAME"),
+    "secret_key": settings.SECRET_KEY, "debug": settings.DEBUG,
+    "allowed_hosts": settings.ALLOWED_HOSTS, "var_dir": str(settings.VAR_DIR),
+    "broker": settings.CELERY_BROKER_URL,
+    "transport_options": getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None),
+    "eager": settings.CELERY_TASK_ALWAYS_EAGER,
+    "status_timeout": settings.MACHINE_STATUS_TIMEOUT,
+    "releasing_timeout": settings.MACHINE_RELEASING_TIMEOUT,
+    "check_interval": settings.DEADLINE_CHECK_INTERVAL,
+    "poll": [settings.POWER_POLL_INTERVAL, settings.POWER_POLL_TICK],
+    "log_level": settings.LOGGING["root"]["level"],
+    "static_root": str(settings.STATIC_ROOT),
+}))
+"""
+
+# Every variable the settings read; cleared so that the outer environment does not leak in.
+ENV_VARS = [
+    "VAR_DIR", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "DATABASE_URL", "DATABASE_CONN_MAX_AGE",
+    "CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER", "MACHINE_STATUS_TIMEOUT",
+    "MACHINE_RELEASING_TIMEOUT", "DEADLINE_CHECK_INTERVAL", "POWER_POLL_INTERVAL",
+    "POWER_POLL_TICK", "LOG_LEVEL", "CI",
+]
+
+
+def load_settings(module: str, **env: str) -> dict:
+    clean = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
+    clean.update(env, DJANGO_SETTINGS_MODULE=module)
+    out = subprocess.run(
+        [sys.executable, "-c", _DUMP], cwd=PROJECT_DIR, env=clean, capture_output=True,
+        text=True, timeout=60, check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_embedded_defaults(tmp_path):
+    var = tmp_path / "var"
+    s = load_settings("maasproject.settings", VAR_DIR=str(var))
+    assert s["var_dir"] == str(var) and var.is_dir()
+    assert s["engine"] == "django.db.backends.sqlite3"
+    assert s["name"] == str(var / "maas.sqlite3")
+    assert s["conn_max_age"] == 60
+    assert s["broker"] == "filesystem://"
+    # The broker's queues and exchange tables stay under VAR_DIR: without control_folder kombu
+    # writes its exchange tables to ./control in whatever the working directory is.
+    for key in ("data_folder_in", "data_folder_out", "data_folder_processed", "control_folder"):
+        assert s["transport_options"][key].startswith(str(var / "broker")), key
+        assert Path(s["transport_options"][key]).is_dir()
+    assert s["eager"] is False
+    assert s["debug"] is False
+    assert s["allowed_hosts"] == ["*"]
+    assert (s["status_timeout"], s["releasing_timeout"]) == (1800, 300)
+    assert s["check_interval"] == 60
+    assert s["poll"] == [300, 10]
+    assert s["log_level"] == "INFO"
+    assert s["static_root"] == str(var / "static")
+    # The secret key is generated once into var/secret_key (0600) and reused.
+    key_file = var / "secret_key"
+    assert key_file.read_text().strip() == s["secret_key"] and len(s["secret_key"]) >= 50
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert load_settings("maasproject.settings", VAR_DIR=str(var))["secret_key"] == s["secret_key"]
+
+
+def test_environment_overrides(tmp_path):
+    s = load_settings(
+        "maasproject.settings",
+        VAR_DIR=str(tmp_path),
+        SECRET_KEY="s3cret",
+        DEBUG="true",
+        ALLOWED_HOSTS="region.example,10.0.0.2",
+        DATABASE_URL="postgres://maas:pw@db.example:5433/regiondb",
+        DATABASE_CONN_MAX_AGE="0",
+        CELERY_BROKER_URL="redis://cache.example:6379/3",
+        CELERY_TASK_ALWAYS_EAGER="1",
+        MACHINE_STATUS_TIMEOUT="600",
+        MACHINE_RELEASING_TIMEOUT="90",
+        DEADLINE_CHECK_INTERVAL="7.5",
+        POWER_POLL_INTERVAL="120",
+        POWER_POLL_TICK="5",
+        LOG_LEVEL="DEBUG",
+    )
+    assert s["secret_key"] == "s3cret"
+    assert not (tmp_path / "secret_key").exists()
+    assert s["debug"] is True
+    assert s["allowed_hosts"] == ["region.example", "10.0.0.2"]
+    assert s["engine"] == "django.db.backends.postgresql"
+    assert (s["name"], s["host"], s["conn_max_age"]) == ("regiondb", "db.example", 0)
+    assert s["broker"] == "redis://cache.example:6379/3"
+    assert not s["transport_options"]
+    assert s["eager"] is True
+    assert (s["status_timeout"], s["releasing_timeout"], s["check_interval"]) == (600, 90, 7.5)
+    assert s["poll"] == [120, 5]
+    assert s["log_level"] == "DEBUG"
+
+
+def test_test_settings_use_a_sqlite_file_outside_ci(tmp_path):
+    s = load_settings("maasproject.settings.test", VAR_DIR=str(tmp_path))
+    assert s["engine"] == "django.db.backends.sqlite3"
+    # A file, so that worker subprocesses in integration tests share the test database.
+    assert s["test_name"] == str(tmp_path / "test.sqlite3")
+    assert s["broker"] == "filesystem://"
+
+
+def test_test_settings_default_to_postgres_and_redis_in_ci(tmp_path):
+    s = load_settings("maasproject.settings.test", VAR_DIR=str(tmp_path), CI="true")
+    assert s["engine"] == "django.db.backends.postgresql"
+    assert (s["name"], s["host"]) == ("maas", "127.0.0.1")
+    assert s["broker"] == "redis://127.0.0.1:6379/15"
+    explicit = load_settings(
+        "maasproject.settings.test", VAR_DIR=str(tmp_path), CI="true",
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/other", CELERY_BROKER_URL="memory://",
+    )
+    assert explicit["name"] == "other" and explicit["broker"] == "memory://"
+
+
+def _variables_read_in(package: Path) -> set[str]:
+    pattern = re.compile(
+        r"""(?:os\.environ\.get|os\.environ\.setdefault|os\.getenv|env_bool)\(\s*["']([A-Z0-9_]+)"""
+        r"""|os\.environ\[\s*["']([A-Z0-9_]+)"""
+    )
+    found = set()
+    for path in package.rglob("*.py"):
+        for match in pattern.finditer(path.read_text()):
+            found.add(match.group(1) or match.group(2))
+    return found
+
+
+@pytest.mark.parametrize("package", ["maasproject", "nodes", "zones", "power", "bootsvc",
+                                     "rack_worker"])
+def test_readme_documents_every_environment_variable(package):
+    """README's configuration reference names every variable the code reads."""
+    readme = (PROJECT_DIR / "README.md").read_text()
+    section = readme.split("## Configuration reference", 1)
+    assert len(section) == 2, "README.md has no '## Configuration reference' section"
+    documented = set(re.findall(r"^\|\s*`([A-Z0-9_]+)`", section[1], flags=re.MULTILINE))
+    read = _variables_read_in(PROJECT_DIR / package) - {"DJANGO_SETTINGS_MODULE"}
+    assert read <= documented, f"undocumented: {sorted(read - documented)}"
+
+
+def test_settings_tests_cover_every_variable():
+    assert _variables_read_in(PROJECT_DIR / "maasproject") - {"DJANGO_SETTINGS_MODULE"} <= set(
+        ENV_VARS
+    )
