@@ -19,3 +19,8 @@ def _schedule_periodic_tasks(sender: Celery, **_kwargs) -> None:
         sender.signature("nodes.tasks.expire_status_deadlines"),
         name="expire machine status deadlines",
     )
+    sender.add_periodic_task(
+        settings.POWER_POLL_TICK,
+        sender.signature("power.tasks.poll_power_states"),
+        name="poll machine power states",
+    )

@@ -12,4 +12,5 @@ urlpatterns = [
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("zones.api.urls")),
     path("api/v1/", include("nodes.api.urls")),
+    path("api/v1/", include("power.api.urls")),
 ]

@@ -2,6 +2,7 @@
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from nodes.services.permissions import is_admin
+from zones.choices import RackStatus
 from zones.models import (
     VLAN,
     Fabric,
@@ -61,3 +62,14 @@ def static_ips_visible_to(user) -> QuerySet[StaticIPAddress]:
 def racks_list() -> QuerySet[RackController]:
     """Rack controllers with their subnets."""
     return RackController.objects.prefetch_related("subnets").order_by("name")
+
+
+def healthy_racks():
+    """Running racks with the CIDRs of their subnets, for choosing where work runs."""
+    from rack_worker.client import RackInfo
+
+    racks = RackController.objects.filter(status=RackStatus.RUNNING).prefetch_related("subnets")
+    return [
+        RackInfo(name=rack.name, cidrs=tuple(subnet.cidr for subnet in rack.subnets.all()))
+        for rack in racks.order_by("name")
+    ]

@@ -3,6 +3,7 @@ import os
 
 import dj_database_url
 
+from maasproject.broker import broker_transport_options, broker_url
 from maasproject.env import BASE_DIR, env_bool, generated_secret, var_dir
 
 VAR_DIR = var_dir()
@@ -107,19 +108,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Celery: with no broker configured, kombu's filesystem transport under var/ (no server).
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
-if CELERY_BROKER_URL == "filesystem://":
-    _queue_dir = VAR_DIR / "broker"
-    for _sub in ("in", "processed", "control"):
-        (_queue_dir / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_queue_dir / "in"),
-        "data_folder_out": str(_queue_dir / "in"),
-        "data_folder_processed": str(_queue_dir / "processed"),
-        # Exchange tables; kombu's default is ./control in the working directory.
-        "control_folder": str(_queue_dir / "control"),
-        "store_processed": False,
-    }
+CELERY_BROKER_URL = broker_url()
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)
 CELERY_TASK_DEFAULT_QUEUE = "region"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
@@ -128,6 +118,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 MACHINE_STATUS_TIMEOUT = int(os.environ.get("MACHINE_STATUS_TIMEOUT", "1800"))
 MACHINE_RELEASING_TIMEOUT = int(os.environ.get("MACHINE_RELEASING_TIMEOUT", "300"))
 DEADLINE_CHECK_INTERVAL = float(os.environ.get("DEADLINE_CHECK_INTERVAL", "60"))
+
+# Power polling: every machine about once per interval, claimed in shares every tick.
+POWER_POLL_INTERVAL = float(os.environ.get("POWER_POLL_INTERVAL", "300"))
+POWER_POLL_TICK = float(os.environ.get("POWER_POLL_TICK", "10"))
 
 LOGGING = {
     "version": 1,

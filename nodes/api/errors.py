@@ -10,6 +10,7 @@ from nodes.services.errors import (
     NoMatchingMachine,
     NotPermitted,
 )
+from power.drivers.base import PowerSettingsError
 
 
 def exception_handler(exc, context):
@@ -31,6 +32,10 @@ def exception_handler(exc, context):
         return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, NotPermitted):
         return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
+    if isinstance(exc, PowerSettingsError):
+        if "power_type" in exc.errors:
+            return Response({"power_type": exc.errors["power_type"]}, status=400)
+        return Response({"power_parameters": exc.errors}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             body = exc.message_dict

@@ -8,10 +8,11 @@ from rest_framework.response import Response
 
 from nodes.api import serializers as s
 from nodes.api.filtersets import EventFilter, MachineFilter
-from nodes.api.permissions import IsAdminOrReadOnly
+from nodes.api.permissions import IsAdmin, IsAdminOrReadOnly
 from nodes.models import Tag
 from nodes.selectors import events_visible_to, load_hardware, machines_visible_to
 from nodes.services import actions, machines, tags
+from power.services.parameters import machine_power_parameters
 
 # action name in the URL -> (service, parameter serializer)
 MACHINE_ACTIONS = {
@@ -108,6 +109,15 @@ class MachineViewSet(viewsets.ModelViewSet):
         machine = self.get_object()
         actions.machine_delete(machine.system_id, request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses={200: dict})
+    @action(detail=True, methods=["get"], url_path="power-parameters",
+            permission_classes=[IsAdmin])
+    def power_parameters(self, request, system_id=None):
+        """The machine's power parameters without their secrets (admins only)."""
+        machine = self.get_object()
+        return Response({"power_type": machine.power_type,
+                         "power_parameters": machine_power_parameters(machine)})
 
     for _name, (_service, _params) in MACHINE_ACTIONS.items():
         locals()[_name.replace("-", "_")] = _action_view(_name, _service, _params)

@@ -96,6 +96,11 @@ class Machine(ConcurrentTransitionMixin, models.Model):
         max_length=16, choices=PowerState.choices, default=PowerState.UNKNOWN
     )
     power_state_updated = models.DateTimeField(null=True, blank=True)
+    bmc = models.ForeignKey(
+        "power.BMC", null=True, blank=True, on_delete=models.SET_NULL, related_name="machines"
+    )
+    # Stamped by the region that claims this machine for a power poll (several regions share).
+    power_poll_claimed = models.DateTimeField(null=True, blank=True, db_index=True)
     osystem = models.CharField(max_length=64, blank=True, default="")
     distro_series = models.CharField(max_length=64, blank=True, default="")
     user_data = models.TextField(blank=True, default="")

@@ -5,21 +5,29 @@ from django.db import transaction
 
 from nodes.choices import NodeStatus
 from nodes.models import Machine
+from nodes.services.events import event_record
 from nodes.services.lifecycle import clear_ownership, run_action
 from nodes.services.permissions import require_action_permission
 from zones.models import ResourcePool, Zone
 
 
 def _start_job(system_id: str, job: str) -> None:
-    from nodes.tasks import start_machine_job
+    """Netboot the machine for a job: power on with a one-time PXE boot.
 
-    start_machine_job.delay(system_id, job)
+    What it boots into (the boot path) arrives with the rack and boot-image issues; until
+    then the machine waits in its in-progress status until the job reports or the deadline.
+    """
+    from power.services.dispatch import dispatch_power
+
+    event_record(machine=Machine.objects.get(system_id=system_id), type="job_started",
+                 description=f"{job} job: netbooting the machine")
+    dispatch_power(system_id, "on", purpose="job", netboot=True)
 
 
-def _power(system_id: str, action: str) -> None:
-    from rack_worker.client import enqueue_power_action
+def _power(system_id: str, action: str, purpose: str = "user") -> None:
+    from power.services.dispatch import dispatch_power
 
-    enqueue_power_action(system_id, action)
+    dispatch_power(system_id, action, purpose=purpose)
 
 
 def machine_commission(
@@ -82,7 +90,8 @@ def machine_release(system_id: str, user, *, erase: bool = False, comment: str =
             machine.complete()
             clear_ownership(machine)
 
-    job = partial(_start_job, system_id, "erase") if erase else partial(_power, system_id, "off")
+    job = (partial(_start_job, system_id, "erase") if erase
+           else partial(_power, system_id, "off", "release"))
     return run_action(
         system_id, "release", user, fsm_kwargs={"erase": erase}, change=change,
         note=("erase; " if erase else "") + comment, after_commit=job,
@@ -129,7 +138,7 @@ def machine_rescue_mode(system_id: str, user) -> Machine:
 def machine_exit_rescue_mode(system_id: str, user) -> Machine:
     return run_action(
         system_id, "exit-rescue-mode", user,
-        after_commit=partial(_start_job, system_id, "exit-rescue"),
+        after_commit=partial(_power, system_id, "off", "exit-rescue"),
     )
 
 
@@ -168,7 +177,6 @@ def machine_power(system_id: str, user, action: str, *, stop_mode: str = "hard")
 
 def machine_delete(system_id: str, user) -> None:
     """Delete a machine (its Events stay, with its hostname, for the audit trail)."""
-    from nodes.services.events import event_record
     from nodes.services.lifecycle import check_action, lock_machine
 
     with transaction.atomic():

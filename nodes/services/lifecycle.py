@@ -160,9 +160,9 @@ def _expire(machine: Machine) -> None:
 
 
 def _power_off_callback(system_id: str) -> Callable[[], None]:
-    from rack_worker.client import enqueue_power_action
+    from power.services.dispatch import dispatch_power
 
-    return lambda: enqueue_power_action(system_id, "off")
+    return lambda: dispatch_power(system_id, "off")
 
 
 def _sweep_lock_acquired() -> bool:

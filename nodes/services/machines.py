@@ -7,6 +7,7 @@ from django.db import transaction
 from nodes.models import BlockDevice, Interface, Machine, Tag
 from nodes.services.events import event_record
 from nodes.services.permissions import require_admin
+from power.services.parameters import machine_set_power
 
 _ADJECTIVES = ("able", "brave", "calm", "eager", "fair", "gentle", "happy", "keen", "lively",
                "merry", "noble", "proud", "quick", "sharp", "tidy", "vivid", "warm", "witty")
@@ -15,7 +16,7 @@ _NOUNS = ("badger", "crane", "dingo", "eagle", "ferret", "gecko", "heron", "ibis
 
 MACHINE_FIELDS = frozenset({
     "hostname", "description", "architecture", "cpu_count", "cpu_speed", "memory",
-    "power_type", "power_parameters", "osystem", "distro_series", "zone", "pool",
+    "osystem", "distro_series", "zone", "pool",
 })
 
 
@@ -32,14 +33,16 @@ def generate_hostname() -> str:
 
 @transaction.atomic
 def machine_create(
-    user, *, mac_addresses: Iterable[str] = (), tag_names: Iterable[str] | None = None, **fields
+    user, *, mac_addresses: Iterable[str] = (), tag_names: Iterable[str] | None = None,
+    power_type: str = "manual", power_parameters: dict | None = None, **fields
 ) -> Machine:
-    """Create a New machine with its boot interfaces."""
+    """Create a New machine with its boot interfaces and power settings."""
     require_admin(user, "create machines")
     _check_fields(fields)
     if not fields.get("hostname"):
         fields["hostname"] = generate_hostname()
     machine = Machine(**fields)
+    machine_set_power(machine, power_type, power_parameters or {})
     machine.full_clean(exclude=["status"])
     machine.save()
     for index, mac in enumerate(mac_addresses):
@@ -51,13 +54,19 @@ def machine_create(
 
 
 @transaction.atomic
-def machine_update(system_id: str, user, *, tag_names: Iterable[str] | None = None, **fields):
-    """Change a machine's descriptive fields (not its status: that is the lifecycle's)."""
+def machine_update(
+    system_id: str, user, *, tag_names: Iterable[str] | None = None,
+    power_type: str | None = None, power_parameters: dict | None = None, **fields
+):
+    """Change a machine's descriptive and power fields (status is the lifecycle's)."""
     require_admin(user, "edit machines")
     _check_fields(fields)
     machine = Machine.objects.select_for_update().get(system_id=system_id)
     for name, value in fields.items():
         setattr(machine, name, value)
+    if power_type is not None or power_parameters is not None:
+        machine_set_power(machine, power_type or machine.power_type, power_parameters or {})
+        fields["power"] = True
     machine.full_clean(exclude=["status"])
     machine.save()
     if tag_names is not None:

@@ -109,7 +109,8 @@ def test_status_cannot_be_written_through_update(admin_client):
 
 def test_power_parameters_are_write_only(admin_client):
     response = admin_client.post(URL, {"hostname": "bmc", "power_type": "ipmi",
-                                       "power_parameters": {"power_pass": "hunter2"}},
+                                       "power_parameters": {"power_address": "10.0.0.9",
+                                                            "power_pass": "hunter2"}},
                                  format="json")
     assert response.status_code == 201
     detail = admin_client.get(f"{URL}{response.json()['system_id']}/")

@@ -1,0 +1,130 @@
+"""Fake power driver: in-memory machines for tests and development, with scripted failures."""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from power.drivers.base import (
+    BOOT_DEVICES,
+    OFF_MODES,
+    POWER_OFF,
+    POWER_ON,
+    PowerAuthError,
+    PowerConnectionError,
+    PowerDriver,
+    PowerError,
+    PowerSettingsError,
+    PowerTimeoutError,
+    PowerUnsupportedError,
+    SettingField,
+)
+
+FAILURES: dict[str, Callable[[str], PowerError]] = {
+    "auth": lambda op: PowerAuthError(f"Fake BMC refused the credentials ({op})."),
+    "connection": lambda op: PowerConnectionError(f"Fake BMC unreachable ({op})."),
+    "timeout": lambda op: PowerTimeoutError(f"Fake BMC did not answer in time ({op})."),
+    "unsupported": lambda op: PowerUnsupportedError(f"Fake BMC cannot {op}."),
+}
+DEFAULT_FAKE_ID = "default"
+
+
+@dataclass
+class FakeMachine:
+    """The state of one fake machine; `calls` lists every attempted operation, failed or not."""
+
+    power_state: str = POWER_OFF
+    boot_device: str = "disk"
+    boot_persistent: bool = True
+    efi: bool = False
+    failures: int = 0
+    calls: list[str] = field(default_factory=list)
+
+
+_machines: dict[str, FakeMachine] = {}
+_lock = threading.Lock()
+
+
+def get_fake_machine(fake_id: str = DEFAULT_FAKE_ID) -> FakeMachine:
+    """The process-wide fake machine with this id, created powered off on first use."""
+    with _lock:
+        return _machines.setdefault(fake_id, FakeMachine())
+
+
+def reset_fake_machines() -> None:
+    """Forget every fake machine (for test isolation)."""
+    with _lock:
+        _machines.clear()
+
+
+class FakeDriver(PowerDriver):
+    """A BMC that lives in this process's memory; `fail_with` makes it misbehave on purpose."""
+
+    name = "fake"
+    description = "Fake (in memory, for tests and development)"
+    queryable = True
+    can_set_boot_device = True
+    settings = (
+        SettingField(
+            "fake_id", "Fake machine id (one state per id; use the system id)",
+            default=DEFAULT_FAKE_ID, scope="node",
+        ),
+        SettingField(
+            "fail_with", "Fail every operation with",
+            type="choice", default="none",
+            choices=(("none", "Do not fail"), ("auth", "Authentication error"),
+                     ("connection", "Connection error"), ("timeout", "Timeout"),
+                     ("unsupported", "Unsupported operation")),
+        ),
+        SettingField(
+            "fail_count", "Fail only the first N operations (0: fail all)",
+            type="int", default=0, min_value=0,
+        ),
+        SettingField(
+            "delay", "Delay before each operation (ms)",
+            type="int", default=0, min_value=0, max_value=60_000,
+        ),
+    )
+
+    @property
+    def machine(self) -> FakeMachine:
+        return get_fake_machine(self.params["fake_id"])
+
+    def _begin(self, operation: str) -> FakeMachine:
+        """Wait the delay, record the call, then fail if the settings say so."""
+        if self.params["delay"]:
+            time.sleep(self.params["delay"] / 1000)
+        machine = self.machine
+        failure = FAILURES.get(self.params["fail_with"])
+        with _lock:
+            machine.calls.append(operation)
+            limit = self.params["fail_count"]
+            if failure is None or (limit and machine.failures >= limit):
+                return machine
+            machine.failures += 1
+        raise failure(operation)
+
+    def power_on(self, *, netboot: bool = False, efi: bool = False) -> None:
+        machine = self._begin("power_on")
+        with _lock:
+            if netboot:
+                machine.boot_device, machine.boot_persistent, machine.efi = "pxe", False, efi
+            machine.power_state = POWER_ON
+
+    def power_off(self, *, mode: str = "hard") -> None:
+        if mode not in OFF_MODES:
+            raise PowerSettingsError({"mode": [f"Choose one of: {', '.join(OFF_MODES)}."]})
+        machine = self._begin(f"power_off:{mode}")
+        with _lock:
+            machine.power_state = POWER_OFF
+
+    def power_query(self) -> str:
+        return self._begin("power_query").power_state
+
+    def set_boot_device(self, device: str, *, persistent: bool = False, efi: bool = False) -> None:
+        if device not in BOOT_DEVICES:
+            raise PowerUnsupportedError(f"Fake BMC cannot boot from {device!r}.")
+        machine = self._begin(f"set_boot_device:{device}")
+        with _lock:
+            machine.boot_device, machine.boot_persistent, machine.efi = device, persistent, efi

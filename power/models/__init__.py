@@ -1,0 +1,4 @@
+"""Power app models."""
+from power.models.bmc import BMC
+
+__all__ = ["BMC"]

@@ -1,0 +1,1 @@
+"""Power services (region side): BMC parameters and power dispatch."""

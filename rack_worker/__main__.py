@@ -1,0 +1,23 @@
+"""Run a rack worker: `python -m rack_worker --name NAME` consumes the `rack.NAME` queue."""
+import argparse
+import os
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--name", required=True, help="rack name; its queue is rack.NAME")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--pool", default="threads", choices=["threads", "prefork", "solo"])
+    parser.add_argument("--loglevel", default="INFO")
+    args = parser.parse_args(argv)
+    os.environ["RACK_NAME"] = args.name
+    from rack_worker.celery_app import app
+
+    app.worker_main([
+        "worker", "-Q", f"rack.{args.name}", "-n", f"{args.name}@%h", "--pool", args.pool,
+        "-c", str(args.concurrency), "-l", args.loglevel, "--without-gossip", "--without-mingle",
+    ])
+
+
+if __name__ == "__main__":
+    main()

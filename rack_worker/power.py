@@ -1,0 +1,27 @@
+"""Carry out one power request with the registered drivers (pure: request in, state out)."""
+from typing import Any
+
+from power.drivers.base import POWER_OFF, POWER_ON
+from power.drivers.registry import get_registry
+
+EXPECTED_STATE = {"on": POWER_ON, "off": POWER_OFF, "soft-off": POWER_OFF, "cycle": POWER_ON}
+
+
+def perform_power_action(request: dict[str, Any]) -> str:
+    """Run the request's action; return the power state after it (`on` or `off`)."""
+    driver = get_registry().get(request["power_type"])(request.get("params", {}))
+    action = request["action"]
+    boot = {"netboot": bool(request.get("netboot")), "efi": bool(request.get("efi"))}
+    if action == "query":
+        return driver.power_query()
+    if action == "on":
+        driver.power_on(**boot)
+    elif action == "off":
+        driver.power_off(mode="hard")
+    elif action == "soft-off":
+        driver.power_off(mode="soft")
+    elif action == "cycle":
+        driver.power_cycle(**boot)
+    else:
+        raise ValueError(f"Unknown power action {action!r}")
+    return EXPECTED_STATE[action]

@@ -1,0 +1,51 @@
+"""Celery tasks that run on rack queues: pure work, results reported to the region queue."""
+import logging
+import os
+import socket
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+
+from power.drivers.base import PowerError
+from rack_worker.celery_app import app
+from rack_worker.power import perform_power_action
+
+logger = logging.getLogger(__name__)
+RESULT_TASK = "power.tasks.record_power_result"
+FAILURE_TASK = "power.tasks.record_power_failure"
+POWER_SOFT_LIMIT = int(os.environ.get("POWER_TASK_SOFT_LIMIT", "60"))
+POWER_MAX_RETRIES = int(os.environ.get("POWER_TASK_MAX_RETRIES", "3"))
+RETRY_BACKOFF = float(os.environ.get("POWER_TASK_RETRY_BACKOFF", "2"))
+
+
+@app.task(name="rack_worker.tasks.power", bind=True, max_retries=POWER_MAX_RETRIES,
+          soft_time_limit=POWER_SOFT_LIMIT, time_limit=POWER_SOFT_LIMIT + 30)
+def power(self, request: dict[str, Any]) -> str | None:
+    """Perform a power request; retry transient failures with backoff, report the outcome."""
+    try:
+        state = perform_power_action(request)
+    except PowerError as exc:
+        if exc.retryable and self.request.retries < self.max_retries:
+            countdown = RETRY_BACKOFF * 2 ** self.request.retries
+            logger.warning("Power %s for %s failed (%s); retry in %.0fs", request["action"],
+                           request["system_id"], type(exc).__name__, countdown)
+            raise self.retry(exc=exc, countdown=countdown) from None
+        report(FAILURE_TASK, request, kind=type(exc).__name__, message=str(exc))
+        return None
+    except SoftTimeLimitExceeded:
+        report(FAILURE_TASK, request, kind="PowerTimeoutError",
+               message=f"No answer from the BMC within {POWER_SOFT_LIMIT}s.")
+        return None
+    report(RESULT_TASK, request, state=state)
+    return state
+
+
+def report(task_name: str, request: dict[str, Any], **outcome: Any) -> None:
+    """Send the outcome of a request to the region queue (secrets left out)."""
+    summary = {key: request.get(key) for key in ("system_id", "action", "purpose", "request_id")}
+    app.send_task(task_name, kwargs={**summary, **outcome, "rack": rack_name()},
+                  queue="region")
+
+
+def rack_name() -> str:
+    return os.environ.get("RACK_NAME") or socket.gethostname()
