@@ -1,0 +1,92 @@
+"""End to end with real processes: region web (live server), region worker, a rack worker on
+`rack.<name>` and a virtual IPMI BMC; the broker is Redis when CI=true.
+"""
+import json
+import urllib.request
+
+import pytest
+
+from nodes.models import Event, Machine
+from power.drivers.ipmi import IPMIDriver
+from tests.factories import AdminFactory, RackControllerFactory, make_api_key
+from tests.processes import free_udp_port, region_worker_args, start, stop, wait_until
+
+RACK = "e2e-rack"
+TIMEOUT = 90
+
+
+@pytest.fixture
+def processes(tmp_path):
+    """A virtual BMC, a region worker and a rack worker; yields (bmc port, log paths)."""
+    port = free_udp_port()
+    logs = {name: tmp_path / f"{name}.log" for name in ("vbmc", "region", "rack")}
+    procs = [
+        start(["-m", "power.vbmc", "--port", str(port), "--user", "admin", "--password",
+               "e2e-pass"], logs["vbmc"]),
+        start(region_worker_args("e2e-region"), logs["region"]),
+        start(["-m", "rack_worker", "--name", RACK, "--pool", "threads", "--concurrency", "2"],
+              logs["rack"]),
+    ]
+    try:
+        yield port, logs
+    finally:
+        for proc in procs:
+            stop(proc)
+
+
+def api(server, key, method, path, body=None):
+    request = urllib.request.Request(
+        f"{server.url}/api/v1/{path}", method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"null")
+
+
+def logs_text(logs) -> str:
+    return "\n".join(f"--- {name}\n{path.read_text()[-3000:]}" for name, path in logs.items())
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_power_on_through_rack_reaches_the_bmc_and_is_recorded(live_server, processes):
+    port, logs = processes
+    RackControllerFactory(name=RACK, status="running")
+    key = make_api_key(AdminFactory())
+    params = {"power_address": "127.0.0.1", "power_port": port, "power_user": "admin",
+              "power_pass": "e2e-pass"}
+    machine = api(live_server, key, "POST", "machines/",
+                  {"hostname": "e2e-node", "power_type": "ipmi", "power_parameters": params})
+    system_id = machine["system_id"]
+
+    api(live_server, key, "POST", f"machines/{system_id}/power-on/", {})
+    wait_until(lambda: Machine.objects.get(system_id=system_id).power_state == "on",
+               TIMEOUT, lambda: logs_text(logs))
+    assert Event.objects.filter(machine__system_id=system_id, type="power_on").exists()
+    assert IPMIDriver(params).power_query() == "on"
+
+    api(live_server, key, "POST", f"machines/{system_id}/power-off/", {"stop_mode": "hard"})
+    wait_until(lambda: Machine.objects.get(system_id=system_id).power_state == "off",
+               TIMEOUT, lambda: logs_text(logs))
+    assert IPMIDriver(params).power_query() == "off"
+    for text in logs_text(logs), str(list(Event.objects.values_list("description", flat=True))):
+        assert "e2e-pass" not in text
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_wrong_password_ends_in_power_error_without_retries(live_server, processes):
+    port, logs = processes
+    RackControllerFactory(name=RACK, status="running")
+    key = make_api_key(AdminFactory())
+    params = {"power_address": "127.0.0.1", "power_port": port, "power_user": "admin",
+              "power_pass": "not-the-password"}
+    machine = api(live_server, key, "POST", "machines/",
+                  {"hostname": "e2e-bad", "power_type": "ipmi", "power_parameters": params})
+    api(live_server, key, "POST", f"machines/{machine['system_id']}/query-power-state/", {})
+    wait_until(lambda: Machine.objects.get(system_id=machine["system_id"]).power_state == "error",
+               TIMEOUT, lambda: logs_text(logs))
+    event = Event.objects.get(machine__system_id=machine["system_id"], type="power_error")
+    assert "PowerAuthError" in event.description
+    assert "retry" not in logs["rack"].read_text().lower()

@@ -1,0 +1,91 @@
+"""Helpers for tests that run real processes (workers, racks, BMCs) against the test database."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db import connection
+
+from maasproject.celery import app as celery_app
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
+def test_database_url() -> str:
+    """The URL of the database this test session uses (test_<name> on PostgreSQL)."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    assert connection.vendor == "postgresql", connection.vendor
+    auth = quote(db["USER"] or "", safe="")
+    if db.get("PASSWORD"):
+        auth += ":" + quote(db["PASSWORD"], safe="")
+    host = db.get("HOST") or "localhost"
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{auth}@{host}{port}/{quote(db['NAME'], safe='')}"
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    """Environment for a child process sharing this session's database, broker and var/."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="maasproject.settings.test",
+        DATABASE_URL=test_database_url(),
+        CELERY_BROKER_URL=celery_app.conf.broker_url,
+        CELERY_TASK_ALWAYS_EAGER="false",
+        VAR_DIR=str(settings.VAR_DIR),
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    return env
+
+
+def start(args: list[str], log_path: Path, **extra_env: str) -> subprocess.Popen:
+    """Start `python args...` in its own session, output to log_path."""
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, *args], cwd=PROJECT_DIR, env=process_env(**extra_env),
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def region_worker_args(name: str) -> list[str]:
+    return ["-m", "celery", "-A", "maasproject", "worker", "-Q", "region", "--pool", "solo",
+            "-c", "1", "-l", "info", "--without-mingle", "--without-gossip",
+            "--hostname", f"{name}-{os.getpid()}@%h"]
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a process group: SIGTERM, then SIGKILL if it lingers."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def wait_until(check: Callable[[], object], timeout: float, describe: Callable[[], str]):
+    """Poll `check` until it returns something truthy; fail with describe() after timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"Timed out after {timeout}s: {describe()}")
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
