@@ -26,10 +26,11 @@ os.environ.update(DATABASE_URL=DB_URL, VAR_DIR=VAR, CELERY_BROKER_URL="memory://
 sys.path.insert(0, str(ROOT))
 
 
-def recreate_database() -> None:
+def recreate_database(db_url: str = DB_URL) -> None:
+    """Drop and create the benchmark database, then migrate it (DATABASE_URL must match)."""
     import psycopg
 
-    url = urlparse(DB_URL)
+    url = urlparse(db_url)
     name = url.path.lstrip("/")
     admin = url._replace(path="/postgres").geturl()
     with psycopg.connect(admin, autocommit=True) as conn:

@@ -15,7 +15,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
-    password = factory.PostGenerationMethodCall("set_password", "password")
+    password = factory.django.Password("password")
 
 
 class AdminFactory(UserFactory):
@@ -51,6 +51,7 @@ class MachineFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = Machine
+        skip_postgeneration_save = True
 
     hostname = factory.Sequence(lambda n: f"machine-{n}")
     cpu_count = 4

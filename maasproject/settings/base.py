@@ -79,6 +79,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns on every request until collectstatic ran
 LOGIN_URL = "/admin/login/"
 
 REST_FRAMEWORK = {
