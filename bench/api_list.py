@@ -66,6 +66,10 @@ def seed(count: int) -> str:
     through.objects.bulk_create(
         [through(machine_id=m.pk, tag_id=tags[(i + j) % 10].pk)
          for i, m in enumerate(machines) for j in range(2)], batch_size=5000)
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # planner statistics, as autovacuum keeps them live
+        cursor.execute("ANALYZE")
     admin = User.objects.create_superuser("bench", "bench@example.com", "bench-password")
     consumer, token, secret = ApiKey.new_parts()
     ApiKey.objects.create(user=admin, consumer_key=consumer, token_key=token,

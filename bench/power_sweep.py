@@ -104,6 +104,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--machines", type=int, default=1000)
     parser.add_argument("--rack-concurrency", type=int, default=16)
+    parser.add_argument("--rack-pool", default="threads", choices=["threads", "prefork"])
     parser.add_argument("--region-concurrency", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=300)
     args = parser.parse_args()
@@ -119,7 +120,7 @@ def main() -> None:
         procs.append(spawn(["-m", "celery", "-A", "maasproject", "worker", "-Q", "region",
                             "-c", str(args.region_concurrency), "-l", "warning",
                             "--without-gossip", "--without-mingle"], logs / "region.log"))
-        procs.append(spawn(["-m", "rack_worker", "--name", "bench-rack", "--pool", "threads",
+        procs.append(spawn(["-m", "rack_worker", "--name", "bench-rack", "--pool", args.rack_pool,
                             "--concurrency", str(args.rack_concurrency)], logs / "rack.log"))
         time.sleep(5)  # workers connect to the broker
         wall, states = run_sweep(args.machines, args.timeout)
@@ -131,11 +132,11 @@ def main() -> None:
     print(f"\n### Power-query sweep, {args.machines} virtual IPMI BMCs in one process "
           f"({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, PostgreSQL + Redis)\n")
-    print("| machines | wall time s | rack concurrency (peak seen) | median query s | "
+    print("| machines | rack pool | wall time s | rack concurrency (peak seen) | median query s | "
           "errors | states |")
-    print("|---|---|---|---|---|---|")
-    print(f"| {args.machines} | {wall:.1f} | {args.rack_concurrency} ({peak}) | {median:.3f} | "
-          f"{errors} | {states} |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| {args.machines} | {args.rack_pool} | {wall:.1f} | {args.rack_concurrency} ({peak}) "
+          f"| {median:.3f} | {errors} | {states} |")
     print(f"\nlogs: {logs}")
 
 

@@ -7,7 +7,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--name", required=True, help="rack name; its queue is rack.NAME")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--pool", default="threads", choices=["threads", "prefork", "solo"])
+    # prefork: Celery enforces task time limits only there, and each process has its own
+    # pyghmi session loop (IPMI logins serialise within one process).
+    parser.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"])
     parser.add_argument("--loglevel", default="INFO")
     args = parser.parse_args(argv)
     os.environ["RACK_NAME"] = args.name

@@ -16,19 +16,26 @@ TIMEOUT = 90
 
 
 @pytest.fixture
-def processes(tmp_path):
-    """A virtual BMC, a region worker and a rack worker; yields (bmc port, log paths)."""
-    port = free_udp_port()
-    logs = {name: tmp_path / f"{name}.log" for name in ("vbmc", "region", "rack")}
-    procs = [
-        start(["-m", "power.vbmc", "--port", str(port), "--user", "admin", "--password",
-               "e2e-pass"], logs["vbmc"]),
-        start(region_worker_args("e2e-region"), logs["region"]),
-        start(["-m", "rack_worker", "--name", RACK, "--pool", "threads", "--concurrency", "2"],
-              logs["rack"]),
-    ]
+def stack(tmp_path):
+    """Start a virtual BMC, a region worker and a rack worker (rack env overridable)."""
+    procs, logs = [], {}
+
+    def start_stack(**rack_env: str) -> int:
+        port = free_udp_port()
+        logs.update({name: tmp_path / f"{name}.log" for name in ("vbmc", "region", "rack")})
+        procs.extend([
+            start(["-m", "power.vbmc", "--port", str(port), "--user", "admin", "--password",
+                   "e2e-pass"], logs["vbmc"]),
+            start(region_worker_args("e2e-region"), logs["region"]),
+            start(["-m", "rack_worker", "--name", RACK, "--concurrency", "2"], logs["rack"],
+                  **rack_env),
+        ])
+        RackControllerFactory(name=RACK, status="running")
+        return port
+
+    start_stack.logs = logs
     try:
-        yield port, logs
+        yield start_stack
     finally:
         for proc in procs:
             stop(proc)
@@ -50,9 +57,8 @@ def logs_text(logs) -> str:
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_power_on_through_rack_reaches_the_bmc_and_is_recorded(live_server, processes):
-    port, logs = processes
-    RackControllerFactory(name=RACK, status="running")
+def test_power_on_through_rack_reaches_the_bmc_and_is_recorded(live_server, stack):
+    port, logs = stack(), stack.logs
     key = make_api_key(AdminFactory())
     params = {"power_address": "127.0.0.1", "power_port": port, "power_user": "admin",
               "power_pass": "e2e-pass"}
@@ -76,9 +82,8 @@ def test_power_on_through_rack_reaches_the_bmc_and_is_recorded(live_server, proc
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_wrong_password_ends_in_power_error_without_retries(live_server, processes):
-    port, logs = processes
-    RackControllerFactory(name=RACK, status="running")
+def test_wrong_password_ends_in_power_error_without_retries(live_server, stack):
+    port, logs = stack(), stack.logs
     key = make_api_key(AdminFactory())
     params = {"power_address": "127.0.0.1", "power_port": port, "power_user": "admin",
               "power_pass": "not-the-password"}
@@ -90,3 +95,39 @@ def test_wrong_password_ends_in_power_error_without_retries(live_server, process
     event = Event.objects.get(machine__system_id=machine["system_id"], type="power_error")
     assert "PowerAuthError" in event.description
     assert "retry" not in logs["rack"].read_text().lower()
+
+
+def create_and_query(server, key, hostname, power_type, params) -> str:
+    machine = api(server, key, "POST", "machines/",
+                  {"hostname": hostname, "power_type": power_type, "power_parameters": params})
+    api(server, key, "POST", f"machines/{machine['system_id']}/query-power-state/", {})
+    return machine["system_id"]
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_unreachable_bmc_is_retried_then_ends_in_error(live_server, stack):
+    stack(POWER_TASK_MAX_RETRIES="2", POWER_TASK_RETRY_BACKOFF="0.2")
+    key = make_api_key(AdminFactory())
+    dead_port = free_udp_port()  # nothing listens there
+    system_id = create_and_query(live_server, key, "e2e-dead", "ipmi", {
+        "power_address": "127.0.0.1", "power_port": dead_port, "power_user": "admin",
+        "power_pass": "e2e-pass"})
+    wait_until(lambda: Machine.objects.get(system_id=system_id).power_state == "error",
+               TIMEOUT, lambda: logs_text(stack.logs))
+    assert stack.logs["rack"].read_text().count("retry in") == 2
+    event = Event.objects.get(machine__system_id=system_id, type="power_error")
+    assert "PowerTimeoutError" in event.description or "PowerConnectionError" in event.description
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_a_bmc_slower_than_the_soft_time_limit_fails_the_request(live_server, stack):
+    stack(POWER_TASK_SOFT_LIMIT="1")
+    key = make_api_key(AdminFactory())
+    system_id = create_and_query(live_server, key, "e2e-slow", "fake",
+                                 {"fake_id": "slow", "delay": 5000})
+    wait_until(lambda: Machine.objects.get(system_id=system_id).power_state == "error",
+               TIMEOUT, lambda: logs_text(stack.logs))
+    event = Event.objects.get(machine__system_id=system_id, type="power_error")
+    assert "within 1s" in event.description
