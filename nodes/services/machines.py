@@ -92,39 +92,44 @@ def tags_by_name(names: Iterable[str]) -> list[Tag]:
     return tags
 
 
+def _part_create(model, machine: Machine, user, what: str, describe, **fields):
+    """Add an interface or block device to a machine (validated, with its Event)."""
+    require_admin(user, f"add {what}s")
+    part = model(machine=machine, **fields)
+    part.full_clean(exclude=["machine"])
+    part.save()
+    event_record(machine=machine, type=f"{what.replace(' ', '_')}_added", user=user,
+                 description=describe(part))
+    return part
+
+
+def _part_delete(part, user, what: str, describe) -> None:
+    require_admin(user, f"remove {what}s")
+    event_record(machine=part.machine, type=f"{what.replace(' ', '_')}_removed", user=user,
+                 description=describe(part))
+    part.delete()
+
+
+def _describe_interface(interface: Interface) -> str:
+    return f"Interface {interface.name} {interface.mac_address}"
+
+
 @transaction.atomic
 def interface_create(machine: Machine, user, **fields) -> Interface:
-    require_admin(user, "add interfaces")
-    interface = Interface(machine=machine, **fields)
-    interface.full_clean(exclude=["machine"])
-    interface.save()
-    event_record(machine=machine, type="interface_added", user=user,
-                 description=f"Interface {interface.name} {interface.mac_address}")
-    return interface
+    return _part_create(Interface, machine, user, "interface", _describe_interface, **fields)
 
 
 @transaction.atomic
 def interface_delete(interface: Interface, user) -> None:
-    require_admin(user, "remove interfaces")
-    event_record(machine=interface.machine, type="interface_removed", user=user,
-                 description=f"Interface {interface.name} {interface.mac_address}")
-    interface.delete()
+    _part_delete(interface, user, "interface", _describe_interface)
 
 
 @transaction.atomic
 def block_device_create(machine: Machine, user, **fields) -> BlockDevice:
-    require_admin(user, "add block devices")
-    device = BlockDevice(machine=machine, **fields)
-    device.full_clean(exclude=["machine"])
-    device.save()
-    event_record(machine=machine, type="block_device_added", user=user,
-                 description=f"Block device {device.name} ({device.size} bytes)")
-    return device
+    return _part_create(BlockDevice, machine, user, "block device",
+                        lambda d: f"Block device {d.name} ({d.size} bytes)", **fields)
 
 
 @transaction.atomic
 def block_device_delete(device: BlockDevice, user) -> None:
-    require_admin(user, "remove block devices")
-    event_record(machine=device.machine, type="block_device_removed", user=user,
-                 description=f"Block device {device.name}")
-    device.delete()
+    _part_delete(device, user, "block device", lambda d: f"Block device {d.name}")
