@@ -24,3 +24,8 @@ def _schedule_periodic_tasks(sender: Celery, **_kwargs) -> None:
         sender.signature("power.tasks.poll_power_states"),
         name="poll machine power states",
     )
+    sender.add_periodic_task(
+        float(getattr(settings, "RACK_STATUS_INTERVAL", 10)),
+        sender.signature("zones.tasks.rack_status_sweep"),
+        name="rack status from heartbeats",
+    )

@@ -1,4 +1,5 @@
 """Zones API URLs: zones, pools, fabrics, VLANs, subnets, IP ranges, static IPs, racks."""
+from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from zones.api import views
@@ -15,3 +16,4 @@ router.register("static-ips", views.StaticIPViewSet, basename="static-ip")
 router.register("racks", views.RackViewSet, basename="rack")
 
 urlpatterns = router.urls
+urlpatterns += [path("rack/", include("zones.api.rack_urls"))]

@@ -1,4 +1,5 @@
 """Zones app models."""
+from zones.models.lease import DHCPLease, LeaseState
 from zones.models.network import VLAN, Fabric, IPRange, StaticIPAddress, Subnet
 from zones.models.place import ResourcePool, Zone
 from zones.models.rack import RackController
@@ -12,4 +13,6 @@ __all__ = [
     "IPRange",
     "StaticIPAddress",
     "RackController",
+    "DHCPLease",
+    "LeaseState",
 ]

@@ -13,6 +13,10 @@ class RackController(models.Model):
     version = models.CharField(max_length=64, blank=True, default="")
     last_heartbeat = models.DateTimeField(null=True, blank=True)
     subnets = models.ManyToManyField("zones.Subnet", blank=True, related_name="racks")
+    # SHA-256 of the token the rack authenticates with (`Authorization: Rack ID:TOKEN`).
+    token_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
+    interfaces = models.JSONField(default=list, blank=True)
+    services = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

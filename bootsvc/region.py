@@ -1,0 +1,127 @@
+"""Rack-side HTTP client of the region's rack API (stdlib only; no Django, no database).
+
+Every call but `register` sends `Authorization: Rack SYSTEM_ID:TOKEN`. Connection errors and
+5xx answers are retried with backoff; 4xx are not. The token never appears in logs or errors.
+"""
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+from urllib.parse import quote
+
+logger = logging.getLogger(__name__)
+
+
+class RegionError(Exception):
+    """The region could not be reached or answered with an error."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class RegionAuthError(RegionError):
+    """The region refused the rack's credentials (401) or the shared secret (403)."""
+
+
+class RegionClient:
+    """A rack's client of the region: register, heartbeat, config, boot decisions, reports."""
+
+    def __init__(self, url: str, system_id: str = "", token: str = "", *,
+                 timeout: float = 10.0, retries: int = 3, backoff: float = 0.5):
+        self.url = url.rstrip("/") + "/"
+        self.system_id = system_id
+        self.token = token
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+
+    def __repr__(self) -> str:
+        return f"RegionClient({self.url!r}, system_id={self.system_id!r})"
+
+    def register(self, secret: str, name: str, version: str = "",
+                 interfaces: list[dict] | None = None) -> dict:
+        """Register with the shared secret; keeps and returns {system_id, name, token}."""
+        body = {"secret": secret, "name": name, "version": version,
+                "interfaces": interfaces or []}
+        _, _, answer = self._request("POST", "register/", body, auth=False)
+        self.system_id, self.token = answer["system_id"], answer["token"]
+        return answer
+
+    def heartbeat(self, interfaces: list[dict], services: dict[str, str]) -> dict:
+        """Report interfaces and service states; answers {"status": ...}."""
+        return self._request("POST", "heartbeat/", {"interfaces": interfaces,
+                                                    "services": services})[2]
+
+    def get_config(self, etag: str | None = None) -> tuple[dict, str] | None:
+        """(config, etag), or None when the config still matches `etag` (304)."""
+        headers = {"If-None-Match": etag} if etag else {}
+        status, response_headers, answer = self._request("GET", "config/", headers=headers)
+        if status == 304:
+            return None
+        return answer, response_headers.get("ETag", "")
+
+    def get_boot(self, mac: str) -> dict:
+        """The region's boot decision for a MAC."""
+        return self._request("GET", f"boot/{quote(mac, safe='')}/")[2]
+
+    def post_leases(self, leases: list[dict]) -> dict:
+        """Report a batch of leases ({mac, ip, hostname, expires, state})."""
+        return self._request("POST", "leases/", {"leases": leases})[2]
+
+    def post_events(self, events: list[dict]) -> dict:
+        """Report a batch of boot events ({mac, type, description, time})."""
+        return self._request("POST", "events/", {"events": events})[2]
+
+    def _request(self, method: str, path: str, body: Any = None,
+                 headers: dict[str, str] | None = None, auth: bool = True):
+        url = self.url + "api/v1/rack/" + path
+        attempt = 0
+        while True:
+            try:
+                return self._once(method, url, body, headers or {}, auth)
+            except RegionError as exc:
+                retryable = exc.status is None or exc.status >= 500
+                if not retryable or attempt >= self.retries:
+                    raise
+                delay = self.backoff * 2 ** attempt
+                logger.warning("%s %s failed (%s); retrying in %.1fs", method, url, exc, delay)
+                time.sleep(delay)
+                attempt += 1
+
+    def _once(self, method: str, url: str, body: Any, headers: dict[str, str], auth: bool):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(url, data=data, method=method)
+        request.add_header("Accept", "application/json")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        for name, value in headers.items():
+            request.add_header(name, value)
+        if auth:
+            request.add_header("Authorization", f"Rack {self.system_id}:{self.token}")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return response.status, response.headers, _json(response.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code == 304:
+                return 304, exc.headers, None
+            raise _http_error(method, url, exc) from None
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise RegionError(f"{method} {url}: {reason}") from None
+
+
+def _json(raw: bytes) -> Any:
+    return json.loads(raw) if raw else None
+
+
+def _http_error(method: str, url: str, exc: urllib.error.HTTPError) -> RegionError:
+    try:
+        detail = json.loads(exc.read() or b"null")
+    except (ValueError, OSError):
+        detail = None
+    message = f"{method} {url}: HTTP {exc.code} {detail if detail is not None else exc.reason}"
+    cls = RegionAuthError if exc.code in (401, 403) else RegionError
+    return cls(message, status=exc.code)

@@ -1,0 +1,156 @@
+"""rackd: interfaces, credentials, (re-)registration, child supervision, and end to end."""
+import json
+import stat
+import subprocess
+import sys
+import time
+from argparse import Namespace
+
+import pytest
+from django.utils import timezone
+
+from nodes.models import Event
+from rack_worker import rackd
+from rack_worker.netinfo import _from_ip_json, _from_sysfs, read_interfaces
+from tests.processes import PROJECT_DIR, process_env, stop, wait_until
+from zones.models import RackController
+from zones.services.rackapi import hash_token, rack_secret
+from zones.services.racks import rack_status_sweep
+
+IP_JSON = json.dumps([
+    {"ifname": "lo", "address": "00:00:00:00:00:00",
+     "addr_info": [{"family": "inet", "local": "127.0.0.1", "prefixlen": 8}]},
+    {"ifname": "eth0", "address": "52:54:00:00:00:01",
+     "addr_info": [{"family": "inet", "local": "10.0.0.2", "prefixlen": 24},
+                   {"family": "inet6", "local": "fe80::1", "prefixlen": 64}]},
+    {"ifname": "eth1", "address": "52:54:00:00:00:02", "addr_info": []},
+])
+
+
+def test_interfaces_from_ip_json():
+    assert _from_ip_json(IP_JSON) == [
+        {"name": "lo", "mac": "00:00:00:00:00:00", "addresses": ["127.0.0.1/8"]},
+        {"name": "eth0", "mac": "52:54:00:00:00:01", "addresses": ["10.0.0.2/24", "fe80::1/64"]},
+        {"name": "eth1", "mac": "52:54:00:00:00:02", "addresses": []},
+    ]
+
+
+def test_interfaces_of_this_host_with_and_without_ip():
+    for interfaces in (read_interfaces(), _from_sysfs()):
+        loopback = next(i for i in interfaces if i["name"] == "lo")
+        assert "127.0.0.1/8" in loopback["addresses"]
+
+
+def test_credentials_are_private(tmp_path):
+    path = tmp_path / "rack" / "credentials.json"
+    assert rackd.load_credentials(path) is None
+    rackd.save_credentials(path, {"system_id": "a", "name": "n", "token": "t"})
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert rackd.load_credentials(path)["token"] == "t"
+    path.write_text("not json")
+    assert rackd.load_credentials(path) is None
+
+
+def test_a_crashed_child_is_restarted_with_backoff():
+    child = rackd.Child("crasher", [sys.executable, "-c", "raise SystemExit(3)"])
+    child.start()
+    child.process.wait(timeout=10)
+    assert child.state == "failed"
+    now = time.monotonic()
+    child.supervise(now)
+    assert child.restart_at == now + 1 and child.failures == 1
+    child.supervise(now + 0.5)
+    assert child.restart_at == now + 1  # still waiting
+    child.supervise(now + 1)
+    child.process.wait(timeout=10)
+    child.supervise(now + 2)
+    assert child.failures == 2 and child.restart_at == now + 4  # backoff doubled
+
+
+def _args(url: str, **overrides) -> Namespace:
+    return rackd.parse_args(["--region-url", url, "--secret", rack_secret(), "--name", "u1",
+                             *overrides.get("extra", [])])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_saved_credentials_are_reused_and_re_registered_when_refused(live_server, tmp_path,
+                                                                     monkeypatch):
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    first = rackd.Rackd(_args(live_server.url))
+    first.connect()
+    saved = rackd.load_credentials(tmp_path / "rack" / "credentials.json")
+    assert saved["name"] == "u1" and saved["region_url"] == live_server.url
+    rack = RackController.objects.get(name="u1")
+    assert rack.token_hash == hash_token(saved["token"]) and rack.status == "dead"
+    again = rackd.Rackd(_args(live_server.url))
+    again.connect()  # reuses them: a heartbeat, no new registration
+    assert again.client.token == saved["token"]
+    assert RackController.objects.get(name="u1").status == "running"
+    RackController.objects.filter(name="u1").update(token_hash="revoked")
+    third = rackd.Rackd(_args(live_server.url))
+    third.connect()
+    assert third.client.token != saved["token"]
+    assert RackController.objects.get(name="u1").token_hash == hash_token(third.client.token)
+    assert Event.objects.filter(type="rack_registered", hostname="u1").count() == 2
+
+
+def test_bootsvc_is_optional():
+    names = [c.name for c in rackd.Rackd(_args("http://x/", extra=["--no-with-bootsvc"]))
+             .make_children()]
+    assert names == ["worker"]
+
+
+def test_manage_py_rackd_delegates_to_rackd():
+    out = subprocess.run([sys.executable, "manage.py", "rackd", "--help"], cwd=PROJECT_DIR,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    assert "--region-url" in out.stdout and "--with-bootsvc" in out.stdout
+
+
+def _start_rackd(url: str, var, log):
+    env = process_env()
+    env["VAR_DIR"] = str(var)
+    return subprocess.Popen(
+        [sys.executable, "-m", "rack_worker.rackd", "--region-url", url, "--secret",
+         rack_secret(), "--name", "t1", "--heartbeat-interval", "1", "--worker-concurrency", "1",
+         "--no-with-bootsvc"],
+        cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _running_with_interfaces():
+    rack = RackController.objects.filter(name="t1").first()
+    return rack if rack and rack.status == "running" and rack.interfaces and (
+        rack.services.get("worker") == "running") else None
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_rackd_end_to_end(live_server, tmp_path, settings):
+    settings.RACK_DEAD_AFTER = 2
+    log_path = tmp_path / "rackd.log"
+    with open(log_path, "ab") as log:
+        process = _start_rackd(live_server.url, tmp_path / "var", log)
+    try:
+        rack = wait_until(_running_with_interfaces, 60, log_path.read_text)
+        assert any("127.0.0.1/8" in i["addresses"] for i in rack.interfaces)
+        creds = tmp_path / "var" / "rack" / "credentials.json"
+        assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+    finally:
+        stop(process)
+    assert process.returncode == 0, log_path.read_text()
+    assert "Stopping" in log_path.read_text()
+    assert RackController.objects.get(name="t1").status == "running"
+    wait_until(lambda: ("t1", "dead") in rack_status_sweep(), 10,
+               lambda: f"t1 still {RackController.objects.get(name='t1').status}")
+    assert Event.objects.filter(type="rack_status", description__contains="t1 is now dead")
+    heartbeat = RackController.objects.get(name="t1").last_heartbeat
+    assert (timezone.now() - heartbeat).total_seconds() >= 2
+    with open(log_path, "ab") as log:  # started again: reuses its credentials
+        process = _start_rackd(live_server.url, tmp_path / "var", log)
+    try:
+        wait_until(_running_with_interfaces, 60, log_path.read_text)
+    finally:
+        stop(process)
+    assert Event.objects.filter(type="rack_registered", hostname="t1").count() == 1
+    assert "Using saved credentials" in log_path.read_text()

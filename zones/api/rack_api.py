@@ -1,0 +1,209 @@
+"""The rack API (`/api/v1/rack/`): racks register, heartbeat, poll config, report leases/events.
+
+Racks authenticate with `Authorization: Rack SYSTEM_ID:TOKEN`; only registration (with the
+shared secret) is open.
+"""
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions, permissions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from nodes.models.hardware import normalise_mac
+from nodes.services.boot import boot_decision
+from zones.models import LeaseState, RackController
+from zones.services import rackapi
+
+EVENT_TYPES = ["dhcp_discover", "dhcp_offer", "dhcp_ack", "tftp_file", "http_file",
+               "boot_decision"]
+
+
+class RackPrincipal:
+    """The `request.user` of a rack request: authenticated, but no region user."""
+
+    is_authenticated = True
+    is_active = True
+    is_staff = is_superuser = False
+
+    def __init__(self, rack: RackController):
+        self.rack = rack
+        self.username = f"rack:{rack.name}"
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class RackAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Rack SYSTEM_ID:TOKEN`; the token is checked against its stored hash."""
+
+    keyword = "Rack"
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header.startswith(self.keyword + " "):
+            return None
+        system_id, _, token = header[len(self.keyword) + 1:].strip().partition(":")
+        rack = rackapi.rack_authenticate(system_id, token) if system_id and token else None
+        if rack is None:
+            raise exceptions.AuthenticationFailed("Invalid rack credentials.")
+        return RackPrincipal(rack), rack
+
+    def authenticate_header(self, request) -> str:
+        return 'Rack realm="rack"'
+
+
+class RackAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = RackAuthentication
+    name = "rackAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": "`Rack SYSTEM_ID:TOKEN`"}
+
+
+class IsRack(permissions.BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.auth, RackController)
+
+
+class MacField(serializers.CharField):
+    def to_internal_value(self, data):
+        try:
+            return normalise_mac(super().to_internal_value(data))
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+
+
+class InterfaceSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    mac = serializers.CharField(max_length=32, allow_blank=True, required=False, default="")
+    addresses = serializers.ListField(child=serializers.CharField(max_length=64), default=list)
+
+
+class RegisterSerializer(serializers.Serializer):
+    secret = serializers.CharField()
+    name = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+    version = serializers.CharField(max_length=64, allow_blank=True, required=False, default="")
+    interfaces = InterfaceSerializer(many=True, required=False, default=list)
+
+
+class HeartbeatSerializer(serializers.Serializer):
+    interfaces = InterfaceSerializer(many=True, required=False, default=list)
+    services = serializers.DictField(child=serializers.CharField(max_length=32), default=dict)
+
+
+class LeaseSerializer(serializers.Serializer):
+    mac = MacField()
+    ip = serializers.IPAddressField()
+    hostname = serializers.CharField(max_length=255, allow_blank=True, required=False,
+                                     allow_null=True, default="")
+    expires = serializers.FloatField(min_value=0)
+    state = serializers.ChoiceField(choices=LeaseState.values)
+
+
+class LeasesSerializer(serializers.Serializer):
+    leases = LeaseSerializer(many=True, allow_empty=True)
+
+
+class EventSerializer(serializers.Serializer):
+    mac = MacField()
+    type = serializers.ChoiceField(choices=EVENT_TYPES)
+    description = serializers.CharField(allow_blank=True, required=False, default="")
+    time = serializers.FloatField(min_value=0, required=False, allow_null=True, default=None)
+
+
+class EventsSerializer(serializers.Serializer):
+    events = EventSerializer(many=True, allow_empty=True)
+
+
+def _plain(data):
+    """Serializer output (OrderedDicts, nested) as plain dicts and lists for JSONFields."""
+    if isinstance(data, dict):
+        return {key: _plain(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_plain(value) for value in data]
+    return data
+
+
+class _RackView(APIView):
+    authentication_classes = [RackAuthentication]
+    permission_classes = [IsRack]
+
+    def validated(self, serializer_class) -> dict:
+        serializer = serializer_class(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
+        return _plain(serializer.validated_data)
+
+
+class RegisterView(_RackView):
+    """Register a rack with the shared secret; answers its system_id and a new token."""
+
+    authentication_classes = []
+    permission_classes = [permissions.AllowAny]
+
+    def post(self, request):
+        data = self.validated(RegisterSerializer)
+        try:
+            rack, token = rackapi.rack_register(data["secret"], data["name"], data["version"],
+                                                data["interfaces"])
+        except rackapi.RegistrationRefused as exc:
+            raise exceptions.PermissionDenied(str(exc)) from exc
+        return Response({"system_id": rack.system_id, "name": rack.name, "token": token})
+
+
+class HeartbeatView(_RackView):
+    """Record the rack's interfaces and service states; answers its status."""
+
+    def post(self, request):
+        data = self.validated(HeartbeatSerializer)
+        state = rackapi.rack_heartbeat(request.auth, data["interfaces"], data["services"])
+        return Response({"status": state})
+
+
+class ConfigView(_RackView):
+    """The rack's DHCP and boot configuration, with an ETag (304 when unchanged)."""
+
+    def get(self, request):
+        config = rackapi.rack_config(request.auth)
+        etag = rackapi.config_etag(config)
+        if etag in _etags(request.headers.get("If-None-Match", "")):
+            response = Response(status=status.HTTP_304_NOT_MODIFIED)
+        else:
+            response = Response(config)
+        response["ETag"] = etag
+        return response
+
+
+def _etags(header: str) -> set[str]:
+    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
+
+
+class BootView(_RackView):
+    """The boot decision for a MAC."""
+
+    def get(self, request, mac: str):
+        try:
+            decision = boot_decision(mac, request.auth, request.build_absolute_uri("/"))
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"mac": exc.messages}) from exc
+        return Response(decision)
+
+
+class LeasesView(_RackView):
+    """Record a batch of DHCP leases (all or nothing)."""
+
+    def post(self, request):
+        data = self.validated(LeasesSerializer)
+        try:
+            count = rackapi.leases_record(request.auth, data["leases"])
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        return Response({"recorded": count})
+
+
+class EventsView(_RackView):
+    """Record a batch of boot-timeline events on the machines owning the MACs."""
+
+    def post(self, request):
+        data = self.validated(EventsSerializer)
+        return Response(rackapi.events_record(request.auth, data["events"]))
