@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from zones.models import (
     VLAN,
+    DHCPLease,
     Fabric,
     IPRange,
     RackController,
@@ -190,7 +191,9 @@ class RackControllerAdmin(ServiceAdmin):
     list_display = ["name", "system_id", "status", "version", "last_heartbeat"]
     list_filter = ["status"]
     search_fields = ["name", "system_id"]
-    readonly_fields = ["name", "system_id", "status", "version", "last_heartbeat", "created"]
+    readonly_fields = ["name", "system_id", "status", "version", "last_heartbeat", "interfaces",
+                       "services", "created"]
+    exclude = ["token_hash"]
     filter_horizontal = ["subnets"]
     delete_service = staticmethod(racks.rack_delete)
 
@@ -202,3 +205,18 @@ class RackControllerAdmin(ServiceAdmin):
 
     def save_related(self, request, form, formsets, change):
         racks.rack_set_subnets(form.instance, request.user, list(form.cleaned_data["subnets"]))
+
+
+@admin.register(DHCPLease)
+class DHCPLeaseAdmin(admin.ModelAdmin):
+    """DHCP leases as the racks report them (read-only)."""
+
+    list_display = ["ip", "mac", "hostname", "state", "expires", "rack", "subnet"]
+    list_filter = ["state", "rack"]
+    search_fields = ["ip", "mac", "hostname"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -119,3 +119,14 @@ def test_staff_without_superuser_cannot_write(db):
     client = Client()
     client.force_login(staff)
     assert client.get("/admin/zones/zone/add/").status_code == 403
+
+
+
+def test_rack_page_hides_token_hash_and_leases_are_listed(site):
+    from zones.services.rackapi import rack_register, rack_secret
+
+    rack, token = rack_register(rack_secret(), "admin-rack", "1", [])
+    page = site.get(f"/admin/zones/rackcontroller/{rack.pk}/change/").content.decode()
+    assert rack.token_hash not in page and token not in page
+    assert site.get("/admin/zones/dhcplease/").status_code == 200
+    assert site.get("/admin/zones/dhcplease/add/").status_code == 403
