@@ -2,6 +2,8 @@
 import argparse
 import os
 
+from maasproject.env import var_dir
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -13,6 +15,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--loglevel", default="INFO")
     args = parser.parse_args(argv)
     os.environ["RACK_NAME"] = args.name
+    # The fake driver's machines must be shared by the worker's processes.
+    os.environ.setdefault("FAKE_POWER_STATE_DIR", str(var_dir() / "fake-power"))
     from rack_worker.celery_app import app
 
     app.worker_main([

@@ -207,7 +207,9 @@ class Rackd:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="rackd", description="Run a rack controller.")
     parser.add_argument("--region-url", required=True, help="e.g. http://region:5240/")
-    parser.add_argument("--secret", default="", help="shared secret (manage.py rack_secret)")
+    parser.add_argument("--secret", default=os.environ.get("RACK_SECRET", ""),
+                        help="shared secret (manage.py rack_secret); or RACK_SECRET, which "
+                             "keeps it out of the process list")
     parser.add_argument("--name", default="", help="rack name (default: host name)")
     parser.add_argument("--heartbeat-interval", type=float, default=10.0)
     parser.add_argument("--timeout", type=float, default=10.0, help="region request timeout")

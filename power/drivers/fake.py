@@ -1,10 +1,14 @@
 """Fake power driver: in-memory machines for tests and development, with scripted failures."""
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 
 from power.drivers.base import (
     BOOT_DEVICES,
@@ -52,6 +56,34 @@ def get_fake_machine(fake_id: str = DEFAULT_FAKE_ID) -> FakeMachine:
         return _machines.setdefault(fake_id, FakeMachine())
 
 
+@contextmanager
+def _locked_machine(fake_id: str):
+    """The machine's state under a lock: in this process, or in FAKE_POWER_STATE_DIR.
+
+    A rack worker runs several processes; with FAKE_POWER_STATE_DIR set (python -m rack_worker
+    sets it) they share one state per fake machine through a locked JSON file.
+    """
+    folder = os.environ.get("FAKE_POWER_STATE_DIR")
+    if not folder:
+        machine = get_fake_machine(fake_id)  # takes _lock itself: get it before locking
+        with _lock:
+            yield machine
+        return
+    os.makedirs(folder, exist_ok=True)
+    safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in fake_id)
+    with open(os.path.join(folder, f"{safe_name}.json"), "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        text = handle.read()
+        machine = FakeMachine(**json.loads(text)) if text else FakeMachine()
+        try:
+            yield machine
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            json.dump(asdict(machine), handle)
+
+
 def reset_fake_machines() -> None:
     """Forget every fake machine (for test isolation)."""
     with _lock:
@@ -91,23 +123,22 @@ class FakeDriver(PowerDriver):
     def machine(self) -> FakeMachine:
         return get_fake_machine(self.params["fake_id"])
 
-    def _begin(self, operation: str) -> FakeMachine:
-        """Wait the delay, record the call, then fail if the settings say so."""
+    @contextmanager
+    def _operate(self, operation: str):
+        """Wait the delay, record the call, fail if the settings say so, else yield the state."""
         if self.params["delay"]:
             time.sleep(self.params["delay"] / 1000)
-        machine = self.machine
-        failure = FAILURES.get(self.params["fail_with"])
-        with _lock:
+        with _locked_machine(self.params["fake_id"]) as machine:
             machine.calls.append(operation)
+            failure = FAILURES.get(self.params["fail_with"])
             limit = self.params["fail_count"]
-            if failure is None or (limit and machine.failures >= limit):
-                return machine
-            machine.failures += 1
-        raise failure(operation)
+            if failure is not None and not (limit and machine.failures >= limit):
+                machine.failures += 1
+                raise failure(operation)
+            yield machine
 
     def power_on(self, *, netboot: bool = False, efi: bool = False) -> None:
-        machine = self._begin("power_on")
-        with _lock:
+        with self._operate("power_on") as machine:
             if netboot:
                 machine.boot_device, machine.boot_persistent, machine.efi = "pxe", False, efi
             machine.power_state = POWER_ON
@@ -115,16 +146,15 @@ class FakeDriver(PowerDriver):
     def power_off(self, *, mode: str = "hard") -> None:
         if mode not in OFF_MODES:
             raise PowerSettingsError({"mode": [f"Choose one of: {', '.join(OFF_MODES)}."]})
-        machine = self._begin(f"power_off:{mode}")
-        with _lock:
+        with self._operate(f"power_off:{mode}") as machine:
             machine.power_state = POWER_OFF
 
     def power_query(self) -> str:
-        return self._begin("power_query").power_state
+        with self._operate("power_query") as machine:
+            return machine.power_state
 
     def set_boot_device(self, device: str, *, persistent: bool = False, efi: bool = False) -> None:
         if device not in BOOT_DEVICES:
             raise PowerUnsupportedError(f"Fake BMC cannot boot from {device!r}.")
-        machine = self._begin(f"set_boot_device:{device}")
-        with _lock:
+        with self._operate(f"set_boot_device:{device}") as machine:
             machine.boot_device, machine.boot_persistent, machine.efi = device, persistent, efi

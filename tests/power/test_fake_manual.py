@@ -1,5 +1,7 @@
 """Manual and fake drivers: no-op manual power, in-memory fake machines, scripted failures."""
 import json
+import subprocess
+import sys
 import threading
 import time
 
@@ -163,3 +165,18 @@ def test_fake_is_thread_safe():
     machine = get_fake_machine("m1")
     assert machine.failures == 50 and len(machine.calls) == 100
     assert machine.power_state == "on"
+
+
+def test_fake_state_is_shared_between_processes_through_the_state_dir(tmp_path, monkeypatch):
+    """A rack worker's processes see one fake machine (FAKE_POWER_STATE_DIR)."""
+    monkeypatch.setenv("FAKE_POWER_STATE_DIR", str(tmp_path))
+    FakeDriver({"fake_id": "shared-1"}).power_on(netboot=True)
+    code = ("from power.drivers.fake import FakeDriver; "
+            "print(FakeDriver({'fake_id': 'shared-1'}).power_query())")
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True)
+    assert other.stdout.strip() == "on"
+    FakeDriver({"fake_id": "shared-1"}).power_off()
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True)
+    assert other.stdout.strip() == "off"
