@@ -12,6 +12,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5240
 WEB_WORKERS ?= 2
 ADMIN_USER ?= admin
+RACK ?= local
 PYTEST_ARGS ?=
 # State (SQLite database, filesystem broker, static files, generated secrets) lives here.
 VAR_DIR ?= $(CURDIR)/var
@@ -75,7 +76,7 @@ run: admin
 	@pgids=()
 	stop() {
 	    trap - EXIT INT TERM
-	    echo "Stopping web, worker and beat..."
+	    echo "Stopping web, worker, beat and rack..."
 	    for g in "$${pgids[@]}"; do kill -TERM "$$g" 2>/dev/null || true; done
 	    for _ in $$(seq 1 40); do
 	        alive=0
@@ -93,8 +94,12 @@ run: admin
 	    --access-logfile - --control-socket "$(VAR_DIR)/gunicorn.ctl" & pgids+=($$!)
 	$(BIN)/celery -A maasproject worker -Q region -l info --hostname "region@%h" & pgids+=($$!)
 	$(BIN)/celery -A maasproject beat -l info & pgids+=($$!)
+	# The local rack: registers with the shared secret (from the environment, not argv), then
+	# heartbeats and runs its rack.$(RACK) worker; it waits for the web server to come up.
+	RACK_SECRET="$$($(MANAGE) rack_secret)" $(BIN)/python -m rack_worker.rackd \
+	    --region-url "http://$(HOST):$(PORT)/" --name "$(RACK)" & pgids+=($$!)
 	set +m
-	echo "Started web, worker and beat (process groups $${pgids[*]}); Ctrl-C stops them all."
+	echo "Started web, worker, beat and rack $(RACK) (process groups $${pgids[*]}); Ctrl-C stops them all."
 	wait -n || true
 	echo "A process exited."
 	exit 1
@@ -103,13 +108,19 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache --no-logo
 
-# Independent protocol peers the tests talk to (ipmitool, qemu). Installed with apt-get when
+# Independent protocol peers the tests talk to (ipmitool, qemu, DHCP and TFTP clients, perfdhcp,
+# pxelinux). Installed with apt-get when
 # running as root and missing; elsewhere those tests skip with a reason (never when CI=true).
-SYSTEM_PACKAGES := ipmitool:ipmitool qemu-system-x86:qemu-system-x86_64
+SYSTEM_PACKAGES := ipmitool:ipmitool qemu-system-x86:qemu-system-x86_64 udhcpc:udhcpc \
+    isc-dhcp-client:dhclient kea-admin:perfdhcp tftp-hpa:tftp curl:curl \
+    pxelinux:/usr/lib/PXELINUX/lpxelinux.0 \
+    syslinux-common:/usr/lib/syslinux/modules/bios/ldlinux.c32
 sysdeps:
 	@missing=()
 	for entry in $(SYSTEM_PACKAGES); do
-	    command -v "$${entry#*:}" >/dev/null || missing+=("$${entry%%:*}")
+	    need="$${entry#*:}"  # a command, or a file the package installs
+	    if [[ $$need == /* ]]; then [ -e "$$need" ]; else command -v "$$need" >/dev/null; fi \
+	        || missing+=("$${entry%%:*}")
 	done
 	if (($${#missing[@]})) && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	    echo "Installing $${missing[*]}"

@@ -41,8 +41,8 @@ def process_env(**extra: str) -> dict[str, str]:
         CELERY_TASK_ALWAYS_EAGER="false",
         VAR_DIR=str(settings.VAR_DIR),
         PYTHONUNBUFFERED="1",
-        **extra,
     )
+    env.update(extra)
     return env
 
 
@@ -87,5 +87,11 @@ def wait_until(check: Callable[[], object], timeout: float, describe: Callable[[
 
 def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

@@ -1,0 +1,119 @@
+"""Run the rack's boot services: `python -m bootsvc` (started by rackd, which sets the env)."""
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+from pathlib import Path
+
+from bootsvc.http import BootHttpServer
+from bootsvc.region import RegionClient, RegionError
+from bootsvc.service import DecisionCache, DhcpManager, EventSink, Options, seed_loaders
+from bootsvc.tftp import BootTftpServer
+from maasproject.env import var_dir
+
+log = logging.getLogger("bootsvc")
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(prog="python -m bootsvc", description=__doc__)
+    parser.add_argument("--region-url", default=os.environ.get("RACK_REGION_URL", ""))
+    parser.add_argument("--credentials", default=os.environ.get("RACK_CREDENTIALS", ""))
+    parser.add_argument("--http-port", type=int,
+                        default=int(os.environ.get("BOOTSVC_HTTP_PORT", "5248")))
+    parser.add_argument("--tftp-port", type=int,
+                        default=int(os.environ.get("BOOTSVC_TFTP_PORT", "69")))
+    parser.add_argument("--no-dhcp", action="store_true", help="serve TFTP and HTTP only")
+    parser.add_argument("--poll-interval", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    if not args.region_url or not args.credentials:
+        parser.error("needs --region-url and --credentials (rackd passes both)")
+    credentials = json.loads(Path(args.credentials).read_text())
+    rack_dir = var_dir() / "rack"
+    return Options(region_url=args.region_url, system_id=credentials["system_id"],
+                   token=credentials["token"], cache_dir=rack_dir / "cache",
+                   state_dir=rack_dir / "dhcp", http_port=args.http_port,
+                   tftp_port=args.tftp_port, dhcp=not args.no_dhcp,
+                   poll_interval=args.poll_interval)
+
+
+async def serve(options: Options, stop: asyncio.Event) -> None:
+    """Run TFTP and HTTP in threads and DHCP on this loop until `stop` is set."""
+    client = RegionClient(options.region_url, options.system_id, options.token, retries=1)
+    seed_loaders(options.cache_dir)
+    events, decisions = EventSink(client.post_events), DecisionCache(client)
+    http = started("HTTP boot", lambda: _http(options, decisions, events))
+    tftp = started("TFTP", lambda: _tftp(options, decisions, events))
+    dhcp = DhcpManager(options.state_dir, client.post_leases, events)
+    flusher = asyncio.get_running_loop().create_task(events.run())
+    log.info("boot services up: HTTP %d, TFTP %d", options.http_port, options.tftp_port)
+    try:
+        await follow_config(client, dhcp if options.dhcp else None, options.poll_interval, stop)
+    finally:
+        flusher.cancel()
+        await dhcp.stop()
+        await events.flush()
+        for server in (tftp, http):
+            if server is not None:
+                server.stop()
+
+
+def _http(options: Options, decisions, events) -> BootHttpServer:
+    server = BootHttpServer(str(options.cache_dir), decisions.decide, events.add,
+                            port=options.http_port)
+    server.start()
+    return server
+
+
+def _tftp(options: Options, decisions, events) -> BootTftpServer:
+    server = BootTftpServer(str(options.cache_dir), decisions.decide, events.add,
+                            http_port=options.http_port)
+    server.start("0.0.0.0", options.tftp_port)
+    return server
+
+
+def started(name: str, start):
+    """Start one service; a port it cannot bind (not root, in use) leaves the others up."""
+    try:
+        return start()
+    except OSError as exc:
+        log.error("%s not started: %s", name, exc)
+        return None
+
+
+async def follow_config(client, dhcp, interval: float, stop: asyncio.Event) -> None:
+    """Poll the region's config (ETag) and apply every change to DHCP at once."""
+    etag = None
+    while not stop.is_set():
+        try:
+            answer = await asyncio.to_thread(client.get_config, etag)
+            if answer is not None:
+                config, etag = answer
+                if dhcp is not None:
+                    await dhcp.apply(config)
+        except RegionError as exc:
+            log.warning("config not fetched: %s", exc)
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+        except TimeoutError:
+            pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    options = parse_args(argv)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(options, stop)
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

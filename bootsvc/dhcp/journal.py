@@ -1,0 +1,115 @@
+"""Append-only lease journal: written before each ACK leaves, fsynced in batches, compacted."""
+import os
+import socket
+import struct
+import time
+from collections.abc import Iterable, Iterator
+
+from bootsvc.dhcp.packet import format_mac, parse_mac
+
+JOURNAL_NAME = "leases.journal"
+_IP = struct.Struct("!I")
+
+
+def ip_text(ip: int) -> str:
+    return socket.inet_ntoa(_IP.pack(ip))
+
+
+def ip_int(text: str) -> int:
+    return _IP.unpack(socket.inet_aton(text))[0]
+
+
+def active_record(mac: bytes, ip: int, expires: float, hostname: str, now: float) -> bytes:
+    """`A time mac ip expires hostname`: mac holds ip until expires."""
+    return f"A {now:.3f} {format_mac(mac)} {ip_text(ip)} {expires:.0f} {hostname or '-'}\n".encode()
+
+
+def release_record(mac: bytes, ip: int, now: float) -> bytes:
+    """`R time mac ip`: mac gave ip back (RELEASE, DECLINE)."""
+    return f"R {now:.3f} {format_mac(mac)} {ip_text(ip)}\n".encode()
+
+
+def decline_record(ip: int, until: float, now: float) -> bytes:
+    """`D time ip until`: ip is quarantined until `until` (a client declined it)."""
+    return f"D {now:.3f} {ip_text(ip)} {until:.0f}\n".encode()
+
+
+def read_records(path: str) -> Iterator[tuple]:
+    """Parsed records of a journal; a torn or corrupt line (crash mid-write) is skipped."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return
+    for line in data.split(b"\n"):
+        try:
+            fields = line.decode().split(" ")
+            kind = fields[0]
+            if kind == "A" and len(fields) == 6:
+                hostname = "" if fields[5] == "-" else fields[5]
+                yield ("A", float(fields[1]), parse_mac(fields[2]), ip_int(fields[3]),
+                       float(fields[4]), hostname)
+            elif kind == "R" and len(fields) == 4:
+                yield ("R", float(fields[1]), parse_mac(fields[2]), ip_int(fields[3]))
+            elif kind == "D" and len(fields) == 4:
+                yield ("D", float(fields[1]), ip_int(fields[2]), float(fields[3]))
+        except (ValueError, IndexError, OSError, UnicodeDecodeError):
+            continue
+
+
+class Journal:
+    """The journal file of a state directory."""
+
+    def __init__(self, state_dir: str):
+        os.makedirs(state_dir, exist_ok=True)
+        self.state_dir = state_dir
+        self.path = os.path.join(state_dir, JOURNAL_NAME)
+        self.records = 0
+        self.dirty = False
+        self._fd = self._open()
+
+    def _open(self) -> int:
+        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+    def append(self, record: bytes) -> None:
+        """Write now (the page cache survives kill -9); fsync happens in sync()."""
+        os.write(self._fd, record)
+        self.records += 1
+        self.dirty = True
+
+    def sync(self) -> None:
+        if self.dirty:
+            self.dirty = False
+            os.fsync(self._fd)
+
+    def compact(self, records: Iterable[bytes]) -> None:
+        """Replace the journal by a snapshot (atomic rename after fsync)."""
+        tmp = self.path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        count = 0
+        try:
+            chunk = []
+            for record in records:
+                chunk.append(record)
+                count += 1
+            os.write(fd, b"".join(chunk))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+        dir_fd = os.open(self.state_dir, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        os.close(self._fd)
+        self._fd = self._open()
+        self.records, self.dirty = count, False
+
+    def close(self) -> None:
+        self.sync()
+        os.close(self._fd)
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,74 @@
+"""PXE / iPXE / UEFI HTTP boot: the boot file and options for a client's 60/77/93."""
+import struct
+from dataclasses import dataclass
+
+from bootsvc.dhcp.packet import (
+    OPT_BOOTFILE,
+    OPT_CLIENT_ARCH,
+    OPT_TFTP_SERVER,
+    OPT_USER_CLASS,
+    OPT_VENDOR_CLASS,
+    OPT_VENDOR_SPECIFIC,
+    encode_option,
+)
+
+ARCH_BIOS, ARCH_EFI_IA32, ARCH_EFI_BC, ARCH_EFI_X64 = 0, 6, 7, 9
+ARCH_EFI_ARM64, ARCH_EFI_X64_HTTP = 11, 16
+# PXE vendor options (option 43): discovery control 8 = boot the file named in option 67.
+PXE_VENDOR_OPTIONS = b"\x06\x01\x08\xff"
+
+
+@dataclass(frozen=True)
+class BootChoice:
+    """What a booting client is told: boot file, vendor class to echo."""
+
+    file: str
+    vendor_class: bytes
+
+
+def client_arch(options: dict[int, bytes]) -> int | None:
+    """First architecture type of option 93 (RFC 4578), or None."""
+    value = options.get(OPT_CLIENT_ARCH)
+    if not value or len(value) < 2:
+        return None
+    return struct.unpack_from("!H", value)[0]
+
+
+def is_ipxe(options: dict[int, bytes]) -> bool:
+    """iPXE sends user class "iPXE" (raw, or RFC 3004 length-prefixed)."""
+    return b"iPXE" in options.get(OPT_USER_CLASS, b"")
+
+
+def is_boot_client(options: dict[int, bytes]) -> bool:
+    vendor = options.get(OPT_VENDOR_CLASS, b"")
+    return (vendor.startswith((b"PXEClient", b"HTTPClient")) or OPT_CLIENT_ARCH in options
+            or is_ipxe(options))
+
+
+def choose(options: dict[int, bytes], rack: str, http_port: int) -> BootChoice | None:
+    """The boot file for a client, or None for a client that is not network booting."""
+    if not is_boot_client(options):
+        return None
+    http = f"http://{rack}:{http_port}"
+    if is_ipxe(options):
+        return BootChoice(f"{http}/ipxe/boot.ipxe", b"PXEClient")
+    arch = client_arch(options)
+    if arch == ARCH_EFI_X64_HTTP or options.get(OPT_VENDOR_CLASS, b"").startswith(b"HTTPClient"):
+        return BootChoice(f"{http}/bootx64.efi", b"HTTPClient")
+    if arch in (ARCH_EFI_BC, ARCH_EFI_X64):
+        return BootChoice("bootx64.efi", b"PXEClient")
+    if arch == ARCH_EFI_ARM64:
+        return BootChoice("grubaa64.efi", b"PXEClient")
+    return BootChoice("lpxelinux.0", b"PXEClient")
+
+
+def option_bytes(choice: BootChoice, rack: str) -> bytes:
+    """Options 60, 66, 67 (and 43 for PXE clients) of a reply."""
+    parts = [
+        encode_option(OPT_VENDOR_CLASS, choice.vendor_class),
+        encode_option(OPT_TFTP_SERVER, rack.encode()),
+        encode_option(OPT_BOOTFILE, choice.file.encode()),
+    ]
+    if choice.vendor_class == b"PXEClient":
+        parts.append(encode_option(OPT_VENDOR_SPECIFIC, PXE_VENDOR_OPTIONS))
+    return b"".join(parts)

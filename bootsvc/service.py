@@ -1,0 +1,152 @@
+"""The rack's boot services as one process: DHCP, TFTP and HTTP boot, configured live by the region.
+
+The region is the only source of truth: the DHCP configuration is polled (ETag) every second,
+boot decisions are asked per MAC (cached briefly), and leases and boot-timeline events go back
+in batches. Nothing here touches a database.
+"""
+import asyncio
+import ipaddress
+import logging
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bootsvc.dhcp.config import from_json
+from bootsvc.dhcp.server import DhcpServer
+from bootsvc.region import RegionClient, RegionError
+from rack_worker.netinfo import read_interfaces
+
+log = logging.getLogger("bootsvc")
+DEBIAN_LOADERS = {"lpxelinux.0": "/usr/lib/PXELINUX/lpxelinux.0",
+                  "ldlinux.c32": "/usr/lib/syslinux/modules/bios/ldlinux.c32"}
+ENLIST_PATHS = {"kernel": "images/ephemeral/amd64/linux",
+                "initrd": "images/ephemeral/amd64/initrd.gz"}
+
+
+@dataclass
+class Options:
+    """Where the services listen and keep their caches."""
+
+    region_url: str
+    system_id: str
+    token: str
+    cache_dir: Path
+    state_dir: Path
+    http_port: int = 5248
+    tftp_port: int = 69
+    dhcp: bool = True
+    poll_interval: float = 1.0
+
+
+class DecisionCache:
+    """Boot decisions from the region, kept for a few seconds (a boot asks several times)."""
+
+    def __init__(self, client: RegionClient, ttl: float = 3.0):
+        self.client, self.ttl = client, ttl
+        self._cache: dict[str, tuple[float, dict]] = {}
+        self._lock = threading.Lock()
+
+    def decide(self, mac: str | None) -> dict:
+        if mac is None:  # pxelinux.cfg/default: a machine we cannot name yet enlists
+            return {"mac": None, "action": "enlist", **ENLIST_PATHS,
+                    "kernel_params": f"console=ttyS0 metal.region={self.client.url}"}
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(mac)
+        if hit and now - hit[0] < self.ttl:
+            return hit[1]
+        decision = self.client.get_boot(mac)
+        with self._lock:
+            self._cache[mac] = (now, decision)
+        return decision
+
+
+class EventSink:
+    """Collects boot events from every service and posts them to the region in batches."""
+
+    def __init__(self, post, interval: float = 0.5, limit: int = 5000):
+        self.post, self.interval, self.limit = post, interval, limit
+        self._events: list[dict] = []
+        self._lock = threading.Lock()
+        self.dropped = 0
+
+    def add(self, event: dict) -> None:
+        if not event.get("mac"):
+            return  # the region files events by MAC; loader fetches by IP have none
+        with self._lock:
+            if len(self._events) >= self.limit:
+                self.dropped += 1
+                return
+            self._events.append(event)
+
+    def extend(self, events: list[dict]) -> None:
+        for event in events:
+            self.add(event)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.flush()
+
+    async def flush(self) -> None:
+        with self._lock:
+            batch, self._events = self._events, []
+        if batch:
+            try:
+                await asyncio.to_thread(self.post, batch)
+            except RegionError as exc:
+                log.warning("%d boot events not reported: %s", len(batch), exc)
+
+
+class DhcpManager:
+    """One DHCP server per local interface on a subnet this rack serves; follows the config."""
+
+    def __init__(self, state_dir: Path, report, events: EventSink):
+        self.state_dir, self.report, self.events = state_dir, report, events
+        self.servers: dict[str, DhcpServer] = {}
+
+    async def apply(self, config: dict) -> None:
+        wanted = local_addresses_on(config["dhcp"].get("subnets") or [])
+        for name, address in wanted.items():
+            dhcp_config = from_json(config, [address])
+            if name in self.servers:
+                self.servers[name].update_config(dhcp_config)
+                continue
+            server = DhcpServer(dhcp_config, name, address, state_dir=str(self.state_dir / name),
+                                report=self.report, events=self.events.extend)
+            try:
+                await server.start()
+            except OSError as exc:
+                log.error("DHCP on %s (%s) not started: %s", name, address, exc)
+                continue
+            self.servers[name] = server
+        for name in set(self.servers) - set(wanted):
+            log.info("DHCP on %s stopped: no longer this rack's to serve", name)
+            await self.servers.pop(name).stop()
+
+    async def stop(self) -> None:
+        for server in self.servers.values():
+            await server.stop()
+        self.servers.clear()
+
+
+def local_addresses_on(subnets: list[dict]) -> dict[str, str]:
+    """{interface: its address} for each local interface inside one of the subnets."""
+    networks = [ipaddress.ip_network(s["cidr"], strict=False) for s in subnets]
+    found = {}
+    for interface in read_interfaces():
+        for address in interface["addresses"]:
+            ip = ipaddress.ip_interface(address).ip
+            if any(ip in network for network in networks):
+                found[interface["name"]] = str(ip)
+    return found
+
+
+def seed_loaders(cache_dir: Path) -> None:
+    """Put Debian's pxelinux loaders in the cache when it has none (until images sync them)."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    for name, source in DEBIAN_LOADERS.items():
+        if not (cache_dir / name).exists() and Path(source).exists():
+            shutil.copyfile(source, cache_dir / name)

@@ -1,0 +1,231 @@
+"""HTTP boot server with urllib, raw sockets and curl."""
+
+import http.client
+import os
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from bootsvc.http import BootHttpServer, parse_range
+
+MAC = "52:54:00:12:34:56"
+SIZE = 1_000_003
+
+
+def need_curl() -> None:
+    if shutil.which("curl"):
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail("CI=true but curl is not installed")
+    pytest.skip("curl not installed (apt-get install curl)")
+
+
+def decide(mac):
+    if mac == "52:54:00:00:00:09":
+        raise RuntimeError("region unreachable")
+    action = "local" if mac == "52:54:00:00:00:01" else "deploy"
+    return {"mac": mac, "action": action, "hostname": "node1",
+            "kernel": "images/ephemeral/amd64/linux",
+            "initrd": "images/ephemeral/amd64/initrd.gz", "kernel_params": "console=ttyS0"}
+
+
+@pytest.fixture
+def cache(tmp_path):
+    root = tmp_path / "cache"
+    (root / "images" / "ephemeral" / "amd64").mkdir(parents=True)
+    (root / "images" / "ephemeral" / "amd64" / "linux").write_bytes(os.urandom(SIZE))
+    (root / "bootx64.efi").write_bytes(os.urandom(5000))
+    (root / "empty").write_bytes(b"")
+    (root / "evil").symlink_to("/etc/passwd")
+    return root
+
+
+@pytest.fixture
+def server(cache):
+    events = []
+    srv = BootHttpServer(str(cache), decide, on_event=events.append, host="127.0.0.1", port=0)
+    srv.port = srv.start()
+    srv.events = events
+    yield srv
+    srv.stop()
+
+
+def get(server, path, method="GET", headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request(method, path, headers=headers or {})
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    return resp, body
+
+
+def last_event(server, timeout=2.0):
+    """The latest event: it is emitted just after the response is written."""
+    deadline = time.monotonic() + timeout
+    while not server.events and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return server.events[-1]
+
+
+def kernel_bytes(cache):
+    return (cache / "images" / "ephemeral" / "amd64" / "linux").read_bytes()
+
+
+def test_boot_ipxe_chains_to_per_mac_script(server):
+    body = urllib.request.urlopen(f"http://127.0.0.1:{server.port}/ipxe/boot.ipxe").read()
+    base = f"http://127.0.0.1:{server.port}"
+    assert body.startswith(b"#!ipxe\n")
+    assert f"chain {base}/ipxe/${{netX/mac:hexhyp}}.ipxe".encode() in body
+
+
+@pytest.mark.parametrize("form", ["52-54-00-12-34-56", "52:54:00:12:34:56", "525400123456"])
+def test_per_mac_script(server, form):
+    body = urllib.request.urlopen(f"http://127.0.0.1:{server.port}/ipxe/{form}.ipxe").read()
+    base = f"http://127.0.0.1:{server.port}"
+    assert f"kernel {base}/images/ephemeral/amd64/linux initrd=initrd.gz console=ttyS0".encode() \
+        in body
+    event = last_event(server)
+    assert event["mac"] == MAC and event["type"] == "http_file"
+
+
+def test_local_script_and_decision_failure(server):
+    _, body = get(server, "/ipxe/52-54-00-00-00-01.ipxe")
+    assert b"sanboot --no-describe --drive 0x80" in body
+    resp, _ = get(server, "/ipxe/52-54-00-00-00-09.ipxe")
+    assert resp.status == 503
+    resp, _ = get(server, "/ipxe/not-a-mac.ipxe")
+    assert resp.status == 404
+
+
+def test_download_byte_exact_with_urllib(server, cache):
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{server.port}/images/ephemeral/amd64/linux"
+    ) as resp:
+        assert resp.status == 200 and resp.headers["Accept-Ranges"] == "bytes"
+        assert resp.read() == kernel_bytes(cache)
+    event = last_event(server)
+    assert event["path"] == "images/ephemeral/amd64/linux" and event["bytes"] == SIZE
+
+
+def test_download_byte_exact_with_curl(server, cache, tmp_path):
+    need_curl()
+    out = tmp_path / "k"
+    subprocess.run(["curl", "-sSf", "-o", str(out),
+                    f"http://127.0.0.1:{server.port}/images/ephemeral/amd64/linux"],
+                   check=True, timeout=30)
+    assert out.read_bytes() == kernel_bytes(cache)
+
+
+@pytest.mark.parametrize(("header", "start", "end"), [
+    ("bytes=0-99", 0, 99), ("bytes=100-", 100, SIZE - 1), ("bytes=-500", SIZE - 500, SIZE - 1),
+    ("bytes=10-99999999", 10, SIZE - 1), ("bytes=-99999999", 0, SIZE - 1),
+    (f"bytes={SIZE - 1}-{SIZE - 1}", SIZE - 1, SIZE - 1),
+])
+def test_range_requests(server, cache, header, start, end):
+    resp, body = get(server, "/images/ephemeral/amd64/linux", headers={"Range": header})
+    assert resp.status == 206
+    assert resp.headers["Content-Range"] == f"bytes {start}-{end}/{SIZE}"
+    assert body == kernel_bytes(cache)[start:end + 1]
+
+
+@pytest.mark.parametrize("header", [f"bytes={SIZE}-", f"bytes={SIZE + 5}-{SIZE + 9}", "bytes=-0"])
+def test_unsatisfiable_range(server, header):
+    resp, body = get(server, "/images/ephemeral/amd64/linux", headers={"Range": header})
+    assert resp.status == 416 and body == b""
+    assert resp.headers["Content-Range"] == f"bytes */{SIZE}"
+
+
+@pytest.mark.parametrize("header", ["bytes=0-1,5-9", "items=0-5", "bytes=9-2", "bytes=abc"])
+def test_ignored_ranges_send_everything(server, cache, header):
+    resp, body = get(server, "/images/ephemeral/amd64/linux", headers={"Range": header})
+    assert resp.status == 200 and body == kernel_bytes(cache)
+
+
+def test_curl_ranges(server, cache):
+    need_curl()
+    url = f"http://127.0.0.1:{server.port}/images/ephemeral/amd64/linux"
+    out = subprocess.run(["curl", "-sSf", "-r", "1000-1999", url], capture_output=True, timeout=30)
+    assert out.stdout == kernel_bytes(cache)[1000:2000]
+    code = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-r",
+                           f"{SIZE}-", url], capture_output=True, timeout=30).stdout
+    assert code == b"416"
+
+
+def test_head(server):
+    resp, body = get(server, "/images/ephemeral/amd64/linux", method="HEAD")
+    assert resp.status == 200 and body == b"" and resp.headers["Content-Length"] == str(SIZE)
+    resp, body = get(server, "/ipxe/52-54-00-12-34-56.ipxe", method="HEAD")
+    assert resp.status == 200 and body == b"" and int(resp.headers["Content-Length"]) > 0
+    time.sleep(0.1)
+    assert last_event(server)["method"] == "HEAD"
+
+
+def test_empty_file(server):
+    resp, body = get(server, "/empty")
+    assert resp.status == 200 and body == b""
+
+
+@pytest.mark.parametrize("path", [
+    "/../etc/passwd", "/images/../../etc/passwd", "/%2e%2e/etc/passwd", "/evil",
+    "/images%2f..%2f..%2fetc%2fpasswd", "//etc/passwd", "/images", "/nothing",
+])
+def test_traversal_refused(server, path):
+    resp, body = get(server, path)
+    assert resp.status in (403, 404)
+    assert b"root:" not in body
+    time.sleep(0.05)
+    assert server.events == []
+
+
+def test_curl_traversal_refused(server):
+    need_curl()
+    for path in ("../etc/passwd", "%2e%2e/%2e%2e/etc/passwd", "evil"):
+        out = subprocess.run(["curl", "-s", "--path-as-is", "-o", "/dev/null", "-w",
+                              "%{http_code}", f"http://127.0.0.1:{server.port}/{path}"],
+                             capture_output=True, timeout=30)
+        assert out.stdout in (b"403", b"404")
+
+
+def test_keep_alive_and_concurrency(server, cache):
+    want = kernel_bytes(cache)
+
+    def fetch_twice(_):
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+        bodies = []
+        for _ in range(2):
+            conn.request("GET", "/images/ephemeral/amd64/linux")
+            bodies.append(conn.getresponse().read())
+        conn.close()
+        return bodies
+
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(fetch_twice, range(20)))
+    assert all(b == want for bodies in results for b in bodies)
+
+
+def test_bad_request_does_not_kill_server(server):
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"\x00\xff garbage\r\n\r\n")
+        sock.recv(1000)
+    resp, _ = get(server, "/bootx64.efi")
+    assert resp.status == 200
+
+
+def test_parse_range_unit():
+    assert parse_range(None, 10) is None
+    assert parse_range("bytes=0-0", 10) == (0, 0)
+    assert parse_range("bytes=0-", 0) == "416"
+    assert parse_range("bytes=-5", 3) == (0, 2)
+
+
+def test_urllib_404_for_missing(server):
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"http://127.0.0.1:{server.port}/nope.efi")
+    assert err.value.code == 404

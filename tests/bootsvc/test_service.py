@@ -1,0 +1,62 @@
+"""bootsvc as a process: boot files and configs rendered from the region's live decisions,
+and every file served recorded on the machine's boot timeline in the region.
+"""
+import json
+import shutil
+import subprocess
+import urllib.request
+
+import pytest
+
+from nodes.choices import NodeStatus
+from nodes.models import Event, Machine
+from tests.factories import InterfaceFactory, MachineFactory
+from tests.processes import free_tcp_port, free_udp_port, start, stop, wait_until
+from zones.services.rackapi import rack_register, rack_secret
+
+MAC = "52:54:00:be:ef:01"
+
+
+@pytest.fixture
+def bootsvc(live_server, tmp_path):
+    """A registered rack's bootsvc on loopback ports (no DHCP); yields (http, tftp, log)."""
+    rack, token = rack_register(rack_secret(), "boot-rack", "1", [])
+    credentials = tmp_path / "credentials.json"
+    credentials.write_text(json.dumps({"system_id": rack.system_id, "token": token}))
+    http_port, tftp_port, log = free_tcp_port(), free_udp_port(), tmp_path / "bootsvc.log"
+    proc = start(["-m", "bootsvc", "--region-url", live_server.url, "--credentials",
+                  str(credentials), "--http-port", str(http_port), "--tftp-port",
+                  str(tftp_port), "--no-dhcp"], log, VAR_DIR=str(tmp_path / "var"))
+    try:
+        wait_until(lambda: "boot services up" in log.read_text(), 30, log.read_text)
+        yield http_port, tftp_port, log
+    finally:
+        stop(proc)
+
+
+def fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read().decode()
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_boot_configs_follow_the_region_and_fill_the_timeline(bootsvc):
+    http_port, tftp_port, log = bootsvc
+    machine = MachineFactory(status=NodeStatus.COMMISSIONING)
+    InterfaceFactory(machine=machine, mac_address=MAC)
+
+    script = fetch(f"http://127.0.0.1:{http_port}/ipxe/{MAC.replace(':', '-')}.ipxe")
+    assert f"metal.system_id={machine.system_id}" in script
+    assert f"http://127.0.0.1:{http_port}/images/ephemeral/amd64/linux" in script
+    if shutil.which("curl"):
+        pxe = subprocess.run(
+            ["curl", "-sf", f"tftp://127.0.0.1:{tftp_port}/pxelinux.cfg/01-52-54-00-be-ef-01"],
+            capture_output=True, text=True, timeout=30, check=True).stdout
+        assert "images/ephemeral/amd64/initrd.gz" in pxe and machine.system_id in pxe
+    wait_until(lambda: Event.objects.filter(machine=machine, type="http_file").exists(), 30,
+               log.read_text)
+
+    Machine.objects.filter(pk=machine.pk).update(status=NodeStatus.DEPLOYED, netboot=False)
+    wait_until(lambda: "metal.system_id" not in fetch(
+        f"http://127.0.0.1:{http_port}/ipxe/{MAC.replace(':', '-')}.ipxe"), 30, log.read_text)
