@@ -17,7 +17,7 @@ from maasproject.celery import app as celery_app
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
-def test_database_url() -> str:
+def child_database_url() -> str:
     """The URL of the database this test session uses (test_<name> on PostgreSQL)."""
     db = connection.settings_dict
     if connection.vendor == "sqlite":
@@ -36,7 +36,7 @@ def process_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="maasproject.settings.test",
-        DATABASE_URL=test_database_url(),
+        DATABASE_URL=child_database_url(),
         CELERY_BROKER_URL=celery_app.conf.broker_url,
         CELERY_TASK_ALWAYS_EAGER="false",
         VAR_DIR=str(settings.VAR_DIR),
