@@ -8,9 +8,10 @@ import os
 
 from django.conf import settings
 
-from nodes.choices import NodeStatus
+from nodes.choices import EventLevel, NodeStatus
 from nodes.models import Interface, Machine
 from nodes.models.hardware import normalise_mac
+from nodes.services.events import event_record
 from zones.models import RackController, Subnet
 
 ACTION_BY_STATUS = {
@@ -82,3 +83,14 @@ def kernel_params(machine: Machine | None, url: str) -> str:
         params += [tag.kernel_opts.strip() for tag in machine.tags.order_by("name")
                    if tag.kernel_opts.strip()]
     return " ".join(params)
+
+
+def boot_decision_record(decision: dict, rack: RackController | None) -> None:
+    """Put the decision on the machine's boot timeline (unknown MACs have no timeline)."""
+    if not decision.get("system_id"):
+        return
+    machine = Machine.objects.filter(system_id=decision["system_id"]).first()
+    if machine is not None:
+        event_record(machine=machine, type="boot_decision", level=EventLevel.DEBUG,
+                     description=f"Boot decision for {decision['mac']}: {decision['action']}"
+                                 f" (asked by rack {rack.name if rack else '-'})")

@@ -56,6 +56,8 @@ def test_boot_configs_follow_the_region_and_fill_the_timeline(bootsvc):
         assert "images/ephemeral/amd64/initrd.gz" in pxe and machine.system_id in pxe
     wait_until(lambda: Event.objects.filter(machine=machine, type="http_file").exists(), 30,
                log.read_text)
+    timeline = set(Event.objects.filter(machine=machine).values_list("type", flat=True))
+    assert {"boot_decision", "http_file"} <= timeline
 
     Machine.objects.filter(pk=machine.pk).update(status=NodeStatus.DEPLOYED, netboot=False)
     wait_until(lambda: "metal.system_id" not in fetch(

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from nodes.models.hardware import normalise_mac
-from nodes.services.boot import boot_decision
+from nodes.services.boot import boot_decision, boot_decision_record
 from zones.models import LeaseState, RackController
 from zones.services import rackapi
 
@@ -186,6 +186,7 @@ class BootView(_RackView):
             decision = boot_decision(mac, request.auth, request.build_absolute_uri("/"))
         except DjangoValidationError as exc:
             raise serializers.ValidationError({"mac": exc.messages}) from exc
+        boot_decision_record(decision, request.auth)
         return Response(decision)
 
 
