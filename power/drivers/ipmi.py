@@ -143,7 +143,8 @@ class IPMIDriver(PowerDriver):
     description = "IPMI 2.0"
     queryable = True
     can_set_boot_device = True
-    timeout: ClassVar[float] = 8.0
+    timeout: ClassVar[float] = 8.0  # login and operation, once this call may log in
+    queue_timeout: ClassVar[float] = 60.0  # waiting behind this process's other IPMI logins
     settings = (
         SettingField("power_address", "IP address", required=True),
         SettingField("power_port", "UDP port", type="int", default=623),
@@ -232,13 +233,22 @@ class IPMIDriver(PowerDriver):
     # Session handling ---------------------------------------------------------------------
 
     def _call(self, operation: Callable[[_Command], T]) -> T:
-        """Run `operation` in a fresh session, in a worker thread bounded by `timeout`."""
+        """Run `operation` in a fresh session, in a worker thread bounded by `timeout`.
+
+        The deadline starts once this call may log in: waiting for other logins of this
+        process (pyghmi serialises them) is local contention, not a silent BMC.
+        """
         outcome: dict[str, Any] = {}
+        may_login = threading.Event()
         worker = threading.Thread(
-            target=self._run, args=(operation, outcome), daemon=True,
+            target=self._run, args=(operation, outcome, may_login), daemon=True,
             name=f"ipmi-{self.params['power_address']}:{self.params['power_port']}",
         )
         worker.start()
+        if not may_login.wait(self.queue_timeout):
+            raise PowerTimeoutError(
+                f"No IPMI login slot for {self._target()} within {self.queue_timeout:g} s."
+            )
         worker.join(self.timeout)
         if worker.is_alive():
             raise PowerTimeoutError(
@@ -248,14 +258,16 @@ class IPMIDriver(PowerDriver):
             raise outcome["error"]
         return outcome["value"]
 
-    def _run(self, operation: Callable[[_Command], T], outcome: dict[str, Any]) -> None:
+    def _run(self, operation: Callable[[_Command], T], outcome: dict[str, Any],
+             may_login: threading.Event) -> None:
         address, port = self.params["power_address"], self.params["power_port"]
         lock = _bmc_lock(address, port)
-        if not lock.acquire(timeout=self.timeout):
+        if not lock.acquire(timeout=self.queue_timeout):
             outcome["error"] = PowerTimeoutError(f"Another call to {self._target()} is stuck.")
+            may_login.set()
             return
         try:
-            session = self._login()
+            session = self._login(may_login)
             try:
                 outcome["value"] = operation(_Command(session))
             finally:
@@ -263,10 +275,12 @@ class IPMIDriver(PowerDriver):
         except Exception as exc:  # every failure is reported as a PowerError
             outcome["error"] = map_error(exc)
         finally:
+            may_login.set()
             lock.release()
 
-    def _login(self) -> ipmi_session.Session:
+    def _login(self, may_login: threading.Event) -> ipmi_session.Session:
         with _login_lock:
+            may_login.set()
             return self._new_session()
 
     def _new_session(self) -> ipmi_session.Session:

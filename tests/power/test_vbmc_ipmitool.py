@@ -117,6 +117,7 @@ def test_real_qemu_through_the_bmc(vbmc_factory, ipmi_params, qmp_path):
                "-qmp unix:{qmp},server=on,wait=off -boot order={boot_order}")
     vbmc = vbmc_factory([{"backend": "qemu", "qmp": qmp_path, "command": command}])
     driver = IPMIDriver(ipmi_params(vbmc.port))
+    driver.timeout = 30  # the vBMC's loop waits for qemu (TCG) to start: slow on a busy host
     try:
         assert driver.power_query() == "off"
         driver.power_on(netboot=True)
