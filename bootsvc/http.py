@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import re
@@ -195,26 +194,3 @@ class BootHttpHandler(BaseHTTPRequestHandler):
         if sent < count:  # the file shrank under us: the response is broken
             self.close_connection = True
         return sent
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Serve a cache dir standalone; every MAC gets the decision from --action."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("cache_dir")
-    parser.add_argument("--host", default="0.0.0.0")
-    parser.add_argument("--port", type=int, default=bootconfig.DEFAULT_HTTP_PORT)
-    parser.add_argument("--action", default="enlist", choices=sorted(bootconfig.ACTIONS))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
-
-    def decide(mac):
-        return {"mac": mac, "action": args.action, "kernel": "images/ephemeral/linux",
-                "initrd": "images/ephemeral/initrd.gz", "kernel_params": "console=ttyS0"}
-
-    server = BootHttpServer(args.cache_dir, decide, on_event=lambda e: log.info("%s", e),
-                            host=args.host, port=args.port)
-    server.serve_forever()
-
-
-if __name__ == "__main__":
-    main()

@@ -112,6 +112,32 @@ class RegionClient:
             reason = getattr(exc, "reason", exc)
             raise RegionError(f"{method} {url}: {reason}") from None
 
+    def get_image_manifest(self) -> dict:
+        """The boot resources to cache: {"files": [{path, size, sha256}], "etag"}."""
+        return self._request("GET", "images/")[2]
+
+    def post_image_progress(self, progress: dict) -> dict:
+        """Report image-sync progress: bytes/files done and total, state, error."""
+        return self._request("POST", "images/progress/", progress)[2]
+
+    def download_image(self, path: str, dest_file, offset: int = 0, on_chunk=None) -> int:
+        """Stream a boot resource into `dest_file` from `offset` (Range); the bytes received."""
+        # A region answering the whole file (200, not 206) makes dest_file start over.
+        url = self.url + "api/v1/rack/images/" + quote(path)
+        request = urllib.request.Request(url, method="GET")
+        request.add_header("Authorization", f"Rack {self.system_id}:{self.token}")
+        if offset:
+            request.add_header("Range", f"bytes={offset}-")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                dest_file.seek(offset if response.status == 206 else 0)
+                dest_file.truncate()
+                return _copy(response, dest_file, on_chunk)
+        except urllib.error.HTTPError as exc:
+            raise _http_error("GET", url, exc) from None
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            raise RegionError(f"GET {url}: {getattr(exc, 'reason', exc)}") from None
+
 
 def _json(raw: bytes) -> Any:
     return json.loads(raw) if raw else None
@@ -125,3 +151,13 @@ def _http_error(method: str, url: str, exc: urllib.error.HTTPError) -> RegionErr
     message = f"{method} {url}: HTTP {exc.code} {detail if detail is not None else exc.reason}"
     cls = RegionAuthError if exc.code in (401, 403) else RegionError
     return cls(message, status=exc.code)
+
+
+def _copy(response, dest_file, on_chunk) -> int:
+    received = 0
+    while chunk := response.read(1 << 16):
+        dest_file.write(chunk)
+        received += len(chunk)
+        if on_chunk is not None:
+            on_chunk(len(chunk))
+    return received

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import logging
 import os
@@ -359,28 +358,3 @@ class BootTftpServer(TftpServer):
             return open(resolved.path, "rb")  # noqa: SIM115 - tftpy closes it
         except OSError:
             return None
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Serve a cache dir standalone; every MAC gets the decision from --action."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("cache_dir")
-    parser.add_argument("--host", default="0.0.0.0")
-    parser.add_argument("--port", type=int, default=69)
-    parser.add_argument("--http-port", type=int, default=bootconfig.DEFAULT_HTTP_PORT)
-    parser.add_argument("--action", default="enlist", choices=sorted(bootconfig.ACTIONS))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
-
-    def decide(mac):
-        return {"mac": mac, "action": args.action, "kernel": "images/ephemeral/linux",
-                "initrd": "images/ephemeral/initrd.gz", "kernel_params": "console=ttyS0"}
-
-    server = BootTftpServer(args.cache_dir, decide, on_event=lambda e: log.info("%s", e),
-                            http_port=args.http_port)
-    server.bind(args.host, args.port)
-    server.listen()
-
-
-if __name__ == "__main__":
-    main()

@@ -2,7 +2,8 @@
 
 Registers with the region (or reuses $VAR_DIR/rack/credentials.json), heartbeats its interfaces
 and service states in a thread, and supervises its children: the Celery worker of `rack.<name>`
-and, when available, the boot services (`python -m bootsvc`). SIGTERM/SIGINT stop everything.
+and, when available, the boot services (`python -m bootsvc`) with the image-cache sync
+(`python -m rack_worker.imagecache`). SIGTERM/SIGINT stop everything.
 """
 import argparse
 import ctypes
@@ -171,6 +172,9 @@ class Rackd:
         children = [Child("worker", worker, env)]
         if self.args.with_bootsvc and bootsvc_available():
             children.append(Child("bootsvc", [sys.executable, "-m", "bootsvc"], env))
+            # The image cache fills the dir bootsvc serves: it runs only beside bootsvc.
+            children.append(Child("imagecache",
+                                  [sys.executable, "-m", "rack_worker.imagecache"], env))
         return children
 
     def connect_until_stopped(self) -> bool:

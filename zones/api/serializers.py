@@ -91,5 +91,6 @@ class RackSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = RackController
-        fields = ["id", "name", "system_id", "status", "last_heartbeat", "version", "subnets"]
+        fields = ["id", "name", "system_id", "status", "last_heartbeat", "version", "subnets",
+                  "image_sync"]
         read_only_fields = fields
