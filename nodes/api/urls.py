@@ -2,7 +2,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from nodes.api import accounts, allocation, views
+from nodes.api import accounts, allocation, bootresources, views
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -13,6 +13,7 @@ router.register("events", views.EventViewSet, basename="event")
 urlpatterns = [
     *allocation.urlpatterns,  # before machines/{system_id}/ so "allocate" is not an id
     *accounts.urlpatterns,
+    *bootresources.urlpatterns,
     path(
         "machines/<str:system_id>/interfaces/",
         views.InterfaceViewSet.as_view({"get": "list", "post": "create"}),

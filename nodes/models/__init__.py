@@ -1,8 +1,10 @@
 """Nodes app models."""
 from nodes.models.apikey import ApiKey
+from nodes.models.bootresource import BootResource, BootResourceFile
 from nodes.models.event import Event
 from nodes.models.hardware import BlockDevice, Interface
 from nodes.models.machine import Machine
 from nodes.models.tag import Tag
 
-__all__ = ["Machine", "Interface", "BlockDevice", "Tag", "Event", "ApiKey"]
+__all__ = ["Machine", "Interface", "BlockDevice", "Tag", "Event", "ApiKey", "BootResource",
+           "BootResourceFile"]

@@ -9,6 +9,7 @@ import pytest
 
 from bootsvc.region import RegionClient
 from rack_worker import imagecache, rackd
+from tests.nodes.bootresource_factories import register_boot_files
 from tests.zones.rack_helpers import register
 from zones.api import rack_images
 from zones.models import RackController
@@ -30,6 +31,7 @@ def resources(tmp_path, settings):
     (root / INITRD_PATH).write_bytes(INITRD)
     (root / "lpxelinux.0").write_bytes(LOADER)
     settings.BOOT_RESOURCES_DIR = str(root)
+    register_boot_files({LINUX: "kernel", INITRD_PATH: "initrd", "lpxelinux.0": "loader"})
     return root
 
 

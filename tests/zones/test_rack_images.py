@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from tests.nodes.bootresource_factories import register_boot_files
 from tests.zones.rack_helpers import rack_client, register
 from zones.api.rack_images import parse_range
 from zones.services import bootfiles
@@ -21,6 +22,8 @@ def resources(tmp_path, settings):
     (root / "images/ephemeral/amd64/initrd.gz").write_bytes(INITRD)
     (root / "lpxelinux.0").write_bytes(b"loader")
     settings.BOOT_RESOURCES_DIR = str(root)
+    register_boot_files({"images/ephemeral/amd64/linux": "kernel",
+                         "images/ephemeral/amd64/initrd.gz": "initrd", "lpxelinux.0": "loader"})
     return root
 
 

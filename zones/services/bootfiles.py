@@ -1,8 +1,9 @@
 """Boot resources racks sync into their image cache, and the image-sync progress racks report.
 
-Until boot resources are database records, they are the regular files under
-`BOOT_RESOURCES_DIR`. `boot_files()` is the one selector that lists them: a BootResource model
-replaces it without touching the views or the racks.
+The BootResourceFile rows are the truth: `boot_files()` lists them, and only them, from
+`BOOT_RESOURCES_DIR`. Size and sha256 come from the file itself (hashed once while unchanged), so
+the manifest never advertises a checksum the served bytes do not have; a row whose file is
+missing (or not a regular file inside the dir) is left out until the file is back.
 """
 import hashlib
 import json
@@ -10,10 +11,12 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 
 from django.conf import settings
 from django.utils import timezone
 
+from nodes.models import BootResourceFile
 from zones.models import RackController
 
 SYNC_STATES = ("syncing", "synced", "failed")
@@ -42,30 +45,29 @@ def boot_resources_dir() -> Path:
 
 
 def boot_files() -> list[BootFile]:
-    """Every regular file under the boot resources dir, sorted by path; symlinks are skipped."""
+    """The files of every BootResourceFile row present on disk, sorted by path."""
     root = boot_resources_dir()
     if not root.is_dir() or root.is_symlink():
         return []
+    real_root = root.resolve()
     files = []
-    for source in _regular_files(root):
+    for path in BootResourceFile.objects.order_by("path").values_list("path", flat=True):
+        source = root / path
+        stat = _regular_file_stat(source, real_root)
+        if stat is not None:
+            files.append(BootFile(path, stat.st_size, file_sha256(source, stat), source))
+    return files
+
+
+def _regular_file_stat(source: Path, real_root: Path) -> os.stat_result | None:
+    """The stat of source if it is a regular file (not a symlink) inside the root, else None."""
+    try:
         stat = source.stat(follow_symlinks=False)
-        files.append(BootFile(source.relative_to(root).as_posix(), stat.st_size,
-                              file_sha256(source, stat), source))
-    return sorted(files, key=lambda item: item.path)
-
-
-def _regular_files(root: Path):
-    """Regular files under root, never following a symlink (to a file or a directory)."""
-    stack = [root]
-    while stack:
-        with os.scandir(stack.pop()) as entries:
-            for entry in entries:
-                if entry.is_symlink() or entry.name.startswith("."):
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(Path(entry.path))
-                elif entry.is_file(follow_symlinks=False):
-                    yield Path(entry.path)
+    except OSError:
+        return None
+    if not S_ISREG(stat.st_mode) or not source.resolve().is_relative_to(real_root):
+        return None
+    return stat
 
 
 def file_sha256(path: Path, stat: os.stat_result) -> str:
