@@ -46,6 +46,7 @@ async def serve(options: Options, stop: asyncio.Event) -> None:
     http = started("HTTP boot", lambda: _http(options, decisions, events))
     tftp = started("TFTP", lambda: _tftp(options, decisions, events))
     dhcp = DhcpManager(options.state_dir, client.post_leases, events)
+    events.mac_for_ip = dhcp.mac_for_ip
     flusher = asyncio.get_running_loop().create_task(events.run())
     log.info("boot services up: HTTP %d, TFTP %d", options.http_port, options.tftp_port)
     try:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bootsvc.dhcp.config import from_json
+from bootsvc.dhcp.packet import format_mac
 from bootsvc.dhcp.server import DhcpServer
 from bootsvc.region import RegionClient, RegionError
 from rack_worker.netinfo import read_interfaces
@@ -66,15 +67,18 @@ class DecisionCache:
 class EventSink:
     """Collects boot events from every service and posts them to the region in batches."""
 
-    def __init__(self, post, interval: float = 0.5, limit: int = 5000):
+    def __init__(self, post, interval: float = 0.5, limit: int = 5000, mac_for_ip=None):
         self.post, self.interval, self.limit = post, interval, limit
+        self.mac_for_ip = mac_for_ip  # files fetched by address (kernels, loaders) -> the MAC
         self._events: list[dict] = []
         self._lock = threading.Lock()
         self.dropped = 0
 
     def add(self, event: dict) -> None:
+        if not event.get("mac") and event.get("client") and self.mac_for_ip is not None:
+            event = {**event, "mac": self.mac_for_ip(event["client"])}
         if not event.get("mac"):
-            return  # the region files events by MAC; loader fetches by IP have none
+            return  # the region files events by MAC: a client we gave no lease stays unnamed
         with self._lock:
             if len(self._events) >= self.limit:
                 self.dropped += 1
@@ -130,6 +134,18 @@ class DhcpManager:
         for server in self.servers.values():
             await server.stop()
         self.servers.clear()
+
+    def mac_for_ip(self, address: str) -> str | None:
+        """The MAC holding a lease on `address` from one of our DHCP servers, if any."""
+        try:
+            ip = int(ipaddress.IPv4Address(address))
+        except ValueError:
+            return None
+        for server in list(self.servers.values()):
+            lease = server.leases.by_ip.get(ip)
+            if lease is not None:
+                return format_mac(lease.mac)
+        return None
 
 
 def local_addresses_on(subnets: list[dict]) -> dict[str, str]:

@@ -14,7 +14,7 @@ import time
 from urllib.parse import quote
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import connection
 
 from tests.factories import FabricFactory, IPRangeFactory, SubnetFactory, VLANFactory
 from tests.netlab import NetLab, unavailable_reason
@@ -68,10 +68,13 @@ class Heartbeats(threading.Thread):
         self.racks, self.done = dict(racks), threading.Event()
 
     def run(self) -> None:
-        while not self.done.wait(1.0):
-            for rack, address in list(self.racks.values()):
-                rack_heartbeat(rack, [{"name": "eth0", "mac": "", "addresses": [address]}], {})
-        close_old_connections()
+        try:
+            while not self.done.wait(1.0):
+                for rack, address in list(self.racks.values()):
+                    rack_heartbeat(rack, [{"name": "eth0", "mac": "", "addresses": [address]}],
+                                   {})
+        finally:
+            connection.close()  # else the test database cannot be dropped at teardown
 
 
 def udhcpc(lab, names, tmp_path, mac: str) -> tuple[str, str]:

@@ -1,6 +1,7 @@
 """bootsvc as a process: boot files and configs rendered from the region's live decisions,
 and every file served recorded on the machine's boot timeline in the region.
 """
+import asyncio
 import json
 import shutil
 import subprocess
@@ -8,6 +9,7 @@ import urllib.request
 
 import pytest
 
+from bootsvc.service import EventSink
 from nodes.choices import NodeStatus
 from nodes.models import Event, Machine
 from tests.factories import InterfaceFactory, MachineFactory
@@ -62,3 +64,15 @@ def test_boot_configs_follow_the_region_and_fill_the_timeline(bootsvc):
     Machine.objects.filter(pk=machine.pk).update(status=NodeStatus.DEPLOYED, netboot=False)
     wait_until(lambda: "metal.system_id" not in fetch(
         f"http://127.0.0.1:{http_port}/ipxe/{MAC.replace(':', '-')}.ipxe"), 30, log.read_text)
+
+
+def test_event_sink_names_address_only_events_from_dhcp_leases():
+    """Kernels and loaders are fetched by address: the lease names the machine, or nothing."""
+    posted = []
+    sink = EventSink(posted.extend, mac_for_ip={"10.0.0.5": MAC}.get)
+    sink.add({"client": "10.0.0.5", "type": "http_file", "path": "images/x/linux"})
+    sink.add({"client": "10.0.0.9", "type": "http_file", "path": "images/x/linux"})
+    sink.add({"mac": "52:54:00:00:00:09", "type": "dhcp_offer"})
+    asyncio.run(sink.flush())
+    assert [(e["mac"], e["type"]) for e in posted] == [(MAC, "http_file"),
+                                                       ("52:54:00:00:00:09", "dhcp_offer")]
