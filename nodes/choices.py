@@ -57,3 +57,21 @@ class InterfaceType(models.TextChoices):
     BOND = "bond", "Bond"
     VLAN = "vlan", "VLAN"
     BRIDGE = "bridge", "Bridge"
+
+
+class BootResourceKind(models.TextChoices):
+    EPHEMERAL = "ephemeral", "Ephemeral"
+    DEPLOYABLE = "deployable", "Deployable"
+
+
+class BootResourceOrigin(models.TextChoices):
+    SYNCED = "synced", "Synced"
+    UPLOADED = "uploaded", "Uploaded"
+
+
+class BootResourceFileType(models.TextChoices):
+    KERNEL = "kernel", "Kernel"
+    INITRD = "initrd", "Initrd"
+    ROOT_IMAGE = "root-image", "Root image"
+    ROOT_TGZ = "root-tgz", "Root tarball"
+    LOADER = "loader", "Boot loader"

@@ -18,3 +18,9 @@ class RackStatus(models.TextChoices):
     RUNNING = "running", "Running"
     DEGRADED = "degraded", "Degraded"
     DEAD = "dead", "Dead"
+
+
+class LeaseState(models.TextChoices):
+    ACTIVE = "active", "Active"
+    RELEASED = "released", "Released"
+    EXPIRED = "expired", "Expired"

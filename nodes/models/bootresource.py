@@ -1,23 +1,7 @@
 """Boot resources: the images racks cache and machines boot (kernel, initrd, root image)."""
 from django.db import models
 
-
-class BootResourceKind(models.TextChoices):
-    EPHEMERAL = "ephemeral", "Ephemeral"
-    DEPLOYABLE = "deployable", "Deployable"
-
-
-class BootResourceOrigin(models.TextChoices):
-    SYNCED = "synced", "Synced"
-    UPLOADED = "uploaded", "Uploaded"
-
-
-class BootResourceFileType(models.TextChoices):
-    KERNEL = "kernel", "Kernel"
-    INITRD = "initrd", "Initrd"
-    ROOT_IMAGE = "root-image", "Root image"
-    ROOT_TGZ = "root-tgz", "Root tarball"
-    LOADER = "loader", "Boot loader"
+from nodes.choices import BootResourceFileType, BootResourceKind, BootResourceOrigin
 
 
 class BootResource(models.Model):

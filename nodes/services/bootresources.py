@@ -8,8 +8,8 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from nodes.choices import BootResourceFileType, BootResourceKind, BootResourceOrigin
 from nodes.models import BootResource, BootResourceFile
-from nodes.models.bootresource import BootResourceFileType, BootResourceKind, BootResourceOrigin
 from nodes.services.events import event_record
 from nodes.services.permissions import require_admin
 from zones.services.bootfiles import boot_resources_dir, file_sha256

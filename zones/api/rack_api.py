@@ -11,7 +11,8 @@ from rest_framework.views import APIView
 
 from nodes.models.hardware import normalise_mac
 from nodes.services.boot import boot_decision, boot_decision_record
-from zones.models import LeaseState, RackController
+from zones.choices import LeaseState
+from zones.models import RackController
 from zones.services import rackapi
 
 EVENT_TYPES = ["dhcp_discover", "dhcp_offer", "dhcp_ack", "tftp_file", "http_file",

@@ -1,5 +1,5 @@
 """Zones app models."""
-from zones.models.lease import DHCPLease, LeaseState
+from zones.models.lease import DHCPLease
 from zones.models.network import VLAN, Fabric, IPRange, StaticIPAddress, Subnet
 from zones.models.place import ResourcePool, Zone
 from zones.models.rack import RackController
@@ -14,5 +14,4 @@ __all__ = [
     "StaticIPAddress",
     "RackController",
     "DHCPLease",
-    "LeaseState",
 ]

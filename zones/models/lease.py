@@ -1,11 +1,7 @@
 """DHCP leases the racks report: the region's view of which address each MAC holds."""
 from django.db import models
 
-
-class LeaseState(models.TextChoices):
-    ACTIVE = "active", "Active"
-    RELEASED = "released", "Released"
-    EXPIRED = "expired", "Expired"
+from zones.choices import LeaseState
 
 
 class DHCPLease(models.Model):

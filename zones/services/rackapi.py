@@ -19,8 +19,8 @@ from maasproject.env import generated_secret
 from nodes.models import Event, Interface
 from nodes.services.errors import ServiceError
 from nodes.services.events import event_record
-from zones.choices import IPRangeType
-from zones.models import DHCPLease, LeaseState, RackController, StaticIPAddress, Subnet
+from zones.choices import IPRangeType, LeaseState
+from zones.models import DHCPLease, RackController, StaticIPAddress, Subnet
 from zones.services.racks import rack_apply_status, rack_status_for, vlans_served_by
 
 RACK_SECRET_FILE = "rack_secret"
