@@ -75,3 +75,47 @@ class BootResourceFileType(models.TextChoices):
     ROOT_IMAGE = "root-image", "Root image"
     ROOT_TGZ = "root-tgz", "Root tarball"
     LOADER = "loader", "Boot loader"
+
+
+class ScriptType(models.TextChoices):
+    """When a script runs (MAAS's script_type)."""
+
+    COMMISSIONING = "commissioning", "Commissioning"
+    TESTING = "testing", "Testing"
+
+
+class HardwareType(models.TextChoices):
+    NODE = "node", "Node"
+    CPU = "cpu", "CPU"
+    MEMORY = "memory", "Memory"
+    STORAGE = "storage", "Storage"
+    NETWORK = "network", "Network"
+
+
+class ScriptParallel(models.TextChoices):
+    """MAAS's parallel: disabled runs alone, instance beside other instances of itself, any
+    beside any script that allows it."""
+
+    DISABLED = "disabled", "Disabled"
+    INSTANCE = "instance", "Instance"
+    ANY = "any", "Any"
+
+
+class ScriptStatus(models.TextChoices):
+    """The state of one script's run (MAAS's SCRIPT_STATUS names)."""
+
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    PASSED = "passed", "Passed"
+    FAILED = "failed", "Failed"
+    TIMEDOUT = "timedout", "Timed out"
+    ABORTED = "aborted", "Aborted"
+    SKIPPED = "skipped", "Skipped"
+
+
+class ResultType(models.TextChoices):
+    """What a script set was run for."""
+
+    COMMISSIONING = "commissioning", "Commissioning"
+    TESTING = "testing", "Testing"
+    ENLISTMENT = "enlistment", "Enlistment"

@@ -4,7 +4,9 @@ from nodes.models.bootresource import BootResource, BootResourceFile
 from nodes.models.event import Event
 from nodes.models.hardware import BlockDevice, Interface
 from nodes.models.machine import Machine
+from nodes.models.script import Script, ScriptResult, ScriptSet
 from nodes.models.tag import Tag
+from nodes.models.token import MachineToken
 
 __all__ = ["Machine", "Interface", "BlockDevice", "Tag", "Event", "ApiKey", "BootResource",
-           "BootResourceFile"]
+           "BootResourceFile", "Script", "ScriptSet", "ScriptResult", "MachineToken"]
