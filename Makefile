@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 VAR_DIR ?= $(CURDIR)/var
 export VAR_DIR
 
-.PHONY: help venv install install-dev run prepare admin test lint clean sysdeps
+.PHONY: help venv install install-dev run prepare images admin test lint clean sysdeps
 
 help:
 	@echo "make run    migrate, create an admin and an API key, start web + worker + beat on $(HOST):$(PORT)"
@@ -47,6 +47,14 @@ prepare: install
 	$(MANAGE) migrate --noinput
 	$(MANAGE) collectstatic --noinput -v 0
 
+# The default ephemeral boot image, built from this host's Debian packages on first start (a
+# second run finds it up to date and does nothing). Without apt (not Debian, not root) make run
+# goes on without it: machines then cannot netboot until an image is uploaded.
+images: prepare
+	if ! $(MANAGE) import_boot_images; then
+	    echo "WARNING: the default boot image could not be built; upload one through /api/v1/boot-resources/" >&2
+	fi
+
 # Create an admin on first run; its password and API key are kept in $(VAR_DIR)/admin-credentials
 # (mode 0600) and shown again on every run.
 admin: prepare
@@ -72,7 +80,7 @@ admin: prepare
 
 # Web, worker and beat each run in their own process group (set -m); the trap stops all of them
 # on Ctrl-C, on SIGTERM to make or to this shell, and when any one of them exits.
-run: admin
+run: admin images
 	@pgids=()
 	stop() {
 	    trap - EXIT INT TERM
