@@ -122,7 +122,7 @@ lint: install-dev
 SYSTEM_PACKAGES := ipmitool:ipmitool qemu-system-x86:qemu-system-x86_64 udhcpc:udhcpc \
     isc-dhcp-client:dhclient kea-admin:perfdhcp tftp-hpa:tftp curl:curl \
     pxelinux:/usr/lib/PXELINUX/lpxelinux.0 \
-    syslinux-common:/usr/lib/syslinux/modules/bios/ldlinux.c32 kmod:depmod
+    syslinux-common:/usr/lib/syslinux/modules/bios/ldlinux.c32 kmod:depmod ndisc6:rdisc6
 sysdeps:
 	@missing=()
 	for entry in $(SYSTEM_PACKAGES); do

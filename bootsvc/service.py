@@ -16,7 +16,9 @@ from pathlib import Path
 from bootsvc.dhcp.config import from_json
 from bootsvc.dhcp.packet import format_mac
 from bootsvc.dhcp.server import DhcpServer
+from bootsvc.ra import SolicitationAnswerer
 from bootsvc.region import RegionClient, RegionError
+from maasproject.env import env_bool
 from rack_worker.netinfo import read_interfaces
 
 log = logging.getLogger("bootsvc")
@@ -110,6 +112,7 @@ class DhcpManager:
     def __init__(self, state_dir: Path, report, events: EventSink):
         self.state_dir, self.report, self.events = state_dir, report, events
         self.servers: dict[str, DhcpServer] = {}
+        self.answerers: dict[str, SolicitationAnswerer] = {}
 
     async def apply(self, config: dict) -> None:
         wanted = local_addresses_on(config["dhcp"].get("subnets") or [])
@@ -126,13 +129,34 @@ class DhcpManager:
                 log.error("DHCP on %s (%s) not started: %s", name, address, exc)
                 continue
             self.servers[name] = server
+            await self._answer_solicitations(name)
         for name in set(self.servers) - set(wanted):
             log.info("DHCP on %s stopped: no longer this rack's to serve", name)
             await self.servers.pop(name).stop()
+            self._stop_answering(name)
+
+    async def _answer_solicitations(self, name: str) -> None:
+        """IPv6 "no router here" answers beside DHCP (bootsvc.ra); optional, never fatal."""
+        if not env_bool("BOOTSVC_ANSWER_ROUTER_SOLICITATIONS", True):
+            return
+        answerer = SolicitationAnswerer(name)
+        try:
+            await answerer.start()
+        except OSError as exc:
+            log.warning("not answering IPv6 router solicitations on %s: %s", name, exc)
+            return
+        self.answerers[name] = answerer
+
+    def _stop_answering(self, name: str) -> None:
+        answerer = self.answerers.pop(name, None)
+        if answerer is not None:
+            answerer.stop()
 
     async def stop(self) -> None:
         for server in self.servers.values():
             await server.stop()
+        for name in list(self.answerers):
+            self._stop_answering(name)
         self.servers.clear()
 
     def mac_for_ip(self, address: str) -> str | None:
