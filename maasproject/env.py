@@ -1,6 +1,7 @@
 """Environment helpers: the var/ directory and values generated once into it."""
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -24,7 +25,15 @@ def generated_secret(filename: str, nbytes: int = 48) -> str:
     """Read a secret from var/<filename>, generating it on first use (mode 0600)."""
     path = var_dir() / filename
     if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written to a private temp file and linked into place: of several processes starting
+        # at once (gunicorn workers) exactly one creates it, and none reads it half-written.
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{filename}.")
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(nbytes))
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temp)
     return path.read_text().strip()
