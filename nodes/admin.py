@@ -1,11 +1,24 @@
-"""Django admin for machines, hardware, tags, events and API keys (secrets never displayed)."""
+"""Django admin: machines, hardware, tags, events, API keys (secrets hidden), scripts, results."""
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
-from nodes.models import ApiKey, BlockDevice, Event, Interface, Machine, Tag
+from nodes.models import (
+    ApiKey,
+    BlockDevice,
+    Event,
+    Interface,
+    Machine,
+    Script,
+    ScriptResult,
+    ScriptSet,
+    Tag,
+)
 from nodes.models.hardware import normalise_mac
+from nodes.scripts.metadata import parse_script_metadata
 from nodes.services import accounts, actions, machines
-from nodes.services.errors import ActionNotAllowed, NotPermitted
+from nodes.services import scripts as script_services
+from nodes.services.errors import ActionNotAllowed, NotPermitted, ScriptProtected
 from nodes.services.permissions import is_admin
 
 # Fields changed only by the lifecycle services, shown read-only.
@@ -21,6 +34,8 @@ MACHINE_EDITABLE = (
     "hostname", "description", "architecture", "cpu_count", "cpu_speed", "memory",
     "osystem", "distro_series", "zone", "pool",
 )
+SCRIPT_FORM_FIELDS = ("name", "title", "description", "tags", "script_type", "hardware_type",
+                      "parallel", "timeout", "destructive", "parameters", "body")
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -199,3 +214,89 @@ class ApiKeyAdmin(ReadOnlyAdmin):
     def delete_queryset(self, request, queryset) -> None:
         for key in queryset.select_related("user"):
             accounts.apikey_revoke(key, actor=request.user)
+
+
+class ScriptAdminForm(forms.ModelForm):
+    """Checks the body's metadata block, so that bad YAML is a form error, not a crash."""
+
+    class Meta:
+        model = Script
+        fields = SCRIPT_FORM_FIELDS
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            parse_script_metadata(cleaned.get("body") or "")
+        except ValidationError as exc:
+            self.add_error("body", exc.messages)
+        return cleaned
+
+
+@admin.register(Script)
+class ScriptAdmin(admin.ModelAdmin):
+    """Scripts: user scripts written through the script services; built-ins read-only."""
+
+    form = ScriptAdminForm
+    list_display = ("name", "title", "script_type", "hardware_type", "parallel", "timeout",
+                    "default", "updated")
+    list_filter = ("script_type", "hardware_type", "default")
+    search_fields = ("name", "title", "description")
+    fields = SCRIPT_FORM_FIELDS + ("default", "created", "updated")
+    readonly_fields = ("default", "created", "updated")
+
+    def has_add_permission(self, request) -> bool:
+        return is_admin(request.user)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return is_admin(request.user) and not (obj is not None and obj.default)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return is_admin(request.user) and not (obj is not None and obj.default)
+
+    def save_model(self, request, obj, form, change) -> None:
+        # Only what the admin set is explicit (changed, or not the default on add): the rest
+        # comes from the body's metadata.
+        cleaned = form.cleaned_data
+        if change:
+            data = {name: cleaned[name] for name in form.changed_data}
+            saved = script_services.script_update(request.user, form.initial["name"], **data)
+        else:
+            data = {name: value for name, value in cleaned.items()
+                    if value != Script._meta.get_field(name).get_default()}
+            data["body"] = cleaned["body"]
+            saved = script_services.script_create(request.user, **data)
+        obj.pk = saved.pk
+
+    def delete_model(self, request, obj) -> None:
+        script_services.script_delete(request.user, obj.name)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for script in queryset:
+            try:
+                script_services.script_delete(request.user, script.name)
+            except (ScriptProtected, NotPermitted) as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+
+
+class ScriptResultInline(ReadOnlyInline):
+    model = ScriptResult
+    fields = ("script_name", "status", "exit_status", "started", "ended", "runtime",
+              "output_text")
+    readonly_fields = ("output_text",)
+
+    @admin.display(description="output (stdout and stderr)")
+    def output_text(self, obj: ScriptResult) -> str:
+        text = bytes(obj.output or b"").decode("utf-8", errors="replace")
+        return text if len(text) <= 10000 else text[:10000] + "\n[... truncated]"
+
+
+@admin.register(ScriptSet)
+class ScriptSetAdmin(ReadOnlyAdmin):
+    """A machine's script runs with their results (read-only)."""
+
+    list_display = ("id", "machine", "result_type", "created", "last_ping", "finished")
+    list_filter = ("result_type",)
+    search_fields = ("machine__hostname", "machine__system_id")
+    list_select_related = ("machine",)
+    fields = ("machine", "result_type", "options", "created", "last_ping", "finished")
+    inlines = (ScriptResultInline,)

@@ -1,0 +1,1 @@
+"""Commissioning and testing scripts: built-in bodies, their metadata and output formats."""
