@@ -20,6 +20,11 @@ def _schedule_periodic_tasks(sender: Celery, **_kwargs) -> None:
         name="expire machine status deadlines",
     )
     sender.add_periodic_task(
+        settings.DEADLINE_CHECK_INTERVAL,
+        sender.signature("nodes.tasks.heartbeat_sweep"),
+        name="fail machines whose job runner went silent",
+    )
+    sender.add_periodic_task(
         settings.POWER_POLL_TICK,
         sender.signature("power.tasks.poll_power_states"),
         name="poll machine power states",

@@ -1,9 +1,18 @@
-"""Reads for machines and events, shaped for the API (a fixed number of queries per page)."""
+"""Reads for machines, events and jobs, shaped for the API (a fixed number of queries per page)."""
 from collections import defaultdict
 
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
-from nodes.models import BlockDevice, Event, Interface, Machine
+from nodes.choices import NodeStatus, ResultType, ScriptStatus
+from nodes.models import (
+    BlockDevice,
+    Event,
+    Interface,
+    Machine,
+    Script,
+    ScriptResult,
+    ScriptSet,
+)
 from nodes.services.permissions import is_admin
 
 INTERFACE_FIELDS = ("id", "name", "type", "mac_address", "vlan", "enabled", "link_speed")
@@ -57,3 +66,83 @@ def events_visible_to(user) -> QuerySet[Event]:
     return queryset.filter(
         Q(machine__owner__isnull=True, machine__isnull=False) | Q(machine__owner=user)
     )
+
+
+# The script set a machine's runner works on, by the machine's status.
+JOB_RESULT_TYPES = {NodeStatus.COMMISSIONING: ResultType.COMMISSIONING,
+                    NodeStatus.TESTING: ResultType.TESTING}
+
+
+def job_script_set(machine: Machine) -> ScriptSet | None:
+    """The machine's current job: its newest unfinished script set for its status, if any."""
+    result_type = JOB_RESULT_TYPES.get(machine.status)
+    if result_type is None:
+        return None
+    return ScriptSet.objects.filter(
+        machine=machine, result_type=result_type, finished__isnull=True
+    ).order_by("-created", "-id").first()
+
+
+def job_pending_results(script_set: ScriptSet) -> list[ScriptResult]:
+    """The results of a job still to run (a restarted runner skips those already ended)."""
+    return list(script_set.results.filter(
+        status__in=[ScriptStatus.PENDING, ScriptStatus.RUNNING]
+    ).select_related("script").defer(*BLOB_FIELDS).order_by("script_name"))
+
+
+def job_result(machine: Machine, result_id: int) -> ScriptResult:
+    """A result of the machine's running job (ScriptResult.DoesNotExist for any other)."""
+    return ScriptResult.objects.select_related("script").defer(*BLOB_FIELDS).get(
+        pk=result_id, script_set__machine=machine, script_set__finished__isnull=True)
+
+
+# Scripts and results ------------------------------------------------------------------------
+BLOB_FIELDS = ("stdout", "stderr", "output", "result")
+CURRENT_SET_ALIASES = {"current-commissioning": "commissioning", "current-testing": "testing",
+                       "current-enlistment": "enlistment"}
+
+
+def scripts_filtered(*, script_type: str = "", hardware_type: str = "",
+                     tags: list[str] | None = None) -> QuerySet[Script]:
+    """Scripts by type and hardware type, having every tag listed (tags checked in Python:
+    JSON containment is not portable to SQLite, and scripts are few)."""
+    queryset = Script.objects.order_by("name")
+    if script_type:
+        queryset = queryset.filter(script_type=script_type)
+    if hardware_type:
+        queryset = queryset.filter(hardware_type=hardware_type)
+    wanted = set(tags or [])
+    if wanted:
+        ids = [pk for pk, have in queryset.values_list("pk", "tags") if wanted <= set(have or [])]
+        queryset = queryset.filter(pk__in=ids)
+    return queryset
+
+
+def script_sets_of(machine: Machine, result_type: str = "") -> QuerySet[ScriptSet]:
+    """A machine's script sets, newest first, with their results (outputs deferred)."""
+    queryset = machine.script_sets.order_by("-created", "-id").prefetch_related(
+        Prefetch("results", queryset=ScriptResult.objects.defer(*BLOB_FIELDS).order_by(
+            "script_name")))
+    return queryset.filter(result_type=result_type) if result_type else queryset
+
+
+def script_set_get(machine: Machine, key: str) -> ScriptSet | None:
+    """A script set by id, or the latest of a type by alias (`current-commissioning`)."""
+    if key in CURRENT_SET_ALIASES:
+        return script_sets_of(machine, CURRENT_SET_ALIASES[key]).first()
+    if not key.isdigit():
+        return None
+    return script_sets_of(machine).filter(pk=int(key)).first()
+
+
+def script_set_status(results) -> str:
+    """The status of a set from its results: running while any is not final, then the worst."""
+    statuses = {result.status for result in results}
+    if statuses and statuses == {ScriptStatus.PENDING}:
+        return ScriptStatus.PENDING
+    if statuses & {ScriptStatus.PENDING, ScriptStatus.RUNNING}:
+        return ScriptStatus.RUNNING
+    for status in (ScriptStatus.FAILED, ScriptStatus.TIMEDOUT, ScriptStatus.ABORTED):
+        if status in statuses:
+            return status
+    return ScriptStatus.PASSED

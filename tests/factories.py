@@ -143,3 +143,33 @@ class StaticIPAddressFactory(factory.django.DjangoModelFactory):
     subnet = factory.SubFactory(SubnetFactory)
     ip = factory.LazyAttributeSequence(lambda o, n: str(o.subnet.network[10 + n % 80]))
     alloc_type = "sticky"
+
+
+class ScriptFactory(factory.django.DjangoModelFactory):
+    """A user testing script (pass script_type="commissioning" for a commissioning one)."""
+
+    class Meta:
+        model = "nodes.Script"
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"script-{n}")
+    script_type = "testing"
+    body = "#!/bin/sh\necho ok\n"
+
+
+class ScriptSetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "nodes.ScriptSet"
+
+    machine = factory.SubFactory(MachineFactory)
+    result_type = "commissioning"
+
+
+class ScriptResultFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "nodes.ScriptResult"
+
+    script_set = factory.SubFactory(ScriptSetFactory)
+    script = None
+    script_name = factory.LazyAttributeSequence(
+        lambda r, n: r.script.name if r.script is not None else f"result-{n}")

@@ -124,6 +124,13 @@ DEADLINE_CHECK_INTERVAL = float(os.environ.get("DEADLINE_CHECK_INTERVAL", "60"))
 POWER_POLL_INTERVAL = float(os.environ.get("POWER_POLL_INTERVAL", "300"))
 POWER_POLL_TICK = float(os.environ.get("POWER_POLL_TICK", "10"))
 
+# Metadata API (machines' ephemeral environment).
+METADATA_MAX_OUTPUT = int(os.environ.get("METADATA_MAX_OUTPUT", str(4 * 1024 * 1024)))
+METADATA_HEARTBEAT_INTERVAL = int(os.environ.get("METADATA_HEARTBEAT_INTERVAL", "30"))
+METADATA_HEARTBEAT_TIMEOUT = int(os.environ.get("METADATA_HEARTBEAT_TIMEOUT", "300"))
+# Enlisted machines start commissioning in the same boot.
+ENLIST_COMMISSION = env_bool("ENLIST_COMMISSION", default=True)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

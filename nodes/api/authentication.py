@@ -1,13 +1,15 @@
-"""API key authentication: MAAS's OAuth PLAINTEXT header and a plain Bearer header."""
+"""API key authentication (MAAS's OAuth PLAINTEXT header, Bearer) and machine tokens."""
 import re
 from datetime import timedelta
 from urllib.parse import unquote
 
+from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from nodes.models import ApiKey
+from nodes.services.tokens import TokenInvalid, token_authenticate
 
 _OAUTH_PARAM = re.compile(r'(\w+)="([^"]*)"')
 _LAST_USED_GRANULARITY = timedelta(minutes=1)
@@ -69,6 +71,32 @@ class ApiKeyBearerAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="api"'
+
+
+class MachineTokenAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Machine <system_id>:<token>`, from a machine's ephemeral environment.
+
+    No header: anonymous (the view decides). A malformed, unknown or revoked token: 401.
+    request.user stays anonymous; request.auth is the MachineToken (with its machine).
+    """
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        scheme, _, credentials = header.partition(" ")
+        system_id, sep, key = credentials.strip().partition(":")
+        if scheme != "Machine" or not sep:
+            raise exceptions.AuthenticationFailed(
+                "Use Authorization: Machine <system_id>:<token>.")
+        try:
+            token = token_authenticate(system_id, key)
+        except TokenInvalid as exc:
+            raise exceptions.AuthenticationFailed(str(exc)) from exc
+        return AnonymousUser(), token
+
+    def authenticate_header(self, request) -> str:
+        return 'Machine realm="metadata"'
 
 
 class ApiKeyOAuthScheme(OpenApiAuthenticationExtension):

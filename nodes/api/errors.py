@@ -9,6 +9,7 @@ from nodes.services.errors import (
     InvalidConstraint,
     NoMatchingMachine,
     NotPermitted,
+    ScriptProtected,
 )
 from power.drivers.base import PowerSettingsError
 
@@ -30,6 +31,8 @@ def exception_handler(exc, context):
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, InvalidConstraint):
         return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, ScriptProtected):
+        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, NotPermitted):
         return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, PowerSettingsError):

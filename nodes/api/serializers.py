@@ -170,11 +170,30 @@ class EventSerializer(serializers.ModelSerializer):
         return EventLevel(event.level).label
 
 
+class ScriptNamesField(serializers.ListField):
+    """Script names or tags: a list, or MAAS's comma-separated string ("none": no scripts)."""
+
+    child = serializers.CharField(max_length=255)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            data = [data]
+        names = super().to_internal_value(data)
+        names = [name.strip() for item in names for name in item.split(",") if name.strip()]
+        return [] if names == ["none"] else names
+
+
 # Parameters of the lifecycle actions.
 class CommissionParams(serializers.Serializer):
     enable_ssh = serializers.BooleanField(default=False)
     skip_networking = serializers.BooleanField(default=False)
     skip_storage = serializers.BooleanField(default=False)
+    commissioning_scripts = ScriptNamesField(required=False, default=None, allow_null=True)
+    testing_scripts = ScriptNamesField(required=False, default=None, allow_null=True)
+
+
+class TestingParams(serializers.Serializer):
+    testing_scripts = ScriptNamesField(required=False, default=None, allow_null=True)
 
 
 class DeployParams(serializers.Serializer):

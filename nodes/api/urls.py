@@ -1,8 +1,8 @@
-"""Nodes API URLs: machines and their actions, tags, events, allocation, users, API keys."""
+"""Nodes API URLs: machines, actions, tags, events, allocation, accounts, scripts, metadata."""
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from nodes.api import accounts, allocation, bootresources, views
+from nodes.api import accounts, allocation, bootresources, metadata, scripts, views
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -14,6 +14,8 @@ urlpatterns = [
     *allocation.urlpatterns,  # before machines/{system_id}/ so "allocate" is not an id
     *accounts.urlpatterns,
     *bootresources.urlpatterns,
+    *scripts.urlpatterns,
+    *metadata.urlpatterns,
     path(
         "machines/<str:system_id>/interfaces/",
         views.InterfaceViewSet.as_view({"get": "list", "post": "create"}),

@@ -17,7 +17,7 @@ from power.services.parameters import machine_power_parameters
 # action name in the URL -> (service, parameter serializer)
 MACHINE_ACTIONS = {
     "commission": (actions.machine_commission, s.CommissionParams),
-    "test": (actions.machine_test, s.NoParams),
+    "test": (actions.machine_test, s.TestingParams),
     "abort": (actions.machine_abort, s.NoParams),
     "deploy": (actions.machine_deploy, s.DeployParams),
     "release": (actions.machine_release, s.ReleaseParams),

@@ -1,21 +1,26 @@
 """Named lifecycle actions, one typed service each (the API and admin call these)."""
 from functools import partial
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from nodes.choices import NodeStatus
+from nodes.choices import NodeStatus, ResultType
 from nodes.models import Machine
+from nodes.services.errors import UnknownScripts
 from nodes.services.events import event_record
+from nodes.services.jobs import job_close
 from nodes.services.lifecycle import clear_ownership, run_action
 from nodes.services.permissions import require_action_permission
+from nodes.services.scripts import script_set_create
+from nodes.services.tokens import token_issue
 from zones.models import ResourcePool, Zone
 
 
 def _start_job(system_id: str, job: str) -> None:
     """Netboot the machine for a job: power on with a one-time PXE boot.
 
-    What it boots into (the boot path) arrives with the rack and boot-image issues; until
-    then the machine waits in its in-progress status until the job reports or the deadline.
+    The boot decision sends it into the ephemeral environment, whose runner reports to the
+    metadata API; a job that never reports fails at its deadline.
     """
     from power.services.dispatch import dispatch_power
 
@@ -32,32 +37,63 @@ def _power(system_id: str, action: str, purpose: str = "user") -> None:
 
 def machine_commission(
     system_id: str, user, *, enable_ssh: bool = False, skip_networking: bool = False,
-    skip_storage: bool = False,
+    skip_storage: bool = False, commissioning_scripts: list[str] | None = None,
+    testing_scripts: list[str] | None = None, power_on: bool = True,
 ) -> Machine:
-    """Start commissioning: netboot the machine into the ephemeral environment."""
-    options = (
-        f"enable_ssh={enable_ssh} skip_networking={skip_networking} skip_storage={skip_storage}"
-    )
+    """Start commissioning: script sets and token, then netboot into the ephemeral environment.
+
+    Testing follows in the same boot when `testing_scripts` names any. `power_on=False` is for
+    a machine already running the ephemeral environment (enlistment).
+    """
+    options = {"enable_ssh": enable_ssh, "skip_networking": skip_networking,
+               "skip_storage": skip_storage}
 
     def change(machine: Machine) -> None:
         machine.netboot = True
+        jobs = [(ResultType.COMMISSIONING, commissioning_scripts, "commissioning_scripts")]
+        if testing_scripts:
+            jobs.append((ResultType.TESTING, testing_scripts, "testing_scripts"))
+        _jobs_create(machine, jobs, options)
+        token_issue(machine, ResultType.COMMISSIONING)
 
+    note = " ".join(f"{key}={value}" for key, value in options.items())
+    if testing_scripts:
+        note += f"; then testing: {', '.join(testing_scripts)}"
     return run_action(
-        system_id, "commission", user, change=change, note=options,
-        after_commit=partial(_start_job, system_id, "commissioning"),
+        system_id, "commission", user, change=change, note=note,
+        after_commit=partial(_start_job, system_id, "commissioning") if power_on else None,
     )
 
 
-def machine_test(system_id: str, user) -> Machine:
-    """Start hardware testing in the ephemeral environment."""
+def machine_test(system_id: str, user, *, testing_scripts: list[str] | None = None) -> Machine:
+    """Start hardware testing in the ephemeral environment (default testing scripts if None)."""
+
+    def change(machine: Machine) -> None:
+        _jobs_create(machine, [(ResultType.TESTING, testing_scripts, "testing_scripts")], {})
+        token_issue(machine, ResultType.TESTING)
+
     return run_action(
-        system_id, "test", user, after_commit=partial(_start_job, system_id, "testing")
+        system_id, "test", user, change=change,
+        after_commit=partial(_start_job, system_id, "testing"),
     )
+
+
+def _jobs_create(machine: Machine, jobs: list[tuple], options: dict) -> None:
+    """Create the script sets of a job; unknown script names: field errors, nothing kept."""
+    errors = {}
+    for result_type, scripts, field in jobs:
+        try:
+            script_set_create(machine, result_type, scripts=scripts, options=options)
+        except UnknownScripts as exc:
+            errors[field] = exc.messages
+    if errors:  # raised inside run_action's transaction: everything rolls back
+        raise ValidationError(errors)
 
 
 def machine_abort(system_id: str, user) -> Machine:
-    """Abort in-progress work: back to the previous status, machine powered off."""
-    return run_action(system_id, "abort", user, after_commit=partial(_power, system_id, "off"))
+    """Abort in-progress work: back to the previous status, job closed, machine powered off."""
+    return run_action(system_id, "abort", user, change=job_close,
+                      after_commit=partial(_power, system_id, "off"))
 
 
 def machine_deploy(

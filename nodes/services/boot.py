@@ -12,6 +12,7 @@ from nodes.choices import EventLevel, NodeStatus
 from nodes.models import Interface, Machine
 from nodes.models.hardware import normalise_mac
 from nodes.services.events import event_record
+from nodes.services.tokens import token_active
 from zones.models import RackController, Subnet
 
 ACTION_BY_STATUS = {
@@ -76,10 +77,16 @@ def _decision(mac: str, action: str, machine: Machine | None, url: str) -> dict:
 
 
 def kernel_params(machine: Machine | None, url: str) -> str:
-    """console, region URL, system id, then the kernel options of the machine's tags."""
+    """console, region URL, system id, job token, then the kernel options of the machine's tags.
+
+    The token is there only while a job runs (the config is rendered live for each boot).
+    """
     params = ["console=ttyS0", f"metal.region={url}"]
     if machine is not None:
         params.append(f"metal.system_id={machine.system_id}")
+        token = token_active(machine)
+        if token is not None:
+            params.append(f"metal.token={token.key}")
         params += [tag.kernel_opts.strip() for tag in machine.tags.order_by("name")
                    if tag.kernel_opts.strip()]
     return " ".join(params)

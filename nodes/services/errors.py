@@ -1,4 +1,6 @@
 """Errors raised by node services; the API maps them to HTTP statuses."""
+from django.core.exceptions import ValidationError
+
 from nodes import lifecycle
 from nodes.choices import NodeStatus
 
@@ -40,3 +42,17 @@ class InvalidConstraint(ServiceError):
     def __init__(self, errors: dict[str, list[str]]) -> None:
         self.errors = errors
         super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+
+
+class UnknownScripts(ValidationError):
+    """Script names or tags that match no script of the job's type (HTTP 400, `scripts`)."""
+
+    def __init__(self, names: list[str], script_type: str) -> None:
+        self.names = sorted(names)
+        super().__init__({"scripts": [
+            f"Unknown {script_type} scripts or tags: {', '.join(self.names)}."
+        ]})
+
+
+class ScriptProtected(ServiceError):
+    """A built-in script cannot be edited or deleted (HTTP 400)."""

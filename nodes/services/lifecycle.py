@@ -11,7 +11,11 @@ from nodes.choices import EventLevel, NodeStatus
 from nodes.models import Machine
 from nodes.services.errors import ActionNotAllowed
 from nodes.services.events import event_record
+from nodes.services.jobs import job_close
 from nodes.services.permissions import require_action_permission
+
+# Advisory lock keys, one per sweep, chosen once.
+DEADLINE_SWEEP_LOCK = 0x6D6161735F6578
 
 
 def lock_machine(system_id: str) -> Machine:
@@ -101,6 +105,7 @@ def machine_finish(system_id: str, *, success: bool, reason: str = "") -> Machin
         machine.complete() if success else machine.fail()
         if not success:
             machine.error_description = reason
+        job_close(machine)
         if machine.status == NodeStatus.READY and before in (
             NodeStatus.RELEASING, NodeStatus.DISK_ERASING
         ):
@@ -134,7 +139,7 @@ def expire_status_deadlines(now=None) -> list[str]:
     now = now or timezone.now()
     expired = []
     with transaction.atomic():
-        if not _sweep_lock_acquired():
+        if not sweep_lock_acquired(DEADLINE_SWEEP_LOCK):
             return expired
         candidates = Machine.objects.select_for_update(skip_locked=True).filter(
             status__in=list(lifecycle.IN_PROGRESS), status_expires__lt=now
@@ -143,7 +148,7 @@ def expire_status_deadlines(now=None) -> list[str]:
             _expire(machine)
             expired.append(machine.system_id)
     for system_id in expired:
-        transaction.on_commit(_power_off_callback(system_id))
+        transaction.on_commit(power_off_callback(system_id))
     return expired
 
 
@@ -153,22 +158,25 @@ def _expire(machine: Machine) -> None:
     machine.error_description = f"Timed out: {name} did not finish before its deadline."
     machine.status_expires = None
     machine.save()
+    job_close(machine)
     event_record(
         machine=machine, type="status_expired", level=EventLevel.ERROR,
         description=f"{machine.error_description} Now {machine.status_name}; powering off.",
     )
 
 
-def _power_off_callback(system_id: str) -> Callable[[], None]:
+def power_off_callback(system_id: str) -> Callable[[], None]:
+    """A callable for transaction.on_commit that asks the rack to power the machine off."""
     from power.services.dispatch import dispatch_power
 
     return lambda: dispatch_power(system_id, "off")
 
 
-def _sweep_lock_acquired() -> bool:
+def sweep_lock_acquired(key: int) -> bool:
+    """Take a transaction-scoped PostgreSQL advisory lock for a sweep (always true elsewhere)."""
     if connection.vendor != "postgresql":
         return True
     with connection.cursor() as cursor:
-        # Key chosen once for this sweep; transaction-scoped, released at commit.
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [0x6D6161735F6578])
+        # Released at commit, so a crashed sweep never holds it.
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [key])
         return bool(cursor.fetchone()[0])
