@@ -1,5 +1,6 @@
 """Celery broker settings shared by the region and the racks (no Django, no database)."""
 import os
+from pathlib import Path
 
 from maasproject.env import var_dir
 
@@ -15,7 +16,8 @@ def broker_transport_options(url: str) -> dict:
     """Folders of the filesystem transport (shared by every process on this machine)."""
     if url != FILESYSTEM:
         return {}
-    folder = var_dir() / "broker"
+    # CELERY_BROKER_DIR lets processes with a VAR_DIR of their own (lab racks) share the queues.
+    folder = Path(os.environ.get("CELERY_BROKER_DIR") or var_dir() / "broker")
     for sub in ("in", "processed", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     return {

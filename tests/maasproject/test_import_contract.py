@@ -1,4 +1,5 @@
-"""The import-linter contracts: rack-side code never imports region models, services or django.db.
+"""The import-linter contracts: rack-side code never imports region models, services or django.db;
+neither does the lab (lab/), which drives the region through processes and HTTP.
 
 Checks that `lint-imports` passes on the tree, that the contracts catch forbidden imports (a copy
 of the packages with bad modules added), and that the contract lists every region models and
@@ -32,13 +33,22 @@ def test_lint_imports_passes():
 
 
 def test_contracts_cover_the_rack_side():
-    for contract in CONTRACTS.values():
+    for contract in (CONTRACTS["rack-no-region-models"], CONTRACTS["rack-no-database"]):
         assert contract["type"] == "forbidden"
         assert set(contract["source_modules"]) == RACK_SIDE
     assert "django.db" in CONTRACTS["rack-no-database"]["forbidden_modules"]
     # Region models and services are forbidden indirectly too (through any chain of imports).
     assert not CONTRACTS["rack-no-region-models"].get("allow_indirect_imports", False)
     assert not CONTRACTS["rack-no-region-models"].get("ignore_imports")
+
+
+def test_the_lab_drives_the_region_from_outside():
+    """lab/ reaches the region through processes and HTTP only (indirect imports included)."""
+    contract = CONTRACTS["lab-from-outside"]
+    assert contract["source_modules"] == ["lab"]
+    assert set(CONTRACTS["rack-no-region-models"]["forbidden_modules"]) | {"django.db"} == set(
+        contract["forbidden_modules"])
+    assert not contract.get("allow_indirect_imports", False)
 
 
 def test_every_region_models_and_services_package_is_forbidden():

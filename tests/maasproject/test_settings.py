@@ -33,6 +33,8 @@ print(json.dumps({
     "poll": [settings.POWER_POLL_INTERVAL, settings.POWER_POLL_TICK],
     "log_level": settings.LOGGING["root"]["level"],
     "static_root": str(settings.STATIC_ROOT),
+    "metadata": [settings.METADATA_MAX_OUTPUT, settings.METADATA_HEARTBEAT_INTERVAL,
+                 settings.METADATA_HEARTBEAT_TIMEOUT, settings.ENLIST_COMMISSION],
 }))
 """
 
@@ -41,7 +43,8 @@ ENV_VARS = [
     "VAR_DIR", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "DATABASE_URL", "DATABASE_CONN_MAX_AGE",
     "CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER", "MACHINE_STATUS_TIMEOUT",
     "MACHINE_RELEASING_TIMEOUT", "DEADLINE_CHECK_INTERVAL", "POWER_POLL_INTERVAL",
-    "POWER_POLL_TICK", "LOG_LEVEL", "CI",
+    "POWER_POLL_TICK", "LOG_LEVEL", "CI", "METADATA_MAX_OUTPUT", "METADATA_HEARTBEAT_INTERVAL",
+    "METADATA_HEARTBEAT_TIMEOUT", "ENLIST_COMMISSION", "CELERY_BROKER_DIR",
 ]
 
 
@@ -77,6 +80,7 @@ def test_embedded_defaults(tmp_path):
     assert s["poll"] == [300, 10]
     assert s["log_level"] == "INFO"
     assert s["static_root"] == str(var / "static")
+    assert s["metadata"] == [4 * 1024 * 1024, 30, 300, True]
     # The secret key is generated once into var/secret_key (0600) and reused.
     key_file = var / "secret_key"
     assert key_file.read_text().strip() == s["secret_key"] and len(s["secret_key"]) >= 50
@@ -101,6 +105,10 @@ def test_environment_overrides(tmp_path):
         POWER_POLL_INTERVAL="120",
         POWER_POLL_TICK="5",
         LOG_LEVEL="DEBUG",
+        METADATA_MAX_OUTPUT="1024",
+        METADATA_HEARTBEAT_INTERVAL="5",
+        METADATA_HEARTBEAT_TIMEOUT="60",
+        ENLIST_COMMISSION="false",
     )
     assert s["secret_key"] == "s3cret"
     assert not (tmp_path / "secret_key").exists()
@@ -114,6 +122,17 @@ def test_environment_overrides(tmp_path):
     assert (s["status_timeout"], s["releasing_timeout"], s["check_interval"]) == (600, 90, 7.5)
     assert s["poll"] == [120, 5]
     assert s["log_level"] == "DEBUG"
+    assert s["metadata"] == [1024, 5, 60, False]
+
+
+def test_filesystem_broker_folder_can_be_shared(tmp_path):
+    """CELERY_BROKER_DIR: a process with its own VAR_DIR (a lab rack) uses the region's queues."""
+    shared = tmp_path / "region-var" / "broker"
+    s = load_settings("maasproject.settings", VAR_DIR=str(tmp_path / "rack-var"),
+                      CELERY_BROKER_DIR=str(shared))
+    for key in ("data_folder_in", "data_folder_out", "data_folder_processed", "control_folder"):
+        assert s["transport_options"][key].startswith(str(shared)), key
+    assert not (tmp_path / "rack-var" / "broker").exists()
 
 
 def test_test_settings_use_a_sqlite_file_outside_ci(tmp_path):
@@ -149,7 +168,7 @@ def _variables_read_in(package: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("package", ["maasproject", "nodes", "zones", "power", "bootsvc",
-                                     "rack_worker"])
+                                     "rack_worker", "lab"])
 def test_readme_documents_every_environment_variable(package):
     """README's configuration reference names every variable the code reads."""
     readme = (PROJECT_DIR / "README.md").read_text()

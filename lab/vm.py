@@ -1,0 +1,143 @@
+"""Lab VMs: qemu (TCG) with a fixed MAC, a virtio disk, a serial console file and a virtual BMC.
+
+A VM is off until powered on through its BMC (`power.vbmc`, qemu backend): the BMC starts qemu
+in the bridge namespace, where its tap is, and stops it over QMP.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from power.vbmc.backends import QMPClient, QMPError
+
+ROM = "/usr/lib/ipxe/qemu/efi-virtio.rom"  # qemu's default virtio-net ROM (BIOS+EFI iPXE)
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+BMC_USER, BMC_PASSWORD = "admin", "password"
+
+
+def unavailable_reason() -> str | None:
+    """Why lab VMs cannot run here (qemu or its iPXE ROM missing), or None."""
+    if not shutil.which("qemu-system-x86_64"):
+        return "qemu-system-x86_64 is missing (apt-get install -y qemu-system-x86)"
+    if not os.path.exists(ROM):
+        return f"{ROM} is missing (apt-get install -y ipxe-qemu)"
+    return None
+
+
+def mac_for(index: int) -> str:
+    return f"52:54:00:99:00:{index + 1:02x}"
+
+
+@dataclass
+class VM:
+    """One VM and its BMC; `power_*` go through the BMC with our IPMI driver."""
+
+    name: str
+    mac: str
+    bmc_address: str
+    bmc_port: int
+    bmc_user: str
+    bmc_password: str
+    console: str
+    disk: str
+    qmp: str
+    tap: str
+    netns: str
+    memory: int
+
+    @property
+    def console_log(self) -> Path:
+        return Path(self.console)
+
+    @property
+    def power_parameters(self) -> dict:
+        """The region's `ipmi` power parameters for this VM."""
+        return {"power_address": self.bmc_address, "power_port": self.bmc_port,
+                "power_user": self.bmc_user, "power_pass": self.bmc_password}
+
+    def qemu_command(self, qemu: str) -> str:
+        """The BMC's qemu command template ({qmp} filled by the BMC); network, then disk."""
+        return (f"{qemu} -name {self.name} -machine accel=tcg -m {self.memory} -display none "
+                f"-nographic -nodefaults "
+                f"-chardev file,id=console,path={self.console},append=on -serial chardev:console "
+                f"-netdev tap,id=n0,ifname={self.tap},script=no,downscript=no "
+                f"-device virtio-net-pci,netdev=n0,mac={self.mac} "
+                f"-drive file={self.disk},if=virtio,format=raw "
+                "-qmp unix:{qmp},server=on,wait=off -boot order=nc")
+
+    def bmc_spec(self, qemu: str) -> dict:
+        return {"name": self.name, "address": self.bmc_address, "port": self.bmc_port,
+                "user": self.bmc_user, "password": self.bmc_password, "backend": "qemu",
+                "qmp": self.qmp, "command": self.qemu_command(qemu)}
+
+    def create_disk(self, size_gib: int) -> None:
+        """A sparse raw disk (blank: the first boot falls through to the network)."""
+        Path(self.disk).parent.mkdir(parents=True, exist_ok=True)
+        with open(self.disk, "wb") as handle:
+            handle.truncate(size_gib << 30)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def console_text(self, since: int = 0) -> str:
+        """The serial console log (from byte `since`); empty before the first boot."""
+        try:
+            with open(self.console, "rb") as handle:
+                handle.seek(since)
+                return handle.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def console_size(self) -> int:
+        """A mark for wait_for_console(since=...): the log's current length."""
+        try:
+            return os.path.getsize(self.console)
+        except OSError:
+            return 0
+
+    def wait_for_console(self, pattern: str | re.Pattern, timeout: float = 180,
+                         since: int = 0) -> str:
+        """Wait until the console shows pattern (text or regex); return the matched text."""
+        regex = pattern if isinstance(pattern, re.Pattern) else re.compile(re.escape(pattern))
+        deadline = time.monotonic() + timeout
+        while True:
+            match = regex.search(self.console_text(since))
+            if match:
+                return match.group(0)
+            if time.monotonic() > deadline:
+                tail = self.console_text(since)[-3000:]
+                raise AssertionError(f"{self.name}: {regex.pattern!r} not on the console after "
+                                     f"{timeout}s ({self.console}); last output:\n{tail}")
+            time.sleep(0.5)
+
+    def ipmi(self, action: str, netboot: bool = False, timeout: float = 120) -> dict:
+        """Run `lab.ipmi` in the lab (where the BMC listens); {"before": .., "after": ..}."""
+        argv = [sys.executable, "-m", "lab.ipmi", self.bmc_address, str(self.bmc_port),
+                self.bmc_user, self.bmc_password, action] + (["--netboot"] if netboot else [])
+        result = subprocess.run(["ip", "netns", "exec", self.netns, *argv], cwd=PROJECT_DIR,
+                                capture_output=True, text=True, timeout=timeout)
+        if result.returncode:
+            raise RuntimeError(f"{self.name}: IPMI {action} failed: {result.stderr[-2000:]}")
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    def power_on(self, netboot: bool = True) -> dict:
+        return self.ipmi("on", netboot=netboot)
+
+    def power_off(self) -> dict:
+        return self.ipmi("off")
+
+    def power_state(self) -> str:
+        return self.ipmi("query")["after"]
+
+    def running(self) -> bool:
+        """True while qemu runs (asked over QMP, without the BMC)."""
+        try:
+            return QMPClient(self.qmp, timeout=2).execute("query-status").get(
+                "status") != "shutdown"
+        except QMPError:
+            return False
