@@ -77,6 +77,16 @@ class BootResourceFileType(models.TextChoices):
     LOADER = "loader", "Boot loader"
 
 
+class BootResourceFileFormat(models.TextChoices):
+    """How a deployable root image is stored (nodes.bootimages.formats); blank for other files."""
+
+    NONE = "", "Not a deployable image"
+    RAW = "raw", "Raw disk image"
+    GZ = "gz", "Raw disk image, gzip"
+    ZST = "zst", "Raw disk image, zstd"
+    TGZ = "tgz", "Root tarball, gzip"
+
+
 class ScriptType(models.TextChoices):
     """When a script runs (MAAS's script_type)."""
 

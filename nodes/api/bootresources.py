@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from nodes.api.permissions import IsAdmin, IsAdminOrReadOnly
+from nodes.choices import BootResourceFileFormat
 from nodes.models import BootResource, BootResourceFile
 from nodes.services import bootresources
 from zones.models import RackController
@@ -16,7 +17,7 @@ from zones.models import RackController
 class BootResourceFileSerializer(serializers.ModelSerializer):
     class Meta:
         model = BootResourceFile
-        fields = ["filetype", "path", "size", "sha256", "created"]
+        fields = ["filetype", "format", "path", "size", "sha256", "created"]
 
 
 class BootResourceSerializer(serializers.ModelSerializer):
@@ -73,17 +74,27 @@ class BootResourceDetailView(_ResourceView, generics.RetrieveDestroyAPIView):
 class UploadParams(serializers.Serializer):
     sha256 = serializers.CharField()
     size = serializers.IntegerField(min_value=0, required=False)
+    image_format = serializers.ChoiceField(choices=BootResourceFileFormat.choices,
+                                           required=False, allow_blank=True, default="")
 
 
 class BootResourceFileUploadView(APIView):
-    """Upload one file of a resource as the raw request body, streamed to disk and verified."""
+    """Upload one file of a resource as the raw request body, streamed to disk and verified.
+
+    A deployable resource's root-image needs `image_format` (raw, gz or zst; not `format`, which
+    DRF keeps for choosing a renderer); root-tgz is tgz. The body must be in that format (its
+    first bytes are checked), else 400 and nothing is kept. The file's row shows it as `format`.
+    """
 
     permission_classes = [IsAdmin]
     parser_classes = []  # the body is never parsed or buffered: the service reads it in chunks
 
     @extend_schema(request={"application/octet-stream": OpenApiTypes.BINARY},
                    parameters=[OpenApiParameter("sha256", str, required=True),
-                               OpenApiParameter("size", int)],
+                               OpenApiParameter("size", int),
+                               OpenApiParameter("image_format", str,
+                                                enum=[c for c in BootResourceFileFormat.values
+                                                      if c])],
                    responses={201: BootResourceSerializer})
     def put(self, request, pk: int, filetype: str):
         resource = get_object_or_404(BootResource, pk=pk)
@@ -91,7 +102,8 @@ class BootResourceFileUploadView(APIView):
         params.is_valid(raise_exception=True)
         bootresources.boot_resource_file_upload(
             request.user, resource, filetype, request._request,
-            params.validated_data["sha256"], params.validated_data.get("size"))
+            params.validated_data["sha256"], params.validated_data.get("size"),
+            params.validated_data["image_format"])
         body = BootResourceSerializer(BootResource.objects.prefetch_related("files").get(pk=pk),
                                       context={"rack_sync": rack_sync_map()}).data
         return Response(body, status=status.HTTP_201_CREATED)

@@ -32,6 +32,11 @@ MODULE_METADATA = ("modules.order", "modules.builtin", "modules.builtin.modinfo"
 HERE = Path(__file__).resolve().parent
 INIT_TEMPLATE = HERE / "init.sh"
 DHCP_SCRIPT = HERE / "default.script"
+# Installed in every initramfs: the functions both inits source, the deploy runner's helper.
+SHARED_SCRIPTS = (
+    (HERE / "common.sh", "lib/metal/common.sh", 0o644),
+    (HERE / "write_metal_cfg.sh", "usr/bin/write_metal_cfg.sh", 0o755),
+)
 IMAGE_SUBDIR = Path("images/ephemeral") / ARCH
 # (path, mode, major, minor): nodes the kernel needs before /init mounts devtmpfs.
 DEVICE_NODES = (
@@ -66,10 +71,12 @@ class BuildResult:
     packages: dict = field(default_factory=dict)
 
 
-def run(cmd: list[str], cwd: Path | None = None) -> str:
-    """Run a command, returning its stdout; BuildError with its stderr when it fails."""
+def run(cmd: list[str], cwd: Path | None = None, stdin: str | None = None) -> str:
+    """Run a command (stdin text, if any), returning its stdout; BuildError with its stderr when
+    it fails."""
     try:
-        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+        done = subprocess.run(cmd, cwd=cwd, input=stdin, capture_output=True, text=True,
+                              check=False)
     except FileNotFoundError as exc:
         raise BuildError(f"{cmd[0]} is not installed") from exc
     if done.returncode != 0:
@@ -124,10 +131,12 @@ def resolve_packages(flavour: str) -> list[Package]:
 
 # --- stamp (idempotence) ------------------------------------------------------------------
 
-def template_hash() -> str:
-    """sha256 of the files copied into every image from this package (init, udhcpc script)."""
+def template_hash(init_template: Path | None = None) -> str:
+    """sha256 of the files copied into an image from this package (init, udhcpc script, shared
+    scripts); init_template defaults to the ephemeral init."""
     digest = hashlib.sha256()
-    for path in (INIT_TEMPLATE, DHCP_SCRIPT):
+    shared = [source for source, _, _ in SHARED_SCRIPTS]
+    for path in (init_template or INIT_TEMPLATE, DHCP_SCRIPT, *shared):
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -309,9 +318,9 @@ def stage_modules(src: Path, dst_root: Path, version: str) -> int:
 # --- initramfs ----------------------------------------------------------------------------
 
 def stage_initramfs(root: Path, busybox_root: Path, init_text: str) -> None:
-    """Lay out busybox, the udhcpc script and /init in the initramfs root dir."""
+    """Lay out busybox, the udhcpc script, the shared scripts and /init in the initramfs root."""
     for name in ("bin", "sbin", "usr/bin", "usr/sbin", "usr/share/udhcpc", "proc", "sys", "dev",
-                 "tmp", "run", "etc", "root"):
+                 "tmp", "run", "etc", "root", "lib/metal"):
         (root / name).mkdir(parents=True, exist_ok=True)
     busybox = busybox_root / "bin/busybox"
     if not busybox.is_file():
@@ -319,6 +328,8 @@ def stage_initramfs(root: Path, busybox_root: Path, init_text: str) -> None:
     shutil.copyfile(busybox, root / "bin/busybox")
     (root / "bin/sh").symlink_to("busybox")
     install(root / "usr/share/udhcpc/default.script", DHCP_SCRIPT.read_text(), 0o755)
+    for source, target, mode in SHARED_SCRIPTS:
+        install(root / target, source.read_text(), mode)
     install(root / "init", init_text, 0o755)
     (root / "bin/busybox").chmod(0o755)
 
@@ -434,21 +445,28 @@ def assemble(debs: list[Path], stamp: dict, cache_dir: Path, kernel_out: Path, i
              progress: Progress) -> BuildResult:
     """Unpack the kernel and busybox packages and write the kernel and initrd."""
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix="work-") as work:
-        work = Path(work)
-        progress("unpacking packages")
-        kernel_root = unpack(debs[0], work / "kernel")
-        busybox_root = unpack(debs[1], work / "busybox")
-        version = kernel_version(kernel_root)
-        progress(f"kernel {version}: collecting modules")
-        initramfs = work / "initramfs"
-        count = stage_modules(module_root(kernel_root) / version, initramfs, version)
-        progress(f"  {count} modules, depmod done")
         init_text = INIT_TEMPLATE.read_text().replace("@BUILD_ID@", build_id(stamp))
-        stage_initramfs(initramfs, busybox_root, init_text)
-        kernel_out.parent.mkdir(parents=True, exist_ok=True)
-        progress(f"writing {initrd_out}")
-        write_initrd(initramfs, initrd_out)
+        vmlinuz, version, count = make_initrd(debs, Path(work), init_text, initrd_out, progress)
         tmp = kernel_out.with_name(f".{kernel_out.name}.tmp")
-        shutil.copyfile(kernel_root / "boot" / f"vmlinuz-{version}", tmp)
+        shutil.copyfile(vmlinuz, tmp)
         os.replace(tmp, kernel_out)
     return BuildResult(True, kernel_out, initrd_out, version, count)
+
+
+def make_initrd(debs: list[Path], work: Path, init_text: str, initrd_out: Path,
+                progress: Progress) -> tuple[Path, str, int]:
+    """Unpack the kernel and busybox .debs in work, write initrd_out with this /init; the
+    unpacked vmlinuz, the kernel version and the module count."""
+    progress("unpacking packages")
+    kernel_root = unpack(debs[0], work / "kernel")
+    busybox_root = unpack(debs[1], work / "busybox")
+    version = kernel_version(kernel_root)
+    progress(f"kernel {version}: collecting modules")
+    initramfs = work / "initramfs"
+    count = stage_modules(module_root(kernel_root) / version, initramfs, version)
+    progress(f"  {count} modules, depmod done")
+    stage_initramfs(initramfs, busybox_root, init_text)
+    initrd_out.parent.mkdir(parents=True, exist_ok=True)
+    progress(f"writing {initrd_out}")
+    write_initrd(initramfs, initrd_out)
+    return kernel_root / "boot" / f"vmlinuz-{version}", version, count

@@ -1,16 +1,18 @@
 #!/bin/busybox sh
 # /init of the metal ephemeral environment (busybox sh). Every console line starts "metal:".
-# Kernel command line: metal.region=URL/ metal.system_id=ID metal.token=TOKEN (absent when
+# Kernel command line: metal.region=URL/ metal.system_id=ID metal.token=TOKEN (both absent when
 # enlisting), metal.poweroff=1, BOOTIF=01-aa-bb-.. or metal.mac=aa:bb:..
+# The job (GET job/) is the region's runner: it reports to the metadata API and powers the
+# machine off when the region says so (docs/metadata-api.md).
 /bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin /proc /sys /dev /tmp /run /etc /root
 /bin/busybox --install -s
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin HOME=/root
 
-say() { echo "metal: $*"; }
+# say, load_modules, network_up...: shared with the test OS's /init (common.sh).
+SAY_PREFIX=metal
+. /lib/metal/common.sh
 
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount_pseudo_filesystems
 exec </dev/console >/dev/console 2>&1
 say "init started (kernel $(uname -r), image @BUILD_ID@)"
 
@@ -31,82 +33,48 @@ if [ -n "$region" ]; then
 fi
 say "cmdline: region=${region:-none} system_id=${system_id:-none} mac=${mac:-any} poweroff=${poweroff:-0}"
 
-loaded_modules() { cut -d' ' -f1 /proc/modules | sort; }
+load_modules
+network_up "$mac"
 
-modalias_pass() {
-    loaded_modules > /tmp/modules.before
-    cat /sys/bus/*/devices/*/modalias 2>/dev/null | sort -u > /tmp/modaliases
-    while read -r alias; do
-        modprobe -q "$alias" 2>/dev/null
-    done < /tmp/modaliases
-    loaded_modules > /tmp/modules.after
-    for m in $(cat /tmp/modules.after); do
-        grep -qx "$m" /tmp/modules.before || say "loaded by modalias: $m"
-    done
+say "ephemeral environment up (ip=${ip:-none}, system_id=${system_id:-none})"
+
+# The token goes in the Authorization header, never in a URL (access logs).
+region_get() {
+    if [ -n "$token" ]; then
+        wget -q --header "Authorization: Machine ${system_id}:${token}" "$@"
+    else
+        wget -q "$@"
+    fi
 }
 
-say "loading modules by modalias (pass 1)"
-modalias_pass
-sleep 1
-say "loading modules by modalias (pass 2)"
-modalias_pass
-
-pick_interface() {
-    first=''
-    for dir in /sys/class/net/*; do
-        name="${dir##*/}"
-        [ "$name" = lo ] && continue
-        [ -z "$first" ] && first="$name"
-        [ -n "$mac" ] && [ "$(cat "$dir/address")" = "$mac" ] && { echo "$name"; return; }
-    done
-    echo "$first"
-}
-
-iface=''
-for i in 1 2 3 4 5 6 7 8 9 10; do
-    iface=$(pick_interface)
-    [ -n "$iface" ] && break
-    sleep 1
-done
-
-ip=''
-if [ -z "$iface" ]; then
-    say "no network interface found"
-else
-    say "bringing up $iface ($(cat /sys/class/net/$iface/address)) by DHCP"
-    ip link set lo up
-    ip link set "$iface" up
-    for attempt in 1 2 3; do
-        udhcpc -i "$iface" -n -q -t 5 -T 3 -s /usr/share/udhcpc/default.script && break
-        say "dhcp attempt $attempt on $iface failed"
-    done
-    ip=$(ip -4 -o addr show dev "$iface" | sed -n 's/.* inet \([0-9.]*\)\/.*/\1/p' | head -n1)
-    if [ -n "$ip" ]; then say "dhcp address on $iface: $ip"; else say "no dhcp address on $iface"; fi
-fi
-
-# No wget -T: busybox 1.35 static wget segfaults with it on a failed connection.
+# A job when there is a token, or enlistment when the machine is unknown (no system id);
+# otherwise say hello. No wget -T: busybox 1.35 static wget segfaults with it on a failed
+# connection.
 if [ -n "$region" ] && [ -n "$ip" ]; then
-    query="system_id=${system_id}&token=${token}"
-    say "fetching job from ${region}api/v1/metadata/job/"
-    if wget -q -O /tmp/job "${region}api/v1/metadata/job/?${query}" 2>/dev/null \
-            && [ "$(head -c 2 /tmp/job)" = '#!' ]; then
+    api="${region}api/v1/metadata/"
+    [ -n "$mac" ] || mac=$(cat "/sys/class/net/$iface/address" 2>/dev/null)
+    got_job=''
+    if [ -n "$token" ] || [ -z "$system_id" ]; then
+        say "fetching job from ${api}job/"
+        region_get -O /tmp/job "${api}job/" 2>/dev/null \
+            && [ "$(head -c 2 /tmp/job)" = '#!' ] && got_job=1
+    fi
+    if [ -n "$got_job" ]; then
         chmod +x /tmp/job
         say "running job"
-        /tmp/job
+        METAL_REGION="$region" METAL_SYSTEM_ID="$system_id" METAL_TOKEN="$token" \
+            METAL_MAC="$mac" /tmp/job
         say "job finished (exit $?)"
     else
-        say "no job; saying hello to ${region}api/v1/metadata/hello/"
-        wget -q -O /tmp/hello --post-data "${query}&mac=${mac}&ip=${ip}" \
-            "${region}api/v1/metadata/hello/" 2>/dev/null || say "hello failed"
+        say "no job; saying hello to ${api}hello/"
+        region_get -O /tmp/hello --post-data "mac=${mac}&ip=${ip}" "${api}hello/" 2>/dev/null \
+            || say "hello failed"
     fi
 fi
 
-say "ephemeral environment up (ip=${ip:-none}, system_id=${system_id:-none})"
 if [ "$poweroff" = 1 ]; then
     say "powering off"
     sync
     poweroff -f
 fi
-while true; do
-    setsid cttyhack sh
-done
+console_shell

@@ -1,7 +1,12 @@
 """Boot resources: the images racks cache and machines boot (kernel, initrd, root image)."""
 from django.db import models
 
-from nodes.choices import BootResourceFileType, BootResourceKind, BootResourceOrigin
+from nodes.choices import (
+    BootResourceFileFormat,
+    BootResourceFileType,
+    BootResourceKind,
+    BootResourceOrigin,
+)
 
 
 class BootResource(models.Model):
@@ -33,6 +38,9 @@ class BootResourceFile(models.Model):
 
     resource = models.ForeignKey(BootResource, on_delete=models.CASCADE, related_name="files")
     filetype = models.CharField(max_length=16, choices=BootResourceFileType.choices)
+    format = models.CharField(
+        max_length=8, choices=BootResourceFileFormat.choices, blank=True, default="",
+        help_text="Deployable root images: raw, gz, zst (disk image) or tgz (root tarball)")
     path = models.CharField(max_length=1024, unique=True)
     size = models.BigIntegerField()
     sha256 = models.CharField(max_length=64)

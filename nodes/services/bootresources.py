@@ -1,4 +1,9 @@
-"""Boot resource writes: create, upload a file (streamed, sha256-verified), register, delete."""
+"""Boot resource writes: create, upload a file (streamed, sha256-verified), register, delete.
+
+Deployable root images carry a format (nodes.bootimages.formats): root-image is raw, gz or zst
+(required for a deployable resource), root-tgz is tgz. The format names the file (root.img,
+root.img.gz, root.img.zst, root.tar.gz) and the file's first bytes must match it.
+"""
 import hashlib
 import os
 import re
@@ -8,6 +13,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from nodes.bootimages import formats
 from nodes.choices import BootResourceFileType, BootResourceKind, BootResourceOrigin
 from nodes.models import BootResource, BootResourceFile
 from nodes.services.events import event_record
@@ -19,10 +25,14 @@ RESOURCE_FIELDS = ("os", "series", "architecture", "kind", "origin", "name", "ti
 FILENAMES = {
     BootResourceFileType.KERNEL: "boot-kernel",
     BootResourceFileType.INITRD: "boot-initrd",
-    BootResourceFileType.ROOT_IMAGE: "squashfs",
-    BootResourceFileType.ROOT_TGZ: "root-tgz",
+    BootResourceFileType.ROOT_IMAGE: "squashfs",  # an ephemeral root image has no format
     BootResourceFileType.LOADER: "bootloader",
 }
+FORMATS = {
+    BootResourceFileType.ROOT_IMAGE: formats.ROOT_IMAGE_FORMATS,
+    BootResourceFileType.ROOT_TGZ: formats.ROOT_TGZ_FORMATS,
+}
+FILETYPES = tuple(BootResourceFileType.values)
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -54,12 +64,38 @@ def boot_resource_create(user, **fields) -> BootResource:
     return resource
 
 
-def resource_file_path(resource: BootResource, filetype: str) -> str:
+def _check_filetype(filetype: str) -> None:
+    if filetype not in FILETYPES:
+        raise ValidationError({"filetype": [f"One of {', '.join(FILETYPES)}."]})
+
+
+def file_format_for(resource: BootResource, filetype: str, file_format: str = "") -> str:
+    """The format a file of this type is recorded with; raise when it cannot have that one.
+
+    root-tgz is always tgz; a deployable resource's root-image must say raw, gz or zst; other
+    files (and an ephemeral resource's squashfs root-image) have none.
+    """
+    _check_filetype(filetype)
+    allowed = FORMATS.get(filetype, ())
+    if filetype == BootResourceFileType.ROOT_IMAGE and resource.kind != \
+            BootResourceKind.DEPLOYABLE:
+        allowed = ()
+    file_format = file_format or (allowed[0] if len(allowed) == 1 else "")
+    if file_format and file_format not in allowed:
+        choices = f"one of {', '.join(allowed)}" if allowed else "none"
+        raise ValidationError({"format": [f"A {resource.kind} {filetype} takes {choices}."]})
+    if allowed and not file_format:
+        raise ValidationError({"format": [f"Required for a {resource.kind} {filetype}: "
+                                          f"one of {', '.join(allowed)}."]})
+    return file_format
+
+
+def resource_file_path(resource: BootResource, filetype: str, file_format: str = "") -> str:
     """The path, relative to BOOT_RESOURCES_DIR, where a resource's file of this type lives."""
-    if filetype not in FILENAMES:
-        raise ValidationError({"filetype": [f"One of {', '.join(FILENAMES)}."]})
-    return "/".join(("images", resource.kind, resource.architecture, resource.series,
-                     FILENAMES[filetype]))
+    file_format = file_format_for(resource, filetype, file_format)
+    name = formats.filename(file_format) if file_format else FILENAMES[filetype]
+    return "/".join((formats.resource_dir(resource.kind, resource.architecture, resource.series),
+                     name))
 
 
 def _check_path_free(resource: BootResource, relative: str) -> None:
@@ -78,11 +114,11 @@ def _check_expected(expected_sha256: str, expected_size: int | None) -> str:
     return digest
 
 
-def _receive(stream, root: Path, expected_size: int | None) -> tuple[Path, int, str]:
-    """Stream into a temp file under root, hashing chunks: (temp path, size, sha256)."""
+def _receive(stream, root: Path, expected_size: int | None) -> tuple[Path, int, str, bytes]:
+    """Stream into a temp file under root, hashing chunks: (temp path, size, sha256, head)."""
     root.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=root, prefix=".upload-", suffix=".part")
-    temp, digest, size = Path(name), hashlib.sha256(), 0
+    temp, digest, size, head = Path(name), hashlib.sha256(), 0, b""
     try:
         with os.fdopen(fd, "wb") as handle:
             while chunk := stream.read(CHUNK):
@@ -91,34 +127,41 @@ def _receive(stream, root: Path, expected_size: int | None) -> tuple[Path, int, 
                     raise ValidationError({"size": [f"More than the expected {expected_size}."]})
                 digest.update(chunk)
                 handle.write(chunk)
+                if len(head) < formats.HEAD_SIZE:
+                    head += chunk[:formats.HEAD_SIZE - len(head)]
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    return temp, size, digest.hexdigest()
+    return temp, size, digest.hexdigest(), head
 
 
 def boot_resource_file_upload(user, resource: BootResource, filetype: str, stream,
-                              expected_sha256: str, expected_size: int | None = None
-                              ) -> BootResourceFile:
-    """Stream a file in; keep it (file and row) only when its sha256 and size are as expected."""
+                              expected_sha256: str, expected_size: int | None = None,
+                              file_format: str = "") -> BootResourceFile:
+    """Stream a file in; keep it (file and row) only when its sha256, size and content (for a
+    deployable root image, the head matching its format) are as expected."""
     require_admin(user, "upload boot resources")
-    relative = resource_file_path(resource, filetype)
+    file_format = file_format_for(resource, filetype, file_format)
+    relative = resource_file_path(resource, filetype, file_format)
     digest = _check_expected(expected_sha256, expected_size)
     _check_path_free(resource, relative)
     root = boot_resources_dir()
-    temp, size, actual = _receive(stream, root, expected_size)
+    temp, size, actual, head = _receive(stream, root, expected_size)
     errors = {}
     if actual != digest:
         errors["sha256"] = [f"Checksum mismatch: received {actual}."]
     if expected_size is not None and size != expected_size:
         errors["size"] = [f"Received {size} bytes, expected {expected_size}."]
+    if not errors and file_format and (problem := formats.check_content(file_format, head)):
+        errors["format"] = [f"Content is not {file_format}: {problem}"]
     if errors:
         temp.unlink(missing_ok=True)
         raise ValidationError(errors)
-    return _store(user, resource, filetype, temp, root / relative, size, actual)
+    return _store(user, resource, filetype, file_format, temp, root / relative, size, actual)
 
 
-def _store(user, resource, filetype, temp: Path, final: Path, size: int, sha256: str):
+def _store(user, resource, filetype: str, file_format: str, temp: Path, final: Path, size: int,
+           sha256: str):
     """Move the verified temp file into place and save its row, all or nothing."""
     relative = final.relative_to(boot_resources_dir()).as_posix()
     replaced = final.exists()
@@ -128,10 +171,11 @@ def _store(user, resource, filetype, temp: Path, final: Path, size: int, sha256:
             _check_path_free(resource, relative)
             row, _ = BootResourceFile.objects.update_or_create(
                 path=relative,
-                defaults={"resource": resource, "filetype": filetype, "size": size,
-                          "sha256": sha256})
+                defaults={"resource": resource, "filetype": filetype, "format": file_format,
+                          "size": size, "sha256": sha256})
+            shown = f"{filetype} ({file_format})" if file_format else filetype
             event_record(machine=None, type="boot_resource_uploaded", user=user,
-                         description=f"{resource.name} {filetype}: {size} bytes, {sha256}")
+                         description=f"{resource.name} {shown}: {size} bytes, {sha256}")
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(temp, final)
     except BaseException:
@@ -156,17 +200,22 @@ def _safe_source(relative: str) -> Path:
 
 
 @transaction.atomic
-def boot_resource_register_file(resource: BootResource, filetype: str,
-                                path: str) -> BootResourceFile:
-    """Record a file already under BOOT_RESOURCES_DIR (the importer's): size and sha256 computed."""
-    if filetype not in FILENAMES:
-        raise ValidationError({"filetype": [f"One of {', '.join(FILENAMES)}."]})
+def boot_resource_register_file(resource: BootResource, filetype: str, path: str,
+                                file_format: str = "") -> BootResourceFile:
+    """Record a file already under BOOT_RESOURCES_DIR (the importer's): size and sha256 computed,
+    a deployable root image's head checked against its format."""
+    file_format = file_format_for(resource, filetype, file_format)
     source = _safe_source(path)
     _check_path_free(resource, path)
+    if file_format:
+        with open(source, "rb") as handle:
+            problem = formats.check_content(file_format, handle.read(formats.HEAD_SIZE))
+        if problem:
+            raise ValidationError({"format": [f"{path} is not {file_format}: {problem}"]})
     stat = source.stat()
     row, _ = BootResourceFile.objects.update_or_create(
-        path=path, defaults={"resource": resource, "filetype": filetype, "size": stat.st_size,
-                             "sha256": file_sha256(source, stat)})
+        path=path, defaults={"resource": resource, "filetype": filetype, "format": file_format,
+                             "size": stat.st_size, "sha256": file_sha256(source, stat)})
     return row
 
 
@@ -200,4 +249,29 @@ def boot_resource_register_ephemeral(kernel: Path, initrd: Path, *, series: str,
     if created:
         event_record(machine=None, type="boot_resource_created",
                      description=f"Boot resource {resource.name} imported")
+    return resource
+
+
+@transaction.atomic
+def boot_resource_register_deployable(images: dict[str, Path], *, os_name: str, series: str,
+                                      architecture: str = "amd64/generic",
+                                      title: str = "") -> BootResource:
+    """Record built deployable root images ({format: path under BOOT_RESOURCES_DIR}) so racks
+    sync them (idempotent; rows of formats no longer built are dropped)."""
+    resource, created = BootResource.objects.get_or_create(
+        os=os_name, series=series, architecture=architecture, kind=BootResourceKind.DEPLOYABLE,
+        defaults={"origin": BootResourceOrigin.SYNCED, "name": f"{os_name}/{series}",
+                  "title": title or f"{os_name} {series}"})
+    root = boot_resources_dir().resolve()
+    paths = []
+    for file_format, path in images.items():
+        filetype = (BootResourceFileType.ROOT_TGZ if file_format in formats.ROOT_TGZ_FORMATS
+                    else BootResourceFileType.ROOT_IMAGE)
+        relative = str(Path(path).resolve().relative_to(root))
+        boot_resource_register_file(resource, filetype, relative, file_format)
+        paths.append(relative)
+    resource.files.filter(filetype__in=FORMATS).exclude(path__in=paths).delete()
+    if created:
+        event_record(machine=None, type="boot_resource_created",
+                     description=f"Boot resource {resource.name} built")
     return resource

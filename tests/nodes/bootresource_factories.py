@@ -1,4 +1,8 @@
 """Factories and helpers for boot resources (kept beside the shared tests/factories.py)."""
+import gzip
+import io
+import tarfile
+
 import factory
 
 from nodes.models import BootResource
@@ -22,3 +26,35 @@ def register_boot_files(files: dict[str, str], resource: BootResource | None = N
     resource = resource or BootResourceFactory()
     return [boot_resource_register_file(resource, filetype, path)
             for path, filetype in files.items()]
+
+
+# --- deployable image payloads, one per format (nodes.bootimages.formats) ---------------------
+
+DISK = b"\0" * 446 + b"\x80" + b"\0" * 63 + b"\x55\xaa" + b"disk-sector " * 100_000  # > 1 MiB
+
+
+def zstd_frame(data: bytes) -> bytes:
+    """A valid zstd frame of raw (stored) blocks: the standard library has no zstd compressor."""
+    frame = b"\x28\xb5\x2f\xfd" + bytes([0x00, 0x58])  # no checksum; window 2 MiB
+    blocks = [data[i:i + 65536] for i in range(0, len(data), 65536)] or [b""]
+    for index, block in enumerate(blocks):
+        last = index == len(blocks) - 1
+        frame += (int(last) | len(block) << 3).to_bytes(3, "little") + block
+    return frame
+
+
+def tarball(members: dict[str, bytes]) -> bytes:
+    """A gzipped tar of the given {name: content}."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as archive:
+        for name, content in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+    return gzip.compress(raw.getvalue(), mtime=0)
+
+
+def payloads() -> dict[str, bytes]:
+    """{format: valid content}: raw, gz and zst disk images and a tgz root tarball."""
+    return {"raw": DISK, "gz": gzip.compress(DISK, mtime=0), "zst": zstd_frame(DISK),
+            "tgz": tarball({"etc/os-release": b"ID=metal\n", "sbin/init": b"#!/bin/sh\n"})}

@@ -289,16 +289,18 @@ def test_image_boots_loads_virtio_net_by_modalias_gets_dhcp_and_powers_off(built
 FAKE_REGION = r'''
 import sys
 request = sys.stdin.buffer.readline().decode()
-length = 0
+length, auth = 0, "-"
 while True:
     line = sys.stdin.buffer.readline().decode()
     if line.lower().startswith("content-length:"):
         length = int(line.split(":")[1])
+    if line.lower().startswith("authorization:"):
+        auth = line.split(":", 1)[1].strip()
     if line in ("\r\n", "\n", ""):
         break
 body = sys.stdin.buffer.read(length).decode() if length else ""
 with open(LOG, "a") as log:
-    log.write(request.strip() + " " + body + "\n")
+    log.write(request.strip() + " auth=" + auth + " " + body + "\n")
 found = "/metadata/job/" in request and JOB
 payload = (JOB if found else "no").encode()
 status = "200 OK" if found else "404 Not Found"
@@ -308,14 +310,15 @@ sys.stdout.flush()
 '''
 
 
-def boot_with_region(image: Path, tmp_path: Path, job: str) -> tuple[str, str]:
+def boot_with_region(image: Path, tmp_path: Path, job: str,
+                     credentials: str = "metal.system_id=abc123 metal.token=tok"
+                     ) -> tuple[str, str]:
     """Boot the image with a fake region at 10.0.2.100; the console text and the region's log."""
     kernel, initrd = builder.outputs(image)
     log, script, console = tmp_path / "region.log", tmp_path / "region.py", tmp_path / "console"
     script.write_text(f"LOG = {str(log)!r}\nJOB = {job!r}\n" + FAKE_REGION)
     forward = f"guestfwd=tcp:10.0.2.100:80-cmd:{sys.executable} {script}"
-    append = ("console=ttyS0 metal.poweroff=1 metal.region=http://10.0.2.100/ "
-              "metal.system_id=abc123 metal.token=tok")
+    append = f"console=ttyS0 metal.poweroff=1 metal.region=http://10.0.2.100/ {credentials}"
     cmd = ["qemu-system-x86_64", "-machine", "accel=tcg", "-m", "512", "-no-reboot",
            "-kernel", str(kernel), "-initrd", str(initrd), "-append", append,
            "-netdev", f"user,id=n0,restrict=on,{forward}", "-device", "virtio-net-pci,netdev=n0",
@@ -335,13 +338,25 @@ def boot_with_region(image: Path, tmp_path: Path, job: str) -> tuple[str, str]:
 def test_image_runs_the_job_from_the_region(built_image, tmp_path):
     job = "#!/bin/sh\necho \"metal: job ran on $(hostname)\"\n"
     text, log = boot_with_region(built_image[0], tmp_path, job)
-    assert "GET /api/v1/metadata/job/?system_id=abc123&token=tok" in log
+    # The token travels in the Authorization header, never in a URL or a body.
+    assert "GET /api/v1/metadata/job/ HTTP/1.1 auth=Machine abc123:tok" in log
+    assert "token" not in log
     assert "metal: running job" in text and "metal: job ran" in text
     assert "metal: ephemeral environment up (ip=10.0.2.15, system_id=abc123)" in text
 
 
 @pytest.mark.integration
+def test_image_without_credentials_runs_the_anonymous_enlistment_job(built_image, tmp_path):
+    job = '#!/bin/sh\necho "metal: job mac=$METAL_MAC id=${METAL_SYSTEM_ID:-none}"\n'
+    text, log = boot_with_region(built_image[0], tmp_path, job, credentials="")
+    assert "GET /api/v1/metadata/job/ HTTP/1.1 auth=- " in log
+    assert "metal: job mac=52:54:00:12:34:56 id=none" in text
+
+
+@pytest.mark.integration
 def test_image_says_hello_when_there_is_no_job(built_image, tmp_path):
     text, log = boot_with_region(built_image[0], tmp_path, "")
-    assert "POST /api/v1/metadata/hello/ HTTP/1.1 system_id=abc123&token=tok" in log
+    assert ("POST /api/v1/metadata/hello/ HTTP/1.1 auth=Machine abc123:tok "
+            "mac=52:54:00:12:34:56&ip=10.0.2.15") in log
+    assert "token" not in log
     assert "metal: no job; saying hello" in text and "metal: powering off" in text

@@ -5,14 +5,18 @@ import io
 import pytest
 from django.core.exceptions import ValidationError
 
+from nodes.bootimages import formats
 from nodes.models import BootResource, BootResourceFile, Event
 from nodes.services import bootresources
 from nodes.services.errors import NotPermitted
 from tests.factories import AdminFactory, UserFactory
-from tests.nodes.bootresource_factories import BootResourceFactory
+from tests.nodes.bootresource_factories import BootResourceFactory, payloads
+from zones.services.bootfiles import boot_files
 
 pytestmark = pytest.mark.django_db
 DATA = b"kernel-bytes" * 100_000  # > one chunk
+PAYLOADS = payloads()  # {format: valid content}
+FILETYPE = {"raw": "root-image", "gz": "root-image", "zst": "root-image", "tgz": "root-tgz"}
 
 
 @pytest.fixture
@@ -194,3 +198,126 @@ def test_imported_ephemeral_image_is_registered_for_the_racks(root):
     listed = {entry.path: entry.sha256 for entry in boot_files()}
     assert listed == {"images/ephemeral/amd64/linux": _sha(b"kernel"),
                       "images/ephemeral/amd64/initrd.gz": _sha(b"initrd")}
+
+
+# --- deployable images: formats ------------------------------------------------------------
+
+def _deployable(**fields):
+    return BootResourceFactory(**{"os": "custom", "series": "rocky9", "kind": "deployable",
+                                  "origin": "uploaded", **fields})
+
+
+def _upload_as(user, resource, fmt, data=None, sha=None):
+    data = PAYLOADS[fmt] if data is None else data
+    return bootresources.boot_resource_file_upload(
+        user, resource, FILETYPE[fmt], ChunkOnly(data), sha or _sha(data), len(data), fmt)
+
+
+@pytest.mark.parametrize("fmt", sorted(PAYLOADS))
+def test_a_deployable_image_is_stored_with_its_format(root, admin_user, fmt):
+    row = _upload_as(admin_user, _deployable(), fmt)
+    assert (row.filetype, row.format) == (FILETYPE[fmt], fmt)
+    assert row.path == f"images/deployable/amd64/generic/rocky9/{formats.filename(fmt)}"
+    assert (row.size, row.sha256) == (len(PAYLOADS[fmt]), _sha(PAYLOADS[fmt]))
+    assert (root / row.path).read_bytes() == PAYLOADS[fmt] and _files(root) == [row.path]
+    assert f"({fmt})" in Event.objects.get(type="boot_resource_uploaded").description
+
+
+def test_a_resource_holds_one_file_per_format(root, admin_user):
+    resource = _deployable()
+    for fmt in PAYLOADS:
+        _upload_as(admin_user, resource, fmt)
+    assert sorted(resource.files.values_list("format", flat=True)) == sorted(PAYLOADS)
+    assert len(_files(root)) == len(PAYLOADS)
+
+
+@pytest.mark.parametrize("fmt", sorted(PAYLOADS))
+def test_a_deployable_image_with_a_wrong_checksum_keeps_nothing(root, admin_user, fmt):
+    with pytest.raises(ValidationError) as error:
+        _upload_as(admin_user, _deployable(), fmt, sha="0" * 64)
+    assert "sha256" in error.value.message_dict
+    assert not BootResourceFile.objects.exists() and _files(root) == []
+
+
+@pytest.mark.parametrize("declared, actual", [
+    (declared, actual) for declared in PAYLOADS for actual in PAYLOADS if declared != actual])
+def test_content_not_in_the_declared_format_keeps_nothing(root, admin_user, declared, actual):
+    with pytest.raises(ValidationError) as error:
+        _upload_as(admin_user, _deployable(), declared, data=PAYLOADS[actual])
+    assert list(error.value.message_dict) == ["format"]
+    assert not BootResourceFile.objects.exists() and _files(root) == []
+
+
+def test_a_mismatching_upload_keeps_the_previous_file(root, admin_user):
+    resource = _deployable()
+    kept = _upload_as(admin_user, resource, "gz")
+    with pytest.raises(ValidationError):
+        _upload_as(admin_user, resource, "gz", data=PAYLOADS["raw"])
+    assert (root / kept.path).read_bytes() == PAYLOADS["gz"] and _files(root) == [kept.path]
+    assert BootResourceFile.objects.get().sha256 == _sha(PAYLOADS["gz"])
+
+
+@pytest.mark.parametrize("kind, filetype, fmt, expected", [
+    ("deployable", "root-image", "raw", "raw"),
+    ("deployable", "root-image", "", None),  # required
+    ("deployable", "root-image", "tgz", None),
+    ("deployable", "root-image", "bogus", None),
+    ("deployable", "root-tgz", "", "tgz"),
+    ("deployable", "root-tgz", "gz", None),
+    ("deployable", "kernel", "", ""),
+    ("deployable", "kernel", "raw", None),
+    ("ephemeral", "root-image", "", ""),  # a squashfs: no format
+    ("ephemeral", "root-image", "raw", None),
+])
+def test_which_files_take_which_formats(kind, filetype, fmt, expected):
+    resource = BootResourceFactory(kind=kind)
+    if expected is None:
+        with pytest.raises(ValidationError) as error:
+            bootresources.file_format_for(resource, filetype, fmt)
+        assert "format" in error.value.message_dict
+    else:
+        assert bootresources.file_format_for(resource, filetype, fmt) == expected
+
+
+def test_a_deployable_root_image_without_format_is_refused_before_reading(root, admin_user):
+    class Unreadable:
+        def read(self, size=-1):
+            raise AssertionError("the body was read")
+
+    with pytest.raises(ValidationError) as error:
+        bootresources.boot_resource_file_upload(admin_user, _deployable(), "root-image",
+                                                Unreadable(), "0" * 64)
+    assert "format" in error.value.message_dict
+
+
+def test_register_file_checks_the_format(root):
+    folder = root / "images/deployable/amd64/generic/1"
+    folder.mkdir(parents=True)
+    (folder / "root.img").write_bytes(PAYLOADS["raw"])
+    (folder / "root.img.gz").write_bytes(PAYLOADS["raw"])  # not gzip
+    resource = _deployable(series="1")
+    row = bootresources.boot_resource_register_file(
+        resource, "root-image", "images/deployable/amd64/generic/1/root.img", "raw")
+    assert (row.format, row.sha256) == ("raw", _sha(PAYLOADS["raw"]))
+    with pytest.raises(ValidationError) as error:
+        bootresources.boot_resource_register_file(
+            resource, "root-image", "images/deployable/amd64/generic/1/root.img.gz", "gz")
+    assert "format" in error.value.message_dict
+
+
+def test_register_deployable_is_idempotent_and_drops_formats_no_longer_built(root):
+    folder = root / "images/deployable/amd64/generic/1"
+    folder.mkdir(parents=True)
+    images = {}
+    for fmt in ("raw", "gz", "zst"):
+        images[fmt] = folder / formats.filename(fmt)
+        images[fmt].write_bytes(PAYLOADS[fmt])
+    first = bootresources.boot_resource_register_deployable(
+        images, os_name="metal-test", series="1", title="Test OS")
+    again = bootresources.boot_resource_register_deployable(
+        {"raw": images["raw"], "gz": images["gz"]}, os_name="metal-test", series="1")
+    assert first.pk == again.pk and (again.kind, again.name) == ("deployable", "metal-test/1")
+    assert sorted(again.files.values_list("format", flat=True)) == ["gz", "raw"]
+    assert {entry.path: entry.sha256 for entry in boot_files()} == {
+        "images/deployable/amd64/generic/1/root.img": _sha(PAYLOADS["raw"]),
+        "images/deployable/amd64/generic/1/root.img.gz": _sha(PAYLOADS["gz"])}

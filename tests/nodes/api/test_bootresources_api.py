@@ -10,11 +10,13 @@ from bootsvc.region import RegionClient
 from nodes.models import BootResource, BootResourceFile
 from rack_worker import imagecache
 from tests.factories import AdminFactory, RackControllerFactory, make_api_key
-from tests.nodes.bootresource_factories import BootResourceFactory
+from tests.nodes.bootresource_factories import DISK, BootResourceFactory, payloads
 from tests.zones.rack_helpers import register
 
 pytestmark = pytest.mark.django_db
-DATA = b"custom-root-image" * 50_000
+DATA = DISK  # a raw disk image (MBR signature), more than one chunk
+PAYLOADS = payloads()  # {format: valid content}
+FILETYPE = {"raw": "root-image", "gz": "root-image", "zst": "root-image", "tgz": "root-tgz"}
 URL = "/api/v1/boot-resources/"
 
 
@@ -37,8 +39,9 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _put(client, resource, data=DATA, sha=None, size=None, filetype="root-image"):
+def _put(client, resource, data=DATA, sha=None, size=None, filetype="root-image", fmt=None):
     query = f"?sha256={sha or _sha(data)}" + (f"&size={size}" if size is not None else "")
+    query += f"&image_format={fmt}" if fmt else ""
     return client.put(f"{URL}{resource.pk}/files/{filetype}/{query}", data=data,
                       content_type="application/octet-stream")
 
@@ -81,11 +84,11 @@ def test_permissions(user_client, anon_client, root):
 
 def test_upload_is_streamed_verified_and_listed(admin_client, root, no_body_buffering):
     resource = BootResourceFactory(series="rocky9", kind="deployable", origin="uploaded")
-    response = _put(admin_client, resource, size=len(DATA))
+    response = _put(admin_client, resource, size=len(DATA), fmt="raw")
     assert response.status_code == 201, response.content
-    path = "images/deployable/amd64/generic/rocky9/squashfs"
+    path = "images/deployable/amd64/generic/rocky9/root.img"
     assert response.json()["files"] == [{**response.json()["files"][0], "filetype": "root-image",
-                                         "path": path, "size": len(DATA),
+                                         "format": "raw", "path": path, "size": len(DATA),
                                          "sha256": _sha(DATA)}]
     assert (root / path).read_bytes() == DATA and _leftovers(root) == [root / path]
 
@@ -108,6 +111,52 @@ def test_upload_errors(admin_client, root):
                             content_type="application/octet-stream").status_code == 400
     assert _put(admin_client, BootResource(pk=999)).status_code == 404
     assert _leftovers(root) == []
+
+
+@pytest.mark.parametrize("fmt", sorted(PAYLOADS))
+def test_each_deployable_format_uploads_and_is_listed(admin_client, root, no_body_buffering, fmt):
+    resource = BootResourceFactory(series="custom1", kind="deployable", origin="uploaded")
+    data = PAYLOADS[fmt]
+    response = _put(admin_client, resource, data=data, size=len(data), filetype=FILETYPE[fmt],
+                    fmt=fmt)
+    assert response.status_code == 201, response.content
+    (listed,) = response.json()["files"]
+    name = {"raw": "root.img", "gz": "root.img.gz", "zst": "root.img.zst", "tgz": "root.tar.gz"}
+    assert (listed["filetype"], listed["format"], listed["sha256"]) == (FILETYPE[fmt], fmt,
+                                                                        _sha(data))
+    assert listed["path"] == f"images/deployable/amd64/generic/custom1/{name[fmt]}"
+    assert (root / listed["path"]).read_bytes() == data and _leftovers(root) == [
+        root / listed["path"]]
+
+
+@pytest.mark.parametrize("fmt", sorted(PAYLOADS))
+def test_a_deployable_format_with_a_wrong_checksum_is_400(admin_client, root, fmt):
+    resource = BootResourceFactory(kind="deployable")
+    response = _put(admin_client, resource, data=PAYLOADS[fmt], sha="0" * 64,
+                    filetype=FILETYPE[fmt], fmt=fmt)
+    assert response.status_code == 400 and "sha256" in response.json()
+    assert not BootResourceFile.objects.exists() and _leftovers(root) == []
+
+
+@pytest.mark.parametrize("declared, actual", [("raw", "gz"), ("gz", "raw"), ("gz", "tgz"),
+                                              ("zst", "gz"), ("tgz", "raw"), ("tgz", "gz")])
+def test_content_not_in_the_declared_format_is_400(admin_client, root, declared, actual):
+    resource = BootResourceFactory(kind="deployable")
+    response = _put(admin_client, resource, data=PAYLOADS[actual], filetype=FILETYPE[declared],
+                    fmt=declared)
+    assert response.status_code == 400
+    assert list(response.json()) == ["format"], response.json()
+    assert not BootResourceFile.objects.exists() and _leftovers(root) == []
+
+
+@pytest.mark.parametrize("filetype, fmt", [("root-image", None), ("root-image", "tgz"),
+                                           ("root-image", "lz4"), ("kernel", "raw")])
+def test_a_missing_or_wrong_format_is_400(admin_client, root, filetype, fmt):
+    resource = BootResourceFactory(kind="deployable")
+    response = _put(admin_client, resource, filetype=filetype, fmt=fmt)
+    assert response.status_code == 400
+    assert set(response.json()) == ({"image_format"} if fmt == "lz4" else {"format"})
+    assert not BootResourceFile.objects.exists() and _leftovers(root) == []
 
 
 def test_delete_removes_resource_and_files(admin_client, root):
@@ -135,7 +184,8 @@ def test_an_uploaded_image_reaches_a_rack(live_server, root, tmp_path):
     source = tmp_path / "upload.img"
     source.write_bytes(DATA)
     with open(source, "rb") as body:  # http.client sends the file in blocks
-        connection.request("PUT", f"{URL}{resource.pk}/files/root-image/?sha256={_sha(DATA)}",
+        connection.request("PUT", f"{URL}{resource.pk}/files/root-image/?sha256={_sha(DATA)}"
+                           "&image_format=raw",
                            body=body, headers={"Authorization": f"Bearer {make_api_key(admin)}",
                                                "Content-Type": "application/octet-stream",
                                                "Content-Length": str(len(DATA))})
@@ -143,7 +193,7 @@ def test_an_uploaded_image_reaches_a_rack(live_server, root, tmp_path):
     assert answer.status == 201, answer.read()
     rack, token = register("rack1")
     region = RegionClient(live_server.url, rack.system_id, token, retries=0)
-    path = "images/deployable/amd64/generic/rocky9/squashfs"
+    path = "images/deployable/amd64/generic/rocky9/root.img"
     manifest = region.get_image_manifest()  # through the rack API, with the rack's token
     assert [(f["path"], f["size"], f["sha256"]) for f in manifest["files"]] == [
         (path, len(DATA), _sha(DATA))]
