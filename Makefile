@@ -14,16 +14,20 @@ WEB_WORKERS ?= 2
 ADMIN_USER ?= admin
 RACK ?= local
 PYTEST_ARGS ?=
+DEMO_VMS ?= 2
 # State (SQLite database, filesystem broker, static files, generated secrets) lives here.
 VAR_DIR ?= $(CURDIR)/var
 export VAR_DIR
 
-.PHONY: help venv install install-dev run prepare images admin test lint clean sysdeps
+.PHONY: help venv install install-dev run prepare images admin test lint clean sysdeps demo
 
 help:
 	@echo "make run    migrate, create an admin and an API key, start web + worker + beat on $(HOST):$(PORT)"
 	@echo "make test   ruff, import contracts, pytest (PostgreSQL + Redis when CI=true)"
 	@echo "make lint   ruff and import contracts only"
+	@echo "make demo   the region (no local rack) plus the lab: $(DEMO_VMS) qemu VMs with IPMI BMCs and"
+	@echo "            a rack in network namespaces, VMs registered as machines; Ctrl-C removes it"
+	@echo "            (python -m lab up|down|status: the lab alone, see README \"Lab\")"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -112,17 +116,26 @@ run: admin images
 	echo "A process exited."
 	exit 1
 
+# The lab (python -m lab.demo): region web, worker and beat on 127.0.0.1:$(PORT) as `run` starts
+# them, but no local rack: the lab's rack (in a namespace) serves the VMs, and a rack in the root
+# namespace could send DHCP or IPMI out of it. Root and qemu needed; Ctrl-C tears all down.
+demo: admin images
+	@RACK_SECRET="$$($(MANAGE) rack_secret)" exec $(BIN)/python -m lab.demo --port "$(PORT)" \
+	    --vms "$(DEMO_VMS)" --web-workers "$(WEB_WORKERS)"
+
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache --no-logo
 
 # Independent protocol peers the tests talk to (ipmitool, qemu, DHCP and TFTP clients, perfdhcp,
-# pxelinux). Installed with apt-get when
+# pxelinux), and the test OS's disk tools (syslinux, mtools, mkfs.fat, sfdisk, zstd; busybox
+# for the boot test's udhcpd). Installed with apt-get when
 # running as root and missing; elsewhere those tests skip with a reason (never when CI=true).
 SYSTEM_PACKAGES := ipmitool:ipmitool qemu-system-x86:qemu-system-x86_64 udhcpc:udhcpc \
     isc-dhcp-client:dhclient kea-admin:perfdhcp tftp-hpa:tftp curl:curl \
     pxelinux:/usr/lib/PXELINUX/lpxelinux.0 \
-    syslinux-common:/usr/lib/syslinux/modules/bios/ldlinux.c32 kmod:depmod ndisc6:rdisc6
+    syslinux-common:/usr/lib/syslinux/modules/bios/ldlinux.c32 kmod:depmod ndisc6:rdisc6 \
+    syslinux:syslinux mtools:mcopy dosfstools:mkfs.fat fdisk:sfdisk zstd:zstd busybox:busybox
 sysdeps:
 	@missing=()
 	for entry in $(SYSTEM_PACKAGES); do

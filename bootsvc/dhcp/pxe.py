@@ -50,16 +50,21 @@ def choose(options: dict[int, bytes], rack: str, http_port: int) -> BootChoice |
     if not is_boot_client(options):
         return None
     http = f"http://{rack}:{http_port}"
-    if is_ipxe(options):
-        return BootChoice(f"{http}/ipxe/boot.ipxe", b"PXEClient")
     arch = client_arch(options)
+    if arch == ARCH_BIOS:
+        # As MAAS does: every BIOS client, iPXE ROMs included (qemu's), chainloads lpxelinux.0
+        # over TFTP, which reads its per-MAC config and fetches kernel and initrd over HTTP.
+        return BootChoice("lpxelinux.0", b"PXEClient")
+    if is_ipxe(options):
+        # iPXE on EFI (we ship no EFI loader of our own) or without option 93: its own script.
+        return BootChoice(f"{http}/ipxe/boot.ipxe", b"PXEClient")
     if arch == ARCH_EFI_X64_HTTP or options.get(OPT_VENDOR_CLASS, b"").startswith(b"HTTPClient"):
         return BootChoice(f"{http}/bootx64.efi", b"HTTPClient")
     if arch in (ARCH_EFI_BC, ARCH_EFI_X64):
         return BootChoice("bootx64.efi", b"PXEClient")
     if arch == ARCH_EFI_ARM64:
         return BootChoice("grubaa64.efi", b"PXEClient")
-    return BootChoice("lpxelinux.0", b"PXEClient")
+    return BootChoice("lpxelinux.0", b"PXEClient")  # a PXE client that sent no option 93
 
 
 def option_bytes(choice: BootChoice, rack: str) -> bytes:

@@ -67,7 +67,8 @@ def test_malformed_packets_raise(data):
     ({93: arch(9)}, "bootx64.efi", b"PXEClient"),
     ({93: arch(16), 60: b"HTTPClient:Arch:00016"}, "http://10.0.0.2:5248/bootx64.efi",
      b"HTTPClient"),
-    ({93: arch(0), 77: b"iPXE"}, "http://10.0.0.2:5248/ipxe/boot.ipxe", b"PXEClient"),
+    ({93: arch(0), 77: b"iPXE"}, "lpxelinux.0", b"PXEClient"),
+    ({77: b"iPXE"}, "http://10.0.0.2:5248/ipxe/boot.ipxe", b"PXEClient"),
     ({93: arch(7), 77: b"\x04iPXE"}, "http://10.0.0.2:5248/ipxe/boot.ipxe", b"PXEClient"),
 ])
 def test_boot_file_by_architecture_and_user_class(options, file, vendor):
