@@ -135,7 +135,8 @@ SYSTEM_PACKAGES := ipmitool:ipmitool qemu-system-x86:qemu-system-x86_64 udhcpc:u
     isc-dhcp-client:dhclient kea-admin:perfdhcp tftp-hpa:tftp curl:curl \
     pxelinux:/usr/lib/PXELINUX/lpxelinux.0 \
     syslinux-common:/usr/lib/syslinux/modules/bios/ldlinux.c32 kmod:depmod ndisc6:rdisc6 \
-    syslinux:syslinux mtools:mcopy dosfstools:mkfs.fat fdisk:sfdisk zstd:zstd busybox:busybox
+    syslinux:syslinux mtools:mcopy dosfstools:mkfs.fat fdisk:sfdisk zstd:zstd busybox:busybox \
+    openssh-client:ssh mount:losetup libc-bin:ldd
 sysdeps:
 	@missing=()
 	for entry in $(SYSTEM_PACKAGES); do

@@ -15,6 +15,8 @@ ACTIONS = EPHEMERAL_ACTIONS | {"local"}
 # machine off. That works the same with every loader; iPXE's own `poweroff` command is not in
 # iPXE's default build (POWEROFF_CMD) and pxelinux/GRUB would need extra modules.
 POWEROFF_PARAM = "metal.poweroff=1"
+# Where a deploying machine finds the image cache: this rack's HTTP boot server.
+IMAGES_PARAM = "metal.images"
 DEFAULT_HTTP_PORT = 5248
 
 _MAC_RE = re.compile(r"^[0-9a-f]{2}([:-]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}$")
@@ -65,12 +67,15 @@ def _image_path(decision: dict, key: str) -> str:
     return str(path)
 
 
-def _kernel_params(decision: dict) -> str:
+def _kernel_params(decision: dict, base: str) -> str:
     params = decision.get("kernel_params") or ""
     if not isinstance(params, str) or _UNSAFE_RE.search(params):
         raise BootConfigError("kernel_params must be one line of text")
     if decision["action"] == "poweroff" and POWEROFF_PARAM not in params.split():
         params = f"{params} {POWEROFF_PARAM}".strip()
+    if decision["action"] == "deploy":
+        # The deploy runner streams the image from the rack that served this boot.
+        params = f"{params} {IMAGES_PARAM}={base}/".strip()
     return params
 
 
@@ -101,7 +106,7 @@ def _context(decision: dict, base: str) -> dict:
             kernel_url=f"{base}/{kernel}",
             initrd_url=f"{base}/{initrd}",
             initrd_name=PurePosixPath(initrd).name,
-            kernel_params=_kernel_params(decision),
+            kernel_params=_kernel_params(decision, base),
         )
     return ctx
 

@@ -12,6 +12,7 @@ from nodes.models import (
     Script,
     ScriptResult,
     ScriptSet,
+    SSHKey,
     Tag,
 )
 from nodes.models.hardware import normalise_mac
@@ -214,6 +215,45 @@ class ApiKeyAdmin(ReadOnlyAdmin):
     def delete_queryset(self, request, queryset) -> None:
         for key in queryset.select_related("user"):
             accounts.apikey_revoke(key, actor=request.user)
+
+
+class SSHKeyAdminForm(forms.ModelForm):
+    class Meta:
+        model = SSHKey
+        fields = ("user", "key")
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("user") and cleaned.get("key"):
+            try:
+                cleaned["key"] = accounts.sshkey_check(cleaned["user"], cleaned["key"])
+            except ValidationError as exc:
+                self.add_error(None, exc)
+        return cleaned
+
+
+@admin.register(SSHKey)
+class SSHKeyAdmin(admin.ModelAdmin):
+    """SSH keys: added (validated) and deleted through the account services; never edited."""
+
+    form = SSHKeyAdminForm
+    list_display = ("user", "key_type", "comment", "fingerprint", "created")
+    search_fields = ("user__username", "key")
+    list_select_related = ("user",)
+    readonly_fields = ("created",)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None  # the add form only
+
+    def save_model(self, request, obj, form, change) -> None:
+        obj.pk = accounts.sshkey_create(obj.user, obj.key, actor=request.user).pk
+
+    def delete_model(self, request, obj) -> None:
+        accounts.sshkey_delete(obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for key in queryset.select_related("user"):
+            accounts.sshkey_delete(key, actor=request.user)
 
 
 class ScriptAdminForm(forms.ModelForm):

@@ -129,3 +129,4 @@ class ResultType(models.TextChoices):
     COMMISSIONING = "commissioning", "Commissioning"
     TESTING = "testing", "Testing"
     ENLISTMENT = "enlistment", "Enlistment"
+    DEPLOYMENT = "deployment", "Deployment"

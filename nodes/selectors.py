@@ -3,15 +3,18 @@ from collections import defaultdict
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from nodes.choices import NodeStatus, ResultType, ScriptStatus
+from nodes.choices import BlockDeviceType, NodeStatus, ResultType, ScriptStatus
+from nodes.metadata.render import erase_job_spec, rescue_job_spec
 from nodes.models import (
     BlockDevice,
     Event,
     Interface,
     Machine,
+    MachineToken,
     Script,
     ScriptResult,
     ScriptSet,
+    SSHKey,
 )
 from nodes.services.permissions import is_admin
 
@@ -70,7 +73,8 @@ def events_visible_to(user) -> QuerySet[Event]:
 
 # The script set a machine's runner works on, by the machine's status.
 JOB_RESULT_TYPES = {NodeStatus.COMMISSIONING: ResultType.COMMISSIONING,
-                    NodeStatus.TESTING: ResultType.TESTING}
+                    NodeStatus.TESTING: ResultType.TESTING,
+                    NodeStatus.DEPLOYING: ResultType.DEPLOYMENT}
 
 
 def job_script_set(machine: Machine) -> ScriptSet | None:
@@ -99,7 +103,8 @@ def job_result(machine: Machine, result_id: int) -> ScriptResult:
 # Scripts and results ------------------------------------------------------------------------
 BLOB_FIELDS = ("stdout", "stderr", "output", "result")
 CURRENT_SET_ALIASES = {"current-commissioning": "commissioning", "current-testing": "testing",
-                       "current-enlistment": "enlistment"}
+                       "current-enlistment": "enlistment",
+                       "current-deployment": "deployment"}
 
 
 def scripts_filtered(*, script_type: str = "", hardware_type: str = "",
@@ -146,3 +151,48 @@ def script_set_status(results) -> str:
         if status in statuses:
             return status
     return ScriptStatus.PASSED
+
+
+def ssh_keys_visible_to(user) -> QuerySet[SSHKey]:
+    """Admins see every user's SSH keys; users their own."""
+    queryset = SSHKey.objects.select_related("user").order_by("user__username", "id")
+    if is_admin(user):
+        return queryset
+    if user is None or not user.is_authenticated:
+        return queryset.none()
+    return queryset.filter(user=user)
+
+
+def machine_public_keys(machine: Machine) -> list[str]:
+    """The SSH public keys to install on a machine: its owner's; without an owner, those of
+    the user who put it in rescue mode (an admin: rescue tokens carry who asked)."""
+    user_id = machine.owner_id
+    if user_id is None:
+        token = MachineToken.objects.filter(machine=machine, revoked__isnull=True,
+                                            purpose="rescue").first()
+        user_id = token.options.get("user") if token is not None else None
+    if user_id is None:
+        return []
+    return list(SSHKey.objects.filter(user_id=user_id).order_by("id")
+                .values_list("key", flat=True))
+
+
+def erase_disks(machine: Machine) -> list[str]:
+    """The disks the erase job erases: the commissioning inventory's physical disks by name
+    (empty when there is no inventory: the job then erases every non-removable disk)."""
+    return list(machine.block_devices.filter(type=BlockDeviceType.PHYSICAL).order_by("name")
+                .values_list("name", flat=True))
+
+
+def token_job_spec(machine: Machine, token: MachineToken) -> dict | None:
+    """The job of a token that has no script set: the erase job of a Disk erasing machine, the
+    rescue job of one entering (or in) rescue mode; None otherwise."""
+    if token.purpose == "erase" and machine.status == NodeStatus.DISK_ERASING:
+        return erase_job_spec(system_id=machine.system_id,
+                              mode=token.options.get("mode", "full"),
+                              fallback=token.options.get("secure_fallback", "full"),
+                              disks=erase_disks(machine))
+    if token.purpose == "rescue" and machine.status in (NodeStatus.ENTERING_RESCUE_MODE,
+                                                        NodeStatus.RESCUE_MODE):
+        return rescue_job_spec(system_id=machine.system_id)
+    return None

@@ -1,4 +1,4 @@
-"""Users and API keys API: admins manage users; everyone manages their own API keys."""
+"""Users, API keys and SSH keys API: admins manage users; everyone manages their own keys."""
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -12,7 +12,8 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from nodes.api.permissions import IsAdmin
-from nodes.models import ApiKey
+from nodes.models import ApiKey, SSHKey
+from nodes.selectors import ssh_keys_visible_to
 from nodes.services import accounts
 from nodes.services.permissions import is_admin
 
@@ -139,9 +140,53 @@ class ApiKeyViewSet(
         accounts.apikey_revoke(instance, actor=self.request.user)
 
 
+class SSHKeySerializer(serializers.ModelSerializer):
+    """An SSH public key; type, comment and fingerprint are read from the key."""
+
+    username = serializers.CharField(source="user.username", read_only=True)
+    type = serializers.CharField(source="key_type", read_only=True)
+    comment = serializers.CharField(read_only=True)
+    fingerprint = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = SSHKey
+        fields = ["id", "key", "type", "comment", "fingerprint", "username", "created"]
+        read_only_fields = ["id", "created"]
+        # Uniqueness is the service's (by key material, whatever the comment).
+        validators = []
+
+
+class SSHKeyViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """SSH keys: your own (admins see everyone's; `?username=` filters); rescue mode and
+    deployed machines get their owner's keys."""
+
+    serializer_class = SSHKeySerializer
+
+    def get_queryset(self):
+        queryset = ssh_keys_visible_to(self.request.user)
+        username = self.request.query_params.get("username")
+        return queryset.filter(user__username=username) if username else queryset
+
+    @extend_schema(request=SSHKeySerializer, responses={201: SSHKeySerializer})
+    def create(self, request, *args, **kwargs):
+        """Add an SSH public key (`key`: an OpenSSH public key line) to your account."""
+        params = SSHKeySerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        ssh_key = accounts.sshkey_create(request.user, params.validated_data["key"],
+                                         actor=request.user)
+        return Response(SSHKeySerializer(ssh_key).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        accounts.sshkey_delete(instance, actor=self.request.user)
+
+
 router = SimpleRouter(trailing_slash=True)
 router.register("users", UserViewSet, basename="user")
 router.register("account/api-keys", ApiKeyViewSet, basename="apikey")
+router.register("account/ssh-keys", SSHKeyViewSet, basename="sshkey")
 
 urlpatterns = [
     *router.urls,

@@ -13,9 +13,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from nodes.api.authentication import MachineTokenAuthentication
-from nodes.metadata.render import job_spec, render_runner
+from nodes.choices import ResultType
+from nodes.metadata.render import job_spec, render_job
 from nodes.models import MachineToken
-from nodes.selectors import job_pending_results, job_result, job_script_set
+from nodes.selectors import job_pending_results, job_result, job_script_set, token_job_spec
 from nodes.services import metadata
 from nodes.services.boot import region_url
 from nodes.services.enlistment import enlistment_allowed_from, machine_enlist, parse_fields
@@ -96,7 +97,7 @@ class JobView(MetadataView):
         spec = self.spec()
         if "application/json" in request.META.get("HTTP_ACCEPT", ""):
             return Response(spec)
-        return text(render_runner(spec, region_url(request.build_absolute_uri("/"))))
+        return text(render_job(spec, region_url(request.build_absolute_uri("/"))))
 
     def spec(self) -> dict:
         interval = settings.METADATA_HEARTBEAT_INTERVAL
@@ -105,13 +106,20 @@ class JobView(MetadataView):
                 raise exceptions.NotAuthenticated()
             return job_spec(system_id="", job="enlistment", script_set_id=None, results=[],
                             heartbeat_interval=interval, poweroff=True)
+        without_scripts = token_job_spec(self.machine, self.request.auth)  # erase, rescue
+        if without_scripts is not None:
+            return without_scripts
         script_set = job_script_set(self.machine)
         if script_set is None:
             raise exceptions.NotFound("No job for this machine.")
-        return job_spec(system_id=self.machine.system_id, job=script_set.result_type,
+        spec = job_spec(system_id=self.machine.system_id, job=script_set.result_type,
                         script_set_id=script_set.pk, results=job_pending_results(script_set),
                         heartbeat_interval=interval,
                         poweroff=not script_set.options.get("enable_ssh"))
+        if script_set.result_type == ResultType.DEPLOYMENT:  # the image write (deploy.sh)
+            spec.update(image=script_set.options.get("image", {}),
+                        disk=script_set.options.get("disk", ""))
+        return spec
 
 
 class ScriptView(MetadataView):

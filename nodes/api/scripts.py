@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from nodes.api.permissions import IsAdminOrReadOnly
-from nodes.choices import ScriptStatus
+from nodes.choices import ResultType, ScriptStatus
 from nodes.models import Machine, Script, ScriptResult, ScriptSet
 from nodes.scripts.metadata import HARDWARE_TYPES, SCRIPT_TYPES, parse_script_metadata
 from nodes.selectors import (
@@ -218,14 +218,14 @@ def _iso(value) -> str | None:
 
 
 class ResultListView(APIView):
-    """A machine's script sets, newest first (`?type=commissioning|testing|enlistment`)."""
+    """A machine's script sets, newest first (`?type=commissioning|...|deployment`)."""
 
     @extend_schema(parameters=[OpenApiParameter("type", str)], responses={200: dict},
                    operation_id="machines_results_list")
     def get(self, request, system_id: str):
         machine = _visible_machine(request, system_id)
         result_type = request.query_params.get("type", "")
-        if result_type and result_type not in {"commissioning", "testing", "enlistment"}:
+        if result_type and result_type not in ResultType.values:
             raise serializers.ValidationError({"type": [f"Unknown type '{result_type}'."]})
         sets = script_sets_of(machine, result_type)
         return Response([_set_body(machine, s, with_results=False) for s in sets])

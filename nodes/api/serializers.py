@@ -3,9 +3,11 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from nodes.choices import EventLevel
+from nodes.metadata.render import ERASE_MODES
 from nodes.models import BlockDevice, Event, Interface, Machine, Tag
 from nodes.models.hardware import normalise_mac
 from nodes.selectors import load_hardware
+from nodes.services.erase import erase_options
 from zones.models import ResourcePool, Zone
 
 
@@ -204,8 +206,24 @@ class DeployParams(serializers.Serializer):
 
 
 class ReleaseParams(serializers.Serializer):
+    """release: `erase` with `erase_mode` quick|full|secure, or MAAS's `quick_erase` and
+    `secure_erase` booleans (both: secure, falling back to quick where unsupported)."""
+
     erase = serializers.BooleanField(default=False)
+    erase_mode = serializers.ChoiceField(choices=ERASE_MODES, required=False)
+    quick_erase = serializers.BooleanField(required=False)
+    secure_erase = serializers.BooleanField(required=False)
     comment = serializers.CharField(required=False, default="", allow_blank=True)
+
+    def validate(self, data: dict) -> dict:
+        try:
+            mode, fallback = erase_options(
+                erase=data["erase"], erase_mode=data.get("erase_mode", ""),
+                quick_erase=data.get("quick_erase"), secure_erase=data.get("secure_erase"))
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        return {"erase": data["erase"], "erase_mode": mode, "secure_fallback": fallback,
+                "comment": data["comment"]}
 
 
 class CommentParams(serializers.Serializer):

@@ -2,7 +2,16 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from nodes.api import accounts, allocation, bootresources, metadata, scripts, views
+from nodes.api import (
+    accounts,
+    allocation,
+    bootresources,
+    metadata,
+    metadata_deploy,
+    metadata_jobs,
+    scripts,
+    views,
+)
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -16,6 +25,8 @@ urlpatterns = [
     *bootresources.urlpatterns,
     *scripts.urlpatterns,
     *metadata.urlpatterns,
+    *metadata_deploy.urlpatterns,
+    *metadata_jobs.urlpatterns,
     path(
         "machines/<str:system_id>/interfaces/",
         views.InterfaceViewSet.as_view({"get": "list", "post": "create"}),

@@ -3,7 +3,9 @@
 Packages come from this host's apt sources through `apt-get download` (cached in the cache dir),
 are unpacked with `dpkg -x`; the initramfs holds busybox-static, the kernel's network, storage
 and filesystem modules (with their dependencies and a `depmod`-made modules.dep/alias), the udhcpc
-script and `/init` (init.sh). Pure build code: no Django, no models.
+script and `/init` (init.sh), and dropbear (the SSH server of rescue mode: Debian has no static
+build, so the binaries come with the shared libraries `ldd` says they need, taken from the same
+Debian packages). Pure build code: no Django, no models.
 """
 import gzip
 import hashlib
@@ -22,6 +24,13 @@ BUILDER_VERSION = "1"
 ARCH = "amd64"
 KERNEL_META = {"generic": "linux-image-amd64", "cloud": "linux-image-cloud-amd64"}
 BUSYBOX_PACKAGE = "busybox-static"
+# dropbear-bin and the packages of the libraries it links (ldd checks that nothing is missing).
+SSH_PACKAGES = ("dropbear-bin", "libc6", "libcrypt1", "libtomcrypt1", "libtommath1", "libgmp10",
+                "zlib1g")
+SSH_BINARIES = ("usr/sbin/dropbear", "usr/bin/dropbearkey")
+LIB_DIRS = ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "lib", "usr/lib")
+# Where the initramfs keeps them: the dynamic loader's default directory (no ld.so.cache).
+INITRAMFS_LIB_DIR = "lib/x86_64-linux-gnu"
 MODULE_DIRS = (
     "kernel/drivers/net", "kernel/drivers/block", "kernel/drivers/virtio", "kernel/drivers/scsi",
     "kernel/drivers/ata", "kernel/drivers/nvme", "kernel/fs",
@@ -127,6 +136,11 @@ def resolve_packages(flavour: str) -> list[Package]:
     kernel, _ = candidate(kernel_package_name(meta.get("Depends", "")))
     busybox, _ = candidate(BUSYBOX_PACKAGE)
     return [kernel, busybox]
+
+
+def resolve_ssh_packages() -> list[Package]:
+    """dropbear-bin and its libraries' packages, at their candidate versions."""
+    return [candidate(name)[0] for name in SSH_PACKAGES]
 
 
 # --- stamp (idempotence) ------------------------------------------------------------------
@@ -422,7 +436,7 @@ def build(output_dir: Path, flavour: str = "generic", cache_dir: Path | None = N
     cache_dir = Path(cache_dir or default_cache_dir())
     kernel_out, initrd_out = outputs(output_dir)
     progress(f"resolving packages ({flavour} kernel)")
-    packages = resolve_packages(flavour)
+    packages = resolve_packages(flavour) + resolve_ssh_packages()
     for package in packages:
         progress(f"  {package.name} {package.version}")
     stamp = make_stamp(packages, flavour, output_dir)
@@ -456,7 +470,8 @@ def assemble(debs: list[Path], stamp: dict, cache_dir: Path, kernel_out: Path, i
 def make_initrd(debs: list[Path], work: Path, init_text: str, initrd_out: Path,
                 progress: Progress) -> tuple[Path, str, int]:
     """Unpack the kernel and busybox .debs in work, write initrd_out with this /init; the
-    unpacked vmlinuz, the kernel version and the module count."""
+    unpacked vmlinuz, the kernel version and the module count. Further .debs (debs[2:]: dropbear
+    and its libraries' packages) add the SSH server."""
     progress("unpacking packages")
     kernel_root = unpack(debs[0], work / "kernel")
     busybox_root = unpack(debs[1], work / "busybox")
@@ -466,7 +481,88 @@ def make_initrd(debs: list[Path], work: Path, init_text: str, initrd_out: Path,
     count = stage_modules(module_root(kernel_root) / version, initramfs, version)
     progress(f"  {count} modules, depmod done")
     stage_initramfs(initramfs, busybox_root, init_text)
+    if len(debs) > 2:
+        stage_ssh(initramfs, debs[2:], work / "ssh", progress)
     initrd_out.parent.mkdir(parents=True, exist_ok=True)
     progress(f"writing {initrd_out}")
     write_initrd(initramfs, initrd_out)
     return kernel_root / "boot" / f"vmlinuz-{version}", version, count
+
+
+# --- ssh server (dropbear, dynamically linked) ------------------------------------------------
+
+def shared_libraries(binary: Path, root: Path) -> tuple[list[Path], Path | None]:
+    """The shared libraries `binary` needs, resolved (by `ldd`) inside the unpacked packages
+    under root, and the name of its dynamic loader; BuildError when one is only on this host."""
+    lib_dirs = [str(root / d) for d in LIB_DIRS if (root / d).is_dir()]
+    env = {**os.environ, "LD_LIBRARY_PATH": ":".join(lib_dirs), "LC_ALL": "C"}
+    try:
+        done = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, env=env,
+                              check=False)
+    except FileNotFoundError as exc:
+        raise BuildError("ldd is not installed (libc-bin)") from exc
+    if done.returncode != 0:
+        raise BuildError(f"ldd {binary} failed: {(done.stderr or done.stdout).strip()}")
+    return parse_ldd(done.stdout, root)
+
+
+def parse_ldd(text: str, root: Path) -> tuple[list[Path], Path | None]:
+    """ldd's answer: (libraries, all under root; the loader's path as the binary names it)."""
+    libraries, loader = [], None
+    for line in text.splitlines():
+        line = line.strip()
+        if "=>" in line:
+            name, _, rest = line.partition("=>")
+            path = rest.strip().split(" (")[0].strip()
+            if not path or path == "not found":
+                raise BuildError(f"{name.strip()} not found in the unpacked packages")
+            if not Path(path).is_relative_to(root):
+                raise BuildError(f"{name.strip()} resolved to this host's {path}: its Debian "
+                                 f"package is missing from SSH_PACKAGES")
+            libraries.append(Path(path))
+        elif line.startswith("/"):
+            loader = Path(line.split(" (")[0])
+    return libraries, loader
+
+
+def real_file(root: Path, path: Path) -> Path:
+    """Follow symlinks of a file inside an unpacked package tree (absolute targets stay in it)."""
+    for _ in range(40):
+        if not path.is_symlink():
+            return path
+        target = Path(os.readlink(path))
+        path = root / target.relative_to("/") if target.is_absolute() else path.parent / target
+    raise BuildError(f"symlink loop at {path}")
+
+
+def stage_ssh(initramfs: Path, debs: list[Path], work: Path, progress: Progress) -> None:
+    """dropbear and dropbearkey with their shared libraries and the dynamic loader."""
+    progress("adding dropbear (rescue mode SSH server)")
+    for deb in debs:
+        unpack(deb, work)
+    needed, loader = {}, None
+    for relative in SSH_BINARIES:
+        binary = work / relative
+        if not binary.is_file():
+            raise BuildError(f"no {relative} in the dropbear package")
+        target = initramfs / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(binary, target)
+        target.chmod(0o755)
+        libraries, found = shared_libraries(binary, work)
+        loader = loader or found
+        needed.update({library.name: library for library in libraries})
+    if loader is None:
+        raise BuildError("ldd named no dynamic loader for dropbear")
+    lib_dir = initramfs / INITRAMFS_LIB_DIR
+    lib_dir.mkdir(parents=True, exist_ok=True)
+    for name, library in sorted(needed.items()):
+        shutil.copyfile(real_file(work, library), lib_dir / name)
+    loader_source = next((real_file(work, work / d / loader.name) for d in LIB_DIRS
+                          if (work / d / loader.name).exists()), None)
+    if loader_source is None:
+        raise BuildError(f"no {loader.name} in the libc6 package")
+    (initramfs / loader.relative_to("/")).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(loader_source, initramfs / loader.relative_to("/"))
+    (initramfs / loader.relative_to("/")).chmod(0o755)
+    progress(f"  dropbear with {len(needed)} libraries: {', '.join(sorted(needed))}")

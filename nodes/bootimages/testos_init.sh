@@ -4,8 +4,9 @@
 # First boot: loads modules by modalias, finds metal.cfg on a partition of the disk it booted
 # from (region=URL/, system_id=, token=: written by write_metal_cfg.sh after the image), brings
 # up the NIC by DHCP, runs the region's user data when it is a script (#!), reports
-# POST {region}api/v1/metadata/deployed/ and leaves metal.done beside metal.cfg, so that later
-# boots skip user data and report. Then a shell on the console.
+# POST {region}api/v1/metadata/deployed/ (with the user data's exit status and output) and
+# leaves metal.done beside metal.cfg, so that later boots skip user data and report. Then a
+# shell on the console.
 /bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin /proc /sys /dev /tmp /run /etc /root /boot
 /bin/busybox --install -s
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin HOME=/root
@@ -62,10 +63,12 @@ network_up ""
 auth="Authorization: Machine ${system_id}:${token}"
 api="${region}api/v1/metadata/"
 
-# Runs /tmp/user-data with sh, its output on the console line by line; sets $rc.
+# Runs /tmp/user-data with sh, its output on the console line by line (and kept in
+# /tmp/user-data.out for the report); sets $rc.
 run_user_data() {
     say "running user data"
-    { sh /tmp/user-data 2>&1; echo "$?" > /tmp/user-data.rc; } | while IFS= read -r line; do
+    { sh /tmp/user-data 2>&1; echo "$?" > /tmp/user-data.rc; } | tee /tmp/user-data.out \
+        | while IFS= read -r line; do
         say "user data: $line"
     done
     rc=$(cat /tmp/user-data.rc)
@@ -84,11 +87,23 @@ fetch_user_data() {
     fi
 }
 
+# Every byte as %XX: a form value whatever the text holds.
+urlencode() { od -A n -v -t x1 | tr -d ' \n' | sed 's/../%&/g'; }
+
+# The report's form body: a message, and the user data's exit status and output (first 16 KiB).
+report_body() {
+    printf 'message=deployed%%20OS%%20booted'
+    [ -f /tmp/user-data.rc ] && printf '&user_data_exit=%s' "$(cat /tmp/user-data.rc)"
+    [ -f /tmp/user-data.out ] && printf '&user_data_output=%s' \
+        "$(head -c 16384 /tmp/user-data.out | urlencode)"
+}
+
 report_deployed() {
+    report_body > /tmp/deployed.body
     for attempt in 1 2 3 4 5; do
         say "reporting to ${api}deployed/ (attempt $attempt)"
         wget -q -O /tmp/deployed --header "$auth" \
-            --post-data "message=deployed%20OS%20booted" "${api}deployed/" 2>/dev/null \
+            --post-file /tmp/deployed.body "${api}deployed/" 2>/dev/null \
             && return 0
         sleep "$attempt"
     done

@@ -5,6 +5,14 @@ from functools import cache
 from pathlib import Path
 
 RUNNER_TEMPLATE = Path(__file__).resolve().with_name("runner.sh")
+ERASE_TEMPLATE = RUNNER_TEMPLATE.with_name("erase.sh")
+RESCUE_TEMPLATE = RUNNER_TEMPLATE.with_name("rescue.sh")
+LIB_TEMPLATE = RUNNER_TEMPLATE.with_name("lib.sh")
+ERASE_MODES = ("quick", "full", "secure")
+# Quick erase: zeroed at both ends of each disk and partition. Full/secure: random blocks read
+# back besides the first and the last.
+QUICK_ERASE_BYTES = 2 << 20
+ERASE_SAMPLES = 64
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.+-]")
 _UNSAFE_ENV = re.compile(r"[^A-Z0-9_]")
 # Parameters never override what the runner itself sets or needs.
@@ -69,6 +77,50 @@ def render_runner(spec: dict, region_url: str) -> str:
     return text
 
 
+def erase_job_spec(*, system_id: str, mode: str, fallback: str, disks: list[str]) -> dict:
+    """The erase job: its mode, the fallback when secure erase is unavailable, the disks (the
+    inventory's; empty: every non-removable disk the environment finds)."""
+    if mode not in ERASE_MODES or fallback not in ("quick", "full"):
+        raise ValueError(f"bad erase mode {mode!r} / fallback {fallback!r}")
+    return {"system_id": system_id, "job": "erase", "mode": mode, "secure_fallback": fallback,
+            "disks": [_UNSAFE_NAME.sub("_", name) for name in disks],
+            "quick_bytes": QUICK_ERASE_BYTES, "samples": ERASE_SAMPLES, "poweroff": True}
+
+
+def rescue_job_spec(*, system_id: str) -> dict:
+    """The rescue job: the owner's keys (GET public-keys/), dropbear on port 22, report."""
+    return {"system_id": system_id, "job": "rescue", "poweroff": False}
+
+
+def render_job(spec: dict, region_url: str) -> str:
+    """The sh script of any job spec: the erase and rescue jobs have their own."""
+    if spec["job"] == "erase":
+        return _render(ERASE_TEMPLATE, region_url, spec, {
+            "@MODE@": spec["mode"], "@FALLBACK@": spec["secure_fallback"],
+            "@DISKS@": " ".join(spec["disks"]), "@QUICK_BYTES@": str(int(spec["quick_bytes"])),
+            "@SAMPLES@": str(int(spec["samples"])),
+        })
+    if spec["job"] == "rescue":
+        return _render(RESCUE_TEMPLATE, region_url, spec, {})
+    if spec["job"] == "deployment":
+        return render_deploy_runner(spec, region_url)
+    return render_runner(spec, region_url)
+
+
+def _render(template: Path, region_url: str, spec: dict, values: dict[str, str]) -> str:
+    text = _read(template).replace("@LIB@", _read(LIB_TEMPLATE))
+    values = {"@REGION@": _quote_inner(region_url),
+              "@SYSTEM_ID@": _quote_inner(spec["system_id"]), **values}
+    for marker, value in values.items():
+        text = text.replace(marker, value)
+    return text
+
+
+@cache
+def _read(path: Path) -> str:
+    return path.read_text()
+
+
 def _quote_inner(value: str) -> str:
     """A value for inside "...": only characters that need no escaping there pass."""
     return re.sub(r"[^A-Za-z0-9_.:/%+=?&,-]", "", str(value))
@@ -77,3 +129,24 @@ def _quote_inner(value: str) -> str:
 @cache
 def _template() -> str:
     return RUNNER_TEMPLATE.read_text()
+
+
+DEPLOY_TEMPLATE = RUNNER_TEMPLATE.with_name("deploy.sh")
+
+
+def render_deploy_runner(spec: dict, region_url: str) -> str:
+    """The deploy runner for a deployment job spec (its image and disk; the token stays out)."""
+    image, scripts = spec.get("image") or {}, spec.get("scripts") or []
+    text = {
+        "@IMAGE@": image.get("resource", ""), "@IMAGE_PATH@": image.get("path", ""),
+        "@FORMAT@": image.get("format", ""), "@SHA256@": image.get("sha256", ""),
+        "@DISK@": spec.get("disk", ""),
+    }
+    numbers = {
+        "@HEARTBEAT@": int(spec["heartbeat_interval"]), "@SIZE@": int(image.get("size") or 0),
+        # 0: no result to report on (it already ended: a restarted runner only reports).
+        "@RESULT@": int(scripts[0]["id"]) if scripts else 0,
+    }
+    values = {marker: _quote_inner(value) for marker, value in text.items()}
+    values.update((marker, str(number)) for marker, number in numbers.items())
+    return _render(DEPLOY_TEMPLATE, region_url, spec, values)

@@ -27,6 +27,8 @@ class MachineToken(models.Model):
                                 related_name="tokens")
     nonce = models.CharField(max_length=64, unique=True, default=new_nonce)
     purpose = models.CharField(max_length=32)
+    # What the job was asked to do, for jobs without script sets (erase: {"mode": "quick"}).
+    options = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     revoked = models.DateTimeField(null=True, blank=True, db_index=True)
 

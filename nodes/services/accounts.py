@@ -1,4 +1,4 @@
-"""User and API key writes; each writes an audit Event (never with a secret in it)."""
+"""User, API key and SSH key writes; each writes an audit Event (never with a secret in it)."""
 import secrets
 
 from django.contrib.auth import get_user_model
@@ -7,8 +7,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from nodes.choices import EventLevel
-from nodes.models import ApiKey
+from nodes.models import ApiKey, SSHKey
 from nodes.models.apikey import hash_secret
+from nodes.models.sshkey import normalise_public_key
 from nodes.services.events import event_record
 from nodes.services.permissions import require_admin
 
@@ -131,3 +132,39 @@ def apikey_revoke(key: ApiKey, *, actor=None) -> None:
         require_admin(actor, "revoke API keys of other users")
     _record(actor, "apikey_revoked", f"API key {key.token_key} of {key.user.username} revoked")
     key.delete()
+
+
+@transaction.atomic
+def sshkey_create(user, key: str, *, actor=None) -> SSHKey:
+    """Add an SSH public key to `user` (field errors for a malformed key or one already there)."""
+    if actor is not None and actor.pk != user.pk:
+        require_admin(actor, "add SSH keys for other users")
+    ssh_key = SSHKey(user=user, key=sshkey_check(user, key))
+    ssh_key.full_clean()
+    ssh_key.save()
+    _record(actor, "sshkey_created",
+            f"SSH key {ssh_key.key_type} {ssh_key.fingerprint} added for {user.username}")
+    return ssh_key
+
+
+def sshkey_check(user, key: str) -> str:
+    """The normalised key line; a field error if it is not a key or `user` already has it
+    (the same type and key data, whatever the comment)."""
+    try:
+        key = normalise_public_key(key)
+    except ValidationError as exc:
+        raise ValidationError({"key": exc.messages}) from exc
+    material = key.split(" ")[:2]
+    if any(k.key.split(" ")[:2] == material for k in SSHKey.objects.filter(user=user)):
+        raise ValidationError({"key": ["This key has already been added for this user."]})
+    return key
+
+
+@transaction.atomic
+def sshkey_delete(ssh_key: SSHKey, *, actor=None) -> None:
+    """Remove an SSH key (its owner, or an admin)."""
+    if actor is not None and actor.pk != ssh_key.user_id:
+        require_admin(actor, "delete SSH keys of other users")
+    _record(actor, "sshkey_deleted", f"SSH key {ssh_key.fingerprint} of "
+                                     f"{ssh_key.user.username} deleted")
+    ssh_key.delete()

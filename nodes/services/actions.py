@@ -4,29 +4,34 @@ from functools import partial
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from nodes import lifecycle
 from nodes.choices import NodeStatus, ResultType
 from nodes.models import Machine
+from nodes.services.deploy import deploy_image_choose, deploy_job_create
+from nodes.services.erase import erase_job_create
 from nodes.services.errors import UnknownScripts
 from nodes.services.events import event_record
 from nodes.services.jobs import job_close
 from nodes.services.lifecycle import clear_ownership, run_action
 from nodes.services.permissions import require_action_permission
+from nodes.services.rescue import rescue_exit_power_action, rescue_job_create
 from nodes.services.scripts import script_set_create
 from nodes.services.tokens import token_issue
 from zones.models import ResourcePool, Zone
 
 
-def _start_job(system_id: str, job: str) -> None:
-    """Netboot the machine for a job: power on with a one-time PXE boot.
+def _start_job(system_id: str, job: str, power_action: str = "on") -> None:
+    """Netboot the machine for a job: power on (or cycle) with a one-time PXE boot.
 
     The boot decision sends it into the ephemeral environment, whose runner reports to the
-    metadata API; a job that never reports fails at its deadline.
+    metadata API; a job that never reports fails at its deadline. Erase and rescue start from
+    machines that may be running (Deployed): they power cycle, which powers on one that is off.
     """
     from power.services.dispatch import dispatch_power
 
     event_record(machine=Machine.objects.get(system_id=system_id), type="job_started",
                  description=f"{job} job: netbooting the machine")
-    dispatch_power(system_id, "on", purpose="job", netboot=True)
+    dispatch_power(system_id, power_action, purpose="job", netboot=True)
 
 
 def _power(system_id: str, action: str, purpose: str = "user") -> None:
@@ -99,15 +104,20 @@ def machine_abort(system_id: str, user) -> Machine:
 def machine_deploy(
     system_id: str, user, *, osystem: str = "", distro_series: str = "", user_data: str = ""
 ) -> Machine:
-    """Deploy an OS; a Ready machine is allocated to the user first, as in MAAS."""
+    """Deploy an OS; a Ready machine is allocated to the user first, as in MAAS.
+
+    The image is the named release, else the newest deployable one (ValidationError when none
+    can be written); the deployment job writes it from the ephemeral environment (deploy.py).
+    """
 
     def change(machine: Machine) -> None:
         if machine.owner_id is None:
             machine.owner = user
-        machine.osystem = osystem or machine.osystem or "debian"
-        machine.distro_series = distro_series or machine.distro_series or "bookworm"
+        image = deploy_image_choose(osystem, distro_series, machine.architecture)
+        machine.osystem, machine.distro_series = image["os"], image["series"]
         machine.user_data = user_data
         machine.netboot = True
+        deploy_job_create(machine, image)
 
     return run_action(
         system_id, "deploy", user, change=change,
@@ -116,29 +126,49 @@ def machine_deploy(
     )
 
 
-def machine_release(system_id: str, user, *, erase: bool = False, comment: str = "") -> Machine:
+def machine_release(system_id: str, user, *, erase: bool = False, erase_mode: str = "",
+                    secure_fallback: str = "full", comment: str = "") -> Machine:
     """Release a machine: power off, optionally erase, then Ready without owner.
 
     A manually powered machine has nothing to wait for, so it is Ready at once (as in MAAS).
+    With erase: Disk erasing, and the erase job (erase.py) in the ephemeral environment;
+    `erase_mode` quick, full (the default) or secure (`secure_fallback` when unsupported).
     """
+    erase_mode = (erase_mode or "full") if erase else ""
+
     def change(machine: Machine) -> None:
         if machine.status == NodeStatus.RELEASING and machine.power_type == "manual":
             machine.complete()
             clear_ownership(machine)
+        if machine.status == NodeStatus.DISK_ERASING:
+            erase_job_create(machine, erase_mode, secure_fallback)
 
-    job = (partial(_start_job, system_id, "erase") if erase
+    job = (partial(_start_job, system_id, "erase", "cycle") if erase
            else partial(_power, system_id, "off", "release"))
+    fallback = f", else {secure_fallback}" if erase_mode == "secure" else ""
     return run_action(
         system_id, "release", user, fsm_kwargs={"erase": erase}, change=change,
-        note=("erase; " if erase else "") + comment, after_commit=job,
+        note=(f"erase ({erase_mode}{fallback}); " if erase else "") + comment, after_commit=job,
     )
 
 
 def machine_mark_broken(system_id: str, user, *, description: str = "") -> Machine:
+    """Mark broken. A machine at rest (Deployed, Ready...) is left running, as in MAAS; one in
+    the middle of a job has the job closed (token revoked) and is powered off."""
+    interrupted = []
+
     def change(machine: Machine) -> None:
         machine.error_description = description
+        if machine.previous_status in lifecycle.IN_PROGRESS:
+            job_close(machine)
+            interrupted.append(machine.previous_status)
 
-    return run_action(system_id, "mark-broken", user, change=change, note=description)
+    def power_off_if_interrupted() -> None:
+        if interrupted:
+            _power(system_id, "off")
+
+    return run_action(system_id, "mark-broken", user, change=change, note=description,
+                      after_commit=power_off_if_interrupted)
 
 
 def machine_mark_fixed(system_id: str, user) -> Machine:
@@ -166,16 +196,25 @@ def _set_locked(value: bool):
 
 
 def machine_rescue_mode(system_id: str, user) -> Machine:
+    """Boot the ephemeral environment with SSH for the owner's keys (rescue.py)."""
     return run_action(
-        system_id, "rescue-mode", user, after_commit=partial(_start_job, system_id, "rescue")
+        system_id, "rescue-mode", user, change=lambda machine: rescue_job_create(machine, user),
+        after_commit=partial(_start_job, system_id, "rescue", "cycle"),
     )
 
 
 def machine_exit_rescue_mode(system_id: str, user) -> Machine:
+    """Leave rescue mode: powered off, or back to its disk when it was Deployed; the power
+    result ends Exiting rescue mode at the previous status."""
     return run_action(
-        system_id, "exit-rescue-mode", user,
-        after_commit=partial(_power, system_id, "off", "exit-rescue"),
+        system_id, "exit-rescue-mode", user, change=job_close,
+        after_commit=partial(_exit_rescue_power, system_id),
     )
+
+
+def _exit_rescue_power(system_id: str) -> None:
+    machine = Machine.objects.get(system_id=system_id)
+    _power(system_id, rescue_exit_power_action(machine), "exit-rescue")
 
 
 def machine_retire(system_id: str, user) -> Machine:

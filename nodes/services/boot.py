@@ -34,6 +34,11 @@ def region_url(request_url: str = "") -> str:
 
 def machine_action(machine: Machine) -> str:
     """The boot action for a known machine, from its status and netboot flag."""
+    if machine.status == NodeStatus.DEPLOYING and not machine.netboot:
+        return "local"  # the image is on the disk: the deployed OS boots and reports in
+    if (machine.status == NodeStatus.EXITING_RESCUE_MODE
+            and machine.previous_status == NodeStatus.DEPLOYED):
+        return "local"  # leaving rescue mode: back to the deployed OS on its disk
     action = ACTION_BY_STATUS.get(machine.status)
     if action:
         return action

@@ -13,6 +13,9 @@ from nodes.services.errors import ActionNotAllowed
 from nodes.services.events import event_record
 from nodes.services.jobs import job_close
 from nodes.services.permissions import require_action_permission
+from nodes.services.timeline import last_step_seen
+from zones.choices import IPAddressAllocType
+from zones.models import StaticIPAddress
 
 # Advisory lock keys, one per sweep, chosen once.
 DEADLINE_SWEEP_LOCK = 0x6D6161735F6578
@@ -122,12 +125,17 @@ def machine_finish(system_id: str, *, success: bool, reason: str = "") -> Machin
 
 
 def clear_ownership(machine: Machine) -> None:
-    """Return a released machine to the pool: no owner, no user data, no deployed OS."""
+    """Return a released machine to the pool: no owner, no user data, no deployed OS, and its
+    automatically allocated addresses released (sticky and user-reserved ones stay, as in
+    MAAS)."""
     machine.owner = None
     machine.user_data = ""
     machine.osystem = ""
     machine.distro_series = ""
     machine.netboot = True
+    StaticIPAddress.objects.filter(
+        interface__machine=machine, alloc_type=IPAddressAllocType.AUTO
+    ).delete()
 
 
 def expire_status_deadlines(now=None) -> list[str]:
@@ -154,8 +162,10 @@ def expire_status_deadlines(now=None) -> list[str]:
 
 def _expire(machine: Machine) -> None:
     name = machine.status_name
+    step = last_step_seen(machine)  # before fail(): its hint reads the in-progress state
     machine.fail()
-    machine.error_description = f"Timed out: {name} did not finish before its deadline."
+    machine.error_description = f"Timed out: {name} did not finish before its deadline" + (
+        f"; last step seen: {step}" if step else ".")
     machine.status_expires = None
     machine.save()
     job_close(machine)

@@ -10,6 +10,7 @@ from nodes.choices import EventLevel, NodeStatus, ResultType, ScriptStatus
 from nodes.models import Interface, Machine, ScriptResult, ScriptSet
 from nodes.models.hardware import normalise_mac
 from nodes.selectors import JOB_RESULT_TYPES, job_script_set
+from nodes.services.deploy import deploy_job_end
 from nodes.services.errors import ServiceError
 from nodes.services.events import event_record
 from nodes.services.inventory import inventory_apply
@@ -124,6 +125,8 @@ def job_report(machine: Machine, *, ok: bool, message: str = "") -> bool:
             raise MetadataError("No job is running on this machine.")
         failure = job_failure(script_set, ok, message[:MESSAGE_MAX])
         script_set_close(script_set)
+        if script_set.result_type == ResultType.DEPLOYMENT:
+            return deploy_job_end(machine, script_set, failure, message[:MESSAGE_MAX])
         if failure is None and _testing_follows(machine):
             _start_testing(machine)
             return False

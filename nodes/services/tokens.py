@@ -9,10 +9,13 @@ class TokenInvalid(ServiceError):
     """An unknown, revoked or malformed machine token (HTTP 401)."""
 
 
-def token_issue(machine: Machine, purpose: str) -> MachineToken:
-    """A new active token for the machine's job; every earlier token is revoked."""
+def token_issue(machine: Machine, purpose: str, options: dict | None = None) -> MachineToken:
+    """A new active token for the machine's job; every earlier token is revoked.
+
+    `options` is what a job without script sets was asked to do (erase: its mode).
+    """
     token_revoke(machine)
-    return MachineToken.objects.create(machine=machine, purpose=purpose)
+    return MachineToken.objects.create(machine=machine, purpose=purpose, options=options or {})
 
 
 def token_revoke(machine: Machine) -> int:

@@ -19,7 +19,8 @@ def decision(action, **extra):
 
 
 def expected_params(action):
-    return PARAMS + (" metal.poweroff=1" if action == "poweroff" else "")
+    extra = {"poweroff": " metal.poweroff=1", "deploy": f" metal.images={BASE}/"}
+    return PARAMS + extra.get(action, "")
 
 
 @pytest.mark.parametrize("action", EPHEMERAL)

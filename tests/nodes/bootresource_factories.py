@@ -58,3 +58,22 @@ def payloads() -> dict[str, bytes]:
     """{format: valid content}: raw, gz and zst disk images and a tgz root tarball."""
     return {"raw": DISK, "gz": gzip.compress(DISK, mtime=0), "zst": zstd_frame(DISK),
             "tgz": tarball({"etc/os-release": b"ID=metal\n", "sbin/init": b"#!/bin/sh\n"})}
+
+
+def deployable_resource(os: str = "metal-test", series: str = "1",
+                        image_formats: tuple[str, ...] = ("gz",), architecture="amd64/generic"):
+    """A deployable resource with root image rows in these formats (no files on disk: enough
+    for choosing the image to deploy)."""
+    from nodes.bootimages import formats
+    from nodes.models import BootResourceFile
+
+    resource = BootResourceFactory(os=os, series=series, kind="deployable",
+                                   architecture=architecture)
+    base = formats.resource_dir("deployable", architecture, series)
+    for index, file_format in enumerate(image_formats):
+        filetype = "root-tgz" if file_format == "tgz" else "root-image"
+        BootResourceFile.objects.create(
+            resource=resource, filetype=filetype, format=file_format,
+            path=f"{base}/{formats.filename(file_format)}", size=1000 + index,
+            sha256=f"{index:x}" * 64)
+    return resource

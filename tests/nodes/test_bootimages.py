@@ -112,6 +112,7 @@ def test_build_with_nothing_changed_does_nothing(tmp_path, monkeypatch):
     stamp = builder.make_stamp(PACKAGES, "generic", tmp_path / "out")
     builder.write_stamp(cache / "stamp-generic-amd64.json", stamp, outputs)
     monkeypatch.setattr(builder, "resolve_packages", lambda flavour: PACKAGES)
+    monkeypatch.setattr(builder, "resolve_ssh_packages", lambda: [])
     monkeypatch.setattr(builder, "download", pytest.fail)
     lines = []
     result = builder.build(tmp_path / "out", "generic", cache, progress=lines.append)

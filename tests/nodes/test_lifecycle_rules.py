@@ -11,6 +11,7 @@ from nodes.services import actions
 from nodes.services.errors import ActionNotAllowed
 from nodes.services.lifecycle import machine_finish
 from tests.factories import MachineFactory
+from tests.nodes.bootresource_factories import deployable_resource
 
 pytestmark = pytest.mark.django_db
 
@@ -116,6 +117,7 @@ def test_mark_broken_keeps_description(admin):
 
 def test_deploy_of_ready_machine_allocates_it_and_abort_returns_to_allocated(user):
     machine = MachineFactory(status=S.READY)
+    deployable_resource()
     # A user deploys a Ready machine: it becomes theirs (MAAS allocates first).
     actions.machine_deploy(machine.system_id, user, user_data="hello")
     machine.refresh_from_db()

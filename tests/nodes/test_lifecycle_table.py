@@ -10,6 +10,7 @@ from nodes.choices import NodeStatus as S
 from nodes.lifecycle import ACTIONS
 from nodes.models import Machine
 from tests.factories import MachineFactory, ResourcePoolFactory, ZoneFactory
+from tests.nodes.bootresource_factories import deployable_resource
 
 pytestmark = pytest.mark.django_db
 
@@ -99,6 +100,8 @@ def _request(client, machine, action):
         body = {"zone": ZoneFactory().name}
     elif action == "set-pool":
         body = {"pool": ResourcePoolFactory().name}
+    elif action == "deploy":
+        deployable_resource()  # something to deploy (nodes.services.deploy)
     return client.post(f"/api/v1/machines/{machine.system_id}/{action}/", body, format="json")
 
 

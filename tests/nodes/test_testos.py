@@ -444,7 +444,8 @@ def test_deployed_image_boots_from_disk_runs_user_data_and_reports(built_testos,
     assert [(r["method"], r["path"]) for r in requests] == [
         ("GET", "/api/v1/metadata/user-data/"), ("POST", "/api/v1/metadata/deployed/")]
     assert all(r["authorization"] == f"Machine {SYSTEM_ID}:{TOKEN}" for r in requests)
-    assert requests[1]["body"] in ("message=deployed%20OS%20booted", "message=deployed+OS+booted")
+    assert requests[1]["body"].startswith("message=deployed%20OS%20booted&user_data_exit=0&")
+    assert "&user_data_output=%4d%41%52%4b%45%52%2d%31%32%33%0a" in requests[1]["body"]
     assert b"reported" in partition_file(disk, offset, "metal.done")
     # Later boots: metal.done is there, so no user data and no second report.
     text = run_vm(lab, ns, ["-drive", f"file={disk},if=virtio,format=raw", "-boot", "c"],

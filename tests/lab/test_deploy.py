@@ -1,0 +1,229 @@
+"""Issue 7 end to end: deploy the test OS to a lab VM, boot it from its disk; a corrupt image in
+the rack's cache never reaches the disk.
+
+A user allocates the VM by zone and tag and deploys it through the region's REST API (real
+HTTP, as a MAAS client would). The rack powers it on through its BMC with a one-time netboot;
+the ephemeral environment's deploy runner streams the test OS (`nodes.bootimages.testos`,
+registered as the deployable metal-test/1 and synced to the rack) from the rack's HTTP image
+cache, checks its sha256 twice, writes it and metal.cfg to the VM's disk and reboots. qemu
+(SeaBIOS + iPXE, boot order network then disk) netboots again, the rack's answer is now "boot
+local" (pxelinux LOCALBOOT), and the test OS boots from the disk, runs the user data and
+reports: Deployed.
+"""
+import fcntl
+import os
+import secrets
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from lab.api import Api
+from nodes.bootimages import builder, testos
+from nodes.bootimages.builder import BuildError
+from nodes.choices import NodeStatus
+from nodes.models import Event, Machine, Tag
+from nodes.services.bootresources import (
+    boot_resource_register_deployable,
+    boot_resource_register_ephemeral,
+)
+from power.services.parameters import machine_set_power
+from tests.factories import (
+    FabricFactory,
+    InterfaceFactory,
+    IPRangeFactory,
+    MachineFactory,
+    SubnetFactory,
+    UserFactory,
+    VLANFactory,
+    ZoneFactory,
+    make_api_key,
+)
+from tests.processes import wait_until
+from zones.models import VLAN, RackController
+
+pytestmark = [
+    pytest.mark.lab(vms=1, racks=1, memory=512),
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True),
+]
+IMAGE_CACHE = Path(os.environ.get("METAL_IMAGE_CACHE", "/var/cache/metal-image-build"))
+WAIT = 900  # seconds for a whole deployment: TCG, two cores shared with other work
+IMAGE_PATH = "images/deployable/amd64/generic/1/root.img.gz"
+MIB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def boot_images(lab_module) -> tuple[builder.BuildResult, testos.TestOSResult]:
+    """The ephemeral kernel and initrd and the test OS images, built or reused from the cache."""
+    try:
+        ephemeral = builder.build(lab_module.boot_resources_dir, "cloud", cache_dir=IMAGE_CACHE,
+                                  progress=lambda _: None)
+        deployable = testos.build(lab_module.boot_resources_dir, "cloud", cache_dir=IMAGE_CACHE,
+                                  progress=lambda _: None)
+    except BuildError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"cannot build the boot images: {exc}")
+        pytest.skip(f"cannot build the boot images: {exc}")
+    return ephemeral, deployable
+
+
+@pytest.fixture
+def region(lab, boot_images) -> dict:
+    """Images registered and synced to the rack, the lab's VLAN with DHCP on its rack, and two
+    Ready machines: the VM (IPMI at its BMC, zone lab-zone, tag lab-tag) and a smaller decoy
+    in another zone. Returns the user's API client and the machines."""
+    ephemeral, deployable = boot_images
+    rack = lab.racks[0]
+    log_mark = Path(rack.log).stat().st_size
+    boot_resource_register_ephemeral(ephemeral.kernel, ephemeral.initrd, series="bookworm")
+    boot_resource_register_deployable(deployable.images, os_name=testos.OS_NAME,
+                                      series=testos.SERIES, architecture=testos.ARCHITECTURE,
+                                      title=testos.TITLE)
+    rack_row = RackController.objects.get(name=rack.name)
+    vlan = VLANFactory(fabric=FabricFactory(), vid=0)
+    subnet = SubnetFactory(vlan=vlan, cidr="10.99.0.0/24")
+    IPRangeFactory(subnet=subnet, start_ip="10.99.0.100", end_ip="10.99.0.199")
+    VLAN.objects.filter(pk=vlan.pk).update(dhcp_on=True, primary_rack=rack_row)
+    sync = lab.sync_images(rack)
+    assert sync.returncode == 0, sync.stdout + sync.stderr + lab.logs_tail()
+    assert (rack.cache_dir / IMAGE_PATH).read_bytes() == (
+        lab.boot_resources_dir / IMAGE_PATH).read_bytes()
+    wait_until(lambda: rack_row.subnets.filter(pk=subnet.pk).exists(), 60, lab.logs_tail)
+    wait_until(lambda: "DHCP listening" in Path(rack.log).read_text()[log_mark:], 60,
+               lab.logs_tail)
+    user = UserFactory()
+    return {"api": Api(f"http://127.0.0.1:{lab.config.region_port}", make_api_key(user)),
+            "vm": vm_machine(lab.vms[0]), "decoy": decoy()}
+
+
+def vm_machine(vm) -> Machine:
+    """The lab VM as a Ready machine (as commissioning would leave it, less the inventory)."""
+    zone, tag = ZoneFactory(name="lab-zone"), Tag.objects.create(name="lab-tag")
+    machine = MachineFactory(hostname="lab-deploy", status=NodeStatus.READY, zone=zone, cpu_count=2,
+                             memory=512, architecture="amd64/generic")
+    machine_set_power(machine, "ipmi", vm.power_parameters)
+    machine.save()
+    machine.tags.add(tag)
+    InterfaceFactory(machine=machine, mac_address=vm.mac)
+    return machine
+
+
+def decoy() -> Machine:
+    """A smaller Ready machine with the tag in another zone: best fit would pick it."""
+    machine = MachineFactory(hostname="decoy", status=NodeStatus.READY, cpu_count=1, memory=256)
+    machine.tags.add(Tag.objects.get(name="lab-tag"))
+    return machine
+
+
+def allocate_and_deploy(api: Api, user_data: str) -> str:
+    """Allocate by zone and tag, then deploy the default image; the system id."""
+    allocated = api.post("machines/allocate/", {"zone": "lab-zone", "tags": ["lab-tag"]})
+    system_id = allocated["system_id"]
+    deploying = api.post(f"machines/{system_id}/deploy/", {"user_data": user_data})
+    assert deploying["status_name"] == "Deploying", deploying
+    assert (deploying["osystem"], deploying["distro_series"]) == ("metal-test", "1"), deploying
+    return system_id
+
+
+def wait_for_status(api: Api, lab, system_id: str, wanted: str) -> dict:
+    """Poll the machine until it is `wanted`; fail at once on another resting status."""
+    seen = {}
+
+    def reached() -> bool:
+        seen.update(api.get(f"machines/{system_id}/"))
+        assert seen["status_name"] in (wanted, "Deploying"), (seen, timeline(system_id),
+                                                               lab.logs_tail())
+        return seen["status_name"] == wanted
+
+    wait_until(reached, WAIT, lambda: f"{seen}\n{timeline(system_id)}\n{lab.logs_tail()}")
+    return dict(seen)
+
+
+def timeline(system_id: str) -> list[Event]:
+    return list(Event.objects.filter(machine__system_id=system_id).order_by("created", "id"))
+
+
+def first(events: list[Event], event_type: str, text: str = "") -> Event:
+    return next(e for e in events if e.type == event_type and text in e.description)
+
+
+def disk_head(vm, size: int = MIB) -> bytes:
+    with open(vm.disk, "rb") as handle:
+        return handle.read(size)
+
+
+@contextmanager
+def cache_locked(rack):
+    """Hold the rack's image-cache lock: its periodic sync waits, so it cannot repair a file."""
+    with open(rack.cache_dir / ".imagecache.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def test_deploy_writes_the_test_os_and_the_vm_boots_it_from_its_disk(lab, region):
+    vm, api, marker = lab.vms[0], region["api"], f"MARKER-{secrets.token_hex(4)}"
+    since, started = vm.console_size(), time.monotonic()
+    system_id = allocate_and_deploy(api, f"#!/bin/sh\necho {marker}\n")
+    assert system_id == region["vm"].system_id  # zone and tag, not the smaller decoy
+
+    deployed = wait_for_status(api, lab, system_id, "Deployed")
+    console = vm.console_text(since)
+    steps = [line for line in console.splitlines()
+             if line.startswith(("metal", "Booting", "PXELINUX", "SYSLINUX"))]
+    print(f"\ndeployed in {time.monotonic() - started:.0f}s; console:\n" + "\n".join(steps))
+
+    # The ephemeral environment wrote the image, checked twice, then rebooted.
+    for line in (f"metal.images=http://{lab.racks[0].address}:5248/", "metal: pass 1: sha256 ok",
+                 "MiB written to /dev/vda, sha256 ok", "metal: image written",
+                 "metal: deployment over: reboot"):
+        assert line in console, line
+    # The next netboot was answered "boot local", and the test OS came up from the disk.
+    after = console[console.index("metal: deployment over: reboot"):]
+    for line in ("Booting from the local disk (lab-deploy)", "metal-os: init started",
+                 "metal-os: metal.cfg on /dev/vda1", f"metal-os: user data: {marker}",
+                 "metal-os: reported deployed"):
+        assert line in after, line
+    assert deployed["status_name"] == "Deployed"
+    machine = Machine.objects.get(system_id=system_id)
+    assert machine.netboot is False and not machine.tokens.filter(revoked__isnull=True).exists()
+
+    events = timeline(system_id)
+    served = [e for e in events if e.type == "http_file" and IMAGE_PATH in e.description]
+    assert len(served) == 2, served  # pass 1 (checksum only), pass 2 (write)
+    written = first(events, "deploy_image_written")
+    local = first(events, "boot_decision", ": local")
+    reported = first(events, "deployed")
+    assert served[-1].created <= written.created <= local.created <= reported.created
+    assert first(events, "boot_decision", ": deploy").created < served[0].created
+    assert marker in first(events, "user_data_output").description
+    head = disk_head(vm)
+    assert head[:440] == testos.MBR_BIN.read_bytes() and head[510:512] == b"\x55\xaa"
+
+
+def test_corrupt_image_in_the_rack_cache_never_reaches_the_disk(lab, region):
+    vm, rack, api = lab.vms[0], lab.racks[0], region["api"]
+    cached = rack.cache_dir / IMAGE_PATH
+    since = vm.console_size()
+    with cache_locked(rack):
+        with open(cached, "r+b") as handle:  # bit rot in the middle, same size
+            handle.seek(cached.stat().st_size // 2)
+            data = handle.read(16)
+            handle.seek(-len(data), os.SEEK_CUR)
+            handle.write(bytes(b ^ 0xFF for b in data))
+        system_id = allocate_and_deploy(api, "#!/bin/sh\necho never\n")
+        failed = wait_for_status(api, lab, system_id, "Failed deployment")
+
+    reason = failed["error_description"]
+    assert reason.startswith(f"deployment failed: sha256 checksum mismatch for {IMAGE_PATH}"), \
+        reason
+    assert "nothing was written to /dev/vda" in reason, reason
+    assert "metal: deploy failed: sha256 checksum mismatch" in vm.console_text(since)
+    assert disk_head(vm, 64 * MIB) == b"\0" * (64 * MIB)  # the disk was never written
+    wait_until(lambda: not vm.running(), 240, lambda: vm.console_text(since)[-3000:])
+    result = api.get(f"machines/{system_id}/results/current-deployment/")
+    assert [r["status_name"] for r in result["results"]] == ["Failed"], result
