@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nodes.bootimages import builder, formats
-from nodes.bootimages.builder import BuildError, Package, Progress
+from nodes.bootimages.debs import BuildError, Package, Progress, download, run
 
 TESTOS_VERSION = "1"
 OS_NAME, SERIES, ARCHITECTURE = "metal-test", "1", "amd64/generic"
@@ -88,7 +88,7 @@ def check_tools() -> None:
 
 def host_versions() -> dict[str, str]:
     """Versions of the installed host packages that make the disk (syslinux, mtools...)."""
-    found = builder.run(["dpkg-query", "-W", "-f", "${Package} ${Version}\\n", *HOST_PACKAGES])
+    found = run(["dpkg-query", "-W", "-f", "${Package} ${Version}\\n", *HOST_PACKAGES])
     return dict(line.split(" ", 1) for line in found.splitlines() if " " in line)
 
 
@@ -117,12 +117,12 @@ def build(output_dir: Path, flavour: str = "cloud", cache_dir: Path | None = Non
     for package in packages:
         progress(f"  {package.name} {package.version}")
     stamp = make_stamp(packages, flavour, output_dir, list(outs))
-    stamp_path = cache_dir / f"stamp-testos-{flavour}-{builder.ARCH}.json"
+    stamp_path = builder.stamp_file(cache_dir, f"testos-{flavour}-{builder.ARCH}", output_dir)
     if not force and builder.is_up_to_date(stamp_path, stamp, [*outs.values(), sums]):
         progress(f"up to date: {', '.join(str(p) for p in outs.values())}")
         return TestOSResult(False, outs, read_sums(sums, outs))
     progress("downloading packages")
-    debs = [builder.download(p, cache_dir, progress) for p in packages]
+    debs = [download(p, cache_dir, progress) for p in packages]
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix="testos-") as work:
         version = assemble(debs, stamp, Path(work), outs, progress)
@@ -162,13 +162,13 @@ def make_partition(partition: Path, files: dict[str, Path], progress: Progress) 
     progress(f"making the FAT32 boot partition ({size // MIB} MiB)")
     with open(partition, "wb") as handle:
         handle.truncate(size)
-    builder.run(["mkfs.fat", "-F", "32", "-s", "1", "-n", LABEL, "-i", VOLUME_ID,
+    run(["mkfs.fat", "-F", "32", "-s", "1", "-n", LABEL, "-i", VOLUME_ID,
                  "-h", str(PART_START), str(partition)])
     progress("installing syslinux (ldlinux.sys, ldlinux.c32)")
-    builder.run(["syslinux", "--install", str(partition)])
+    run(["syslinux", "--install", str(partition)])
     for name, source in files.items():
         progress(f"  copying {name} ({Path(source).stat().st_size} bytes)")
-        builder.run(["mcopy", "-i", str(partition), str(source), f"::{name}"])
+        run(["mcopy", "-i", str(partition), str(source), f"::{name}"])
 
 
 def make_disk(partition: Path, disk: Path, progress: Progress) -> None:
@@ -179,7 +179,7 @@ def make_disk(partition: Path, disk: Path, progress: Progress) -> None:
         handle.truncate((PART_START + sectors) * SECTOR)
     table = (f"label: dos\nlabel-id: {DISK_ID}\nunit: sectors\n\n"
              f"start={PART_START}, size={sectors}, type=c, bootable\n")
-    builder.run(["sfdisk", "--no-reread", "--no-tell-kernel", "-q", str(disk)], stdin=table)
+    run(["sfdisk", "--no-reread", "--no-tell-kernel", "-q", str(disk)], stdin=table)
     boot_code = MBR_BIN.read_bytes()
     if len(boot_code) > BOOT_CODE_SIZE:
         raise BuildError(f"{MBR_BIN} is {len(boot_code)} bytes, more than {BOOT_CODE_SIZE}")
@@ -200,7 +200,7 @@ def publish(disk: Path, outs: dict[str, Path], progress: Progress) -> None:
                     gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as out:
                 shutil.copyfileobj(source, out, MIB)
         elif fmt == formats.ZST:
-            builder.run(["zstd", "-q", "-f", "-9", "-T1", "-o", str(tmp), str(disk)])
+            run(["zstd", "-q", "-f", "-9", "-T1", "-o", str(tmp), str(disk)])
         else:
             shutil.copyfile(disk, tmp)
         os.replace(tmp, target)

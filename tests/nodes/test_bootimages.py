@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from nodes.bootimages import builder
+from nodes.bootimages import builder, cpio, debs
 from nodes.bootimages.builder import Package
 from nodes.models import BootResourceFile
 
@@ -63,7 +63,7 @@ def test_kernel_version_needs_the_matching_vmlinuz(tmp_path):
 
 
 def test_kernel_package_comes_from_the_meta_package_depends():
-    fields = builder.parse_control("Package: linux-image-amd64\nVersion: 6.1.1-1\n"
+    fields = debs.parse_control("Package: linux-image-amd64\nVersion: 6.1.1-1\n"
                                    "Depends: linux-image-6.1.0-9-amd64 (= 6.1.1-1)\n\nPackage: x\n")
     assert fields["Version"] == "6.1.1-1"
     assert builder.kernel_package_name(fields["Depends"]) == "linux-image-6.1.0-9-amd64"
@@ -110,7 +110,8 @@ def test_build_with_nothing_changed_does_nothing(tmp_path, monkeypatch):
     outputs = made_outputs(tmp_path)
     cache = tmp_path / "cache"
     stamp = builder.make_stamp(PACKAGES, "generic", tmp_path / "out")
-    builder.write_stamp(cache / "stamp-generic-amd64.json", stamp, outputs)
+    builder.write_stamp(builder.stamp_file(cache, "generic-amd64", tmp_path / "out"), stamp,
+                        outputs)
     monkeypatch.setattr(builder, "resolve_packages", lambda flavour: PACKAGES)
     monkeypatch.setattr(builder, "resolve_ssh_packages", lambda: [])
     monkeypatch.setattr(builder, "download", pytest.fail)
@@ -118,6 +119,13 @@ def test_build_with_nothing_changed_does_nothing(tmp_path, monkeypatch):
     result = builder.build(tmp_path / "out", "generic", cache, progress=lines.append)
     assert not result.built
     assert any(line.startswith("up to date") for line in lines)
+
+
+def test_builds_into_other_dirs_keep_their_own_stamps(tmp_path):
+    cache = tmp_path / "cache"
+    first = builder.stamp_file(cache, "generic-amd64", tmp_path / "a")
+    assert first == builder.stamp_file(cache, "generic-amd64", tmp_path / "a" / ".." / "a")
+    assert first != builder.stamp_file(cache, "generic-amd64", tmp_path / "b")
 
 
 def staged_root(tmp_path) -> Path:
@@ -131,8 +139,8 @@ def staged_root(tmp_path) -> Path:
 
 def test_initramfs_archive_lists_init_busybox_script_and_device_nodes(tmp_path):
     out = io.BytesIO()
-    builder.write_newc(staged_root(tmp_path), out)
-    entries = {e["name"]: e for e in builder.read_newc(out.getvalue())}
+    cpio.write_newc(staged_root(tmp_path), out)
+    entries = {e["name"]: e for e in cpio.read_newc(out.getvalue())}
     assert entries["init"]["data"].startswith(b"#!/bin/busybox sh")
     assert entries["init"]["mode"] & 0o111
     assert entries["bin/busybox"]["data"] == b"\x7fELF fake busybox"
@@ -145,10 +153,10 @@ def test_initramfs_archive_lists_init_busybox_script_and_device_nodes(tmp_path):
 def test_initrd_is_gzip_and_reproducible(tmp_path):
     root = staged_root(tmp_path)
     first, second = tmp_path / "a.gz", tmp_path / "b.gz"
-    builder.write_initrd(root, first)
-    builder.write_initrd(root, second)
+    cpio.write_initrd(root, first)
+    cpio.write_initrd(root, second)
     assert first.read_bytes() == second.read_bytes()
-    names = [e["name"] for e in builder.read_newc(gzip.decompress(first.read_bytes()))]
+    names = [e["name"] for e in cpio.read_newc(gzip.decompress(first.read_bytes()))]
     assert "init" in names
     if shutil.which("cpio"):
         listing = subprocess.run(["cpio", "-t"], input=gzip.decompress(first.read_bytes()),
@@ -238,7 +246,7 @@ def test_build_shows_progress_and_a_second_run_does_nothing(built_image):
 @pytest.mark.integration
 def test_built_initrd_has_modules_with_their_index(built_image):
     _, initrd = builder.outputs(built_image[0])
-    names = {e["name"] for e in builder.read_newc(gzip.decompress(initrd.read_bytes()))}
+    names = {e["name"] for e in cpio.read_newc(gzip.decompress(initrd.read_bytes()))}
     version = next(n.split("/")[2] for n in names if n.startswith("lib/modules/")
                    and n.count("/") >= 2)
     base = f"lib/modules/{version}"

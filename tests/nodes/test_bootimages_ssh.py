@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from nodes.bootimages import builder
-from nodes.bootimages.builder import BuildError
+from nodes.bootimages import dropbear
+from nodes.bootimages.debs import BuildError, download
 
 CACHE_DIR = Path(os.environ.get("METAL_IMAGE_CACHE", "/var/cache/metal-image-build"))
 
@@ -19,7 +19,7 @@ def test_parse_ldd_keeps_libraries_under_the_unpacked_root(tmp_path):
             f"\tlibz.so.1 => {root}/lib/x86_64-linux-gnu/libz.so.1 (0x00007f01)\n"
             f"\tlibc.so.6 => {root}/lib/x86_64-linux-gnu/libc.so.6 (0x00007f02)\n"
             "\t/lib64/ld-linux-x86-64.so.2 (0x00007f03)\n")
-    libraries, loader = builder.parse_ldd(text, root)
+    libraries, loader = dropbear.parse_ldd(text, root)
     assert [p.name for p in libraries] == ["libz.so.1", "libc.so.6"]
     assert loader == Path("/lib64/ld-linux-x86-64.so.2")
 
@@ -30,7 +30,7 @@ def test_parse_ldd_keeps_libraries_under_the_unpacked_root(tmp_path):
 ])
 def test_parse_ldd_refuses_missing_or_host_libraries(tmp_path, line, message):
     with pytest.raises(BuildError, match=message):
-        builder.parse_ldd(line, tmp_path / "ssh")
+        dropbear.parse_ldd(line, tmp_path / "ssh")
 
 
 def test_real_file_follows_links_inside_the_tree(tmp_path):
@@ -40,8 +40,8 @@ def test_real_file_follows_links_inside_the_tree(tmp_path):
     (lib / "libz.so.1").symlink_to("libz.so.1.2.13")
     (tmp_path / "lib64").mkdir()
     (tmp_path / "lib64/ld.so").symlink_to("/lib/x86_64-linux-gnu/libz.so.1")  # absolute
-    assert builder.real_file(tmp_path, lib / "libz.so.1") == lib / "libz.so.1.2.13"
-    assert builder.real_file(tmp_path, tmp_path / "lib64/ld.so") == lib / "libz.so.1.2.13"
+    assert dropbear.real_file(tmp_path, lib / "libz.so.1") == lib / "libz.so.1.2.13"
+    assert dropbear.real_file(tmp_path, tmp_path / "lib64/ld.so") == lib / "libz.so.1.2.13"
 
 
 @pytest.mark.integration
@@ -57,9 +57,9 @@ def test_dropbear_from_the_debian_packages_runs_in_a_chroot_of_its_files(tmp_pat
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)
-    debs = [builder.download(p, CACHE_DIR, lambda _: None) for p in builder.resolve_ssh_packages()]
+    debs = [download(p, CACHE_DIR, lambda _: None) for p in dropbear.resolve_ssh_packages()]
     root, lines = tmp_path / "root", []
-    builder.stage_ssh(root, debs, tmp_path / "work", lines.append)
+    dropbear.stage_ssh(root, debs, tmp_path / "work", lines.append)
     assert (root / "usr/sbin/dropbear").is_file()
     assert (root / "lib64/ld-linux-x86-64.so.2").is_file()
     assert "libtomcrypt.so.1" in lines[-1] and "libc.so.6" in lines[-1]

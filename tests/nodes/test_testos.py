@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from nodes.bootimages import builder, formats, testos
-from nodes.bootimages.builder import Package
+from nodes.bootimages import builder, cpio, formats, testos
+from nodes.bootimages.debs import Package
 from nodes.models import BootResource
 from tests.netlab import NetLab, unavailable_reason
 
@@ -90,7 +90,7 @@ def check_layout(disk: Path) -> tuple[int, dict]:
 
 
 def initrd_entries(initrd: bytes) -> dict[str, dict]:
-    return {e["name"]: e for e in builder.read_newc(gzip.decompress(initrd))}
+    return {e["name"]: e for e in cpio.read_newc(gzip.decompress(initrd))}
 
 
 # --- the build on fake packages (real mkfs.fat, syslinux, sfdisk; no apt, no root) ----------
@@ -103,12 +103,12 @@ def fake_packages(tmp_path, monkeypatch):
         busybox.parent.mkdir(parents=True)
         busybox.write_bytes(b"\x7fELF fake busybox")
         builder.stage_initramfs(work / "root", work / "bb", init_text)
-        builder.write_initrd(work / "root", initrd_out)
+        cpio.write_initrd(work / "root", initrd_out)
         (work / "vmlinuz").write_bytes(b"fake kernel" * 1000)
         return work / "vmlinuz", "6.1.0-9-cloud-amd64", 0
 
     monkeypatch.setattr(builder, "resolve_packages", lambda flavour: PACKAGES)
-    monkeypatch.setattr(builder, "download", lambda package, cache, progress: Path("/x.deb"))
+    monkeypatch.setattr(testos, "download", lambda package, cache, progress: Path("/x.deb"))
     monkeypatch.setattr(builder, "make_initrd", fake_make_initrd)
 
 
@@ -151,7 +151,7 @@ def test_second_build_with_nothing_changed_does_nothing(tmp_path, disk_tools, fa
                                                         monkeypatch):
     first = testos.build(tmp_path / "out", cache_dir=tmp_path / "cache", progress=lambda _: 0)
     mtimes = {fmt: p.stat().st_mtime_ns for fmt, p in first.images.items()}
-    monkeypatch.setattr(builder, "download", pytest.fail)
+    monkeypatch.setattr(testos, "download", pytest.fail)
     lines = []
     again = testos.build(tmp_path / "out", cache_dir=tmp_path / "cache", progress=lines.append)
     assert not again.built and any(line.startswith("up to date") for line in lines)
