@@ -4,43 +4,21 @@ resource metal-test/1 (amd64/generic) when it is written under BOOT_RESOURCES_DI
 
 A second run with nothing changed prints "up to date" and builds nothing.
 """
-from pathlib import Path
-
-from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
-
-from nodes.bootimages import builder, testos
+from nodes.bootimages import testos
+from nodes.management.commands._imagebuild import ImageBuildCommand
 from nodes.services.bootresources import boot_resource_register_deployable
-from zones.services.bootfiles import boot_resources_dir
 
 
-class Command(BaseCommand):
+class Command(ImageBuildCommand):
     help = ("Build the test OS (root.img, root.img.gz, root.img.zst) under BOOT_RESOURCES_DIR "
             "from Debian packages (apt-get download; cache in $VAR_DIR/image-build).")
+    default_flavour = "cloud"
 
-    def add_arguments(self, parser) -> None:
-        parser.add_argument("--kernel-flavour", choices=sorted(builder.KERNEL_META),
-                            default="cloud", help="cloud (virtio, default) or generic")
-        parser.add_argument("--output-dir", default="",
-                            help="default BOOT_RESOURCES_DIR (registered there only)")
-        parser.add_argument("--cache-dir", default="", help="default $VAR_DIR/image-build")
-        parser.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    def build(self, output_dir, flavour, cache_dir, force):
+        return testos.build(output_dir, flavour, cache_dir, force, progress=self.progress)
 
-    def handle(self, *args, **options) -> None:
-        output_dir = Path(options["output_dir"] or boot_resources_dir())
-        cache_dir = Path(options["cache_dir"] or Path(settings.VAR_DIR) / "image-build")
-        try:
-            result = testos.build(output_dir, options["kernel_flavour"], cache_dir,
-                                  options["force"], progress=self._progress)
-        except builder.BuildError as exc:
-            raise CommandError(str(exc)) from exc
-        if output_dir.resolve() == boot_resources_dir().resolve():
-            resource = boot_resource_register_deployable(
-                result.images, os_name=testos.OS_NAME, series=testos.SERIES,
-                architecture=testos.ARCHITECTURE, title=testos.TITLE)
-            self._progress(f"registered boot resource {resource.name} "
-                           f"({', '.join(result.images)})")
-
-    def _progress(self, line: str) -> None:
-        self.stdout.write(line)
-        self.stdout.flush()
+    def register(self, result) -> str:
+        resource = boot_resource_register_deployable(
+            result.images, os_name=testos.OS_NAME, series=testos.SERIES,
+            architecture=testos.ARCHITECTURE, title=testos.TITLE)
+        return f"{resource.name} ({', '.join(result.images)})"
