@@ -22,22 +22,8 @@ DISK="${METAL_DEPLOY_DISK:-@DISK@}"
 IMAGES="${METAL_IMAGES:-}"
 WORK="${METAL_RUNNER_DIR:-/tmp/metal-job}/deploy"
 set -o pipefail
-# say, api (the metadata API, retried), urlencode: nodes/metadata/lib.sh.
+# say, api (the metadata API, retried), post, heartbeat_loop, urlencode: nodes/metadata/lib.sh.
 @LIB@
-
-post() { api "$1" /dev/null --post-data "${2:-}"; }
-
-now() { cut -d' ' -f1 /proc/uptime; }
-
-heartbeat_loop() {
-    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
-    while :; do
-        post heartbeat/ || :
-        sleep "$HEARTBEAT" &
-        nap=$!
-        wait "$nap"
-    done
-}
 
 cmdline_value() {  # NAME: the value of NAME= on the kernel command line
     for arg in $(cat /proc/cmdline 2>/dev/null); do

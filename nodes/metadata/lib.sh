@@ -1,4 +1,4 @@
-# Shared by the erase and rescue jobs (render.py puts it in both): talking to the metadata API.
+# Shared by every job runner (render.py puts it in each): talking to the metadata API.
 # Needs REGION, SYSTEM_ID, TOKEN set. The token only ever goes into the Authorization header.
 API="${REGION}api/v1/metadata/"
 RETRIES=5
@@ -11,12 +11,31 @@ api() {
     local path="$1" out="$2" n=0 err
     shift 2
     while :; do
-        err=$(wget -q -O "$out" --header "Authorization: Machine $SYSTEM_ID:$TOKEN" \
-            "$@" "$API$path" 2>&1) && return 0
+        if [ -n "$TOKEN" ]; then
+            err=$(wget -q -O "$out" --header "Authorization: Machine $SYSTEM_ID:$TOKEN" \
+                "$@" "$API$path" 2>&1) && return 0
+        else  # enlisting: no token yet
+            err=$(wget -q -O "$out" "$@" "$API$path" 2>&1) && return 0
+        fi
         case "$err" in *"error: HTTP/"*" 4"[0-9][0-9]*) say "$path: ${err#*error: }"; return 1 ;; esac
         n=$((n + 1))
         [ "$n" -ge "$RETRIES" ] && { say "$path: ${err:-failed}"; return 1; }
         sleep "$n"
+    done
+}
+
+post() { api "$1" /dev/null --post-data "${2:-}"; }
+
+now() { cut -d' ' -f1 /proc/uptime; }
+
+# Every HEARTBEAT seconds until killed (TERM): the runner is alive.
+heartbeat_loop() {
+    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+    while :; do
+        post heartbeat/ || :
+        sleep "$HEARTBEAT" &
+        nap=$!
+        wait "$nap"
     done
 }
 
@@ -38,6 +57,7 @@ power_off() {
     fi
     say "job over: powering off"
     sync
+    sleep 1  # let the serial console drain: poweroff -f stops the machine mid-line
     poweroff -f
     exit 0
 }

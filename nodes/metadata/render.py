@@ -68,6 +68,7 @@ def render_runner(spec: dict, region_url: str) -> str:
         "@REGION@": region_url, "@SYSTEM_ID@": spec["system_id"], "@JOB@": spec["job"],
         "@HEARTBEAT@": str(int(spec["heartbeat_interval"])),
         "@SCRIPTS@": "\n".join(lines), "@SCRIPT_ENV@": "\n".join(cases) or "        *) ;;",
+        "@LIB@": _read(LIB_TEMPLATE),
     }
     text = _template()
     for marker, value in values.items():

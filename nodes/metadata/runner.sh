@@ -9,8 +9,6 @@ SYSTEM_ID="${METAL_SYSTEM_ID:-@SYSTEM_ID@}"
 TOKEN="${METAL_TOKEN:-}"
 JOB=@JOB@
 HEARTBEAT=@HEARTBEAT@
-RETRIES=5
-API="${REGION}api/v1/metadata/"
 WORK="${METAL_RUNNER_DIR:-/tmp/metal-job}/$JOB"
 # One line per script in name order: result id, name, timeout (s, 0: none), parallel.
 SCRIPTS='@SCRIPTS@'
@@ -22,40 +20,7 @@ script_env() {
     esac
 }
 
-say() { echo "metal: $*"; }
-
-# api PATH OUT [wget options]: call the metadata API, retrying network and server errors
-# (a 4xx answer will not change). No wget -T: busybox 1.35 static wget segfaults with it.
-api() {
-    local path="$1" out="$2" n=0 err
-    shift 2
-    while :; do
-        if [ -n "$TOKEN" ]; then
-            err=$(wget -q -O "$out" --header "Authorization: Machine $SYSTEM_ID:$TOKEN" \
-                "$@" "$API$path" 2>&1) && return 0
-        else
-            err=$(wget -q -O "$out" "$@" "$API$path" 2>&1) && return 0
-        fi
-        case "$err" in *"error: HTTP/"*" 4"[0-9][0-9]*) say "$path: ${err#*error: }"; return 1 ;; esac
-        n=$((n + 1))
-        [ "$n" -ge "$RETRIES" ] && { say "$path: ${err:-failed}"; return 1; }
-        sleep "$n"
-    done
-}
-
-post() { api "$1" /dev/null --post-data "${2:-}"; }
-
-now() { cut -d' ' -f1 /proc/uptime; }
-
-heartbeat_loop() {
-    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
-    while :; do
-        post heartbeat/ || :
-        sleep "$HEARTBEAT" &
-        nap=$!
-        wait "$nap"
-    done
-}
+@LIB@
 
 # watchdog DIR LIMIT: end the script's whole process group once its time is up (busybox
 # timeout would kill only the script itself; its children would keep the output pipes open).
@@ -140,17 +105,6 @@ run_all() {
 $SCRIPTS
 EOF
     for pid in $batch; do wait "$pid"; done
-}
-
-power_off() {
-    if [ "${METAL_RUNNER_NO_POWEROFF:-0}" = 1 ]; then
-        say "job over: would power off (METAL_RUNNER_NO_POWEROFF=1)"
-        exit 0
-    fi
-    say "job over: powering off"
-    sync
-    poweroff -f
-    exit 0
 }
 
 # The region's answer decides: power off, or (same boot) the next job if there is one.
