@@ -24,13 +24,17 @@ class Api:
         self.key = key
 
     def call(self, method: str, path: str, body: dict | None = None):
+        return json.loads(self.raw(method, path, body) or b"null")
+
+    def raw(self, method: str, path: str, body: dict | None = None) -> bytes:
+        """The answer's body as bytes (plain-text endpoints: script outputs)."""
         request = urllib.request.Request(
             self.base + path.lstrip("/"), method=method,
             data=json.dumps(body).encode() if body is not None else None,
             headers={"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
-                return json.loads(response.read() or b"null")
+                return response.read()
         except urllib.error.HTTPError as exc:
             raise ApiError(f"{method} {path}: {exc.code} {exc.read()[:500]!r}") from None
 

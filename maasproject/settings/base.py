@@ -65,7 +65,11 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Wait for a writer instead of failing at once: the worker and web share the file.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    # IMMEDIATE: a transaction takes the write lock when it begins; a deferred one that reads
+    # first and then writes fails at once ("database is locked") when another writer holds
+    # the lock, as the timeout does not apply to that upgrade (a runner's parallel scripts).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=30, transaction_mode="IMMEDIATE")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,8 +1,10 @@
 """The `lab` fixture: qemu VMs with BMCs and racks in namespaces, and a region on the test DB.
 
-Per module (`pytestmark = pytest.mark.lab(vms=1, racks=1, memory=512)` chooses the size): the
-network, the portal, the BMCs and the region (gunicorn + a region Celery worker on the test
-database, in the root namespace, reached from the lab through the portal). Per test: the racks
+Per module (`pytestmark = pytest.mark.lab(vms=1, racks=1, memory=512)` chooses the size;
+`beat=True` adds the region's Celery beat, `env={...}` extra environment for the lab's processes,
+e.g. short region timeouts): the network, the portal, the BMCs and the region (gunicorn + a
+region Celery worker on the test database, in the root namespace, reached from the lab through
+the portal). Per test: the racks
 (started, registered, and reset after the test, whose database flush forgets them) and the VMs
 (powered off and given blank disks after the test). Tests using it are transactional: the
 region's processes must see what the test writes.
@@ -49,8 +51,9 @@ def lab_module(request, django_db_setup, django_db_blocker, tmp_path_factory):
     require_lab()
     marker = request.node.get_closest_marker("lab")
     options = {**DEFAULTS, **(marker.kwargs if marker else {})}
+    beat, extra_env = options.pop("beat", False), options.pop("env", {})
     boot_resources = Path(settings.VAR_DIR) / "lab-boot-resources"
-    env = process_env(BOOT_RESOURCES_DIR=str(boot_resources))
+    env = process_env(BOOT_RESOURCES_DIR=str(boot_resources), **extra_env)
     config = LabConfig(state_dir=tmp_path_factory.mktemp("lab"), region_port=free_tcp_port(),
                        broker_url=env["CELERY_BROKER_URL"],
                        broker_dir=str(Path(settings.VAR_DIR) / "broker"),
@@ -62,7 +65,7 @@ def lab_module(request, django_db_setup, django_db_blocker, tmp_path_factory):
         lab.start_network()
         lab.start_portals()
         lab.start_bmcs()
-        lab.start_region(env)
+        lab.start_region(env, beat=beat)
         yield lab
     finally:
         lab.down()
