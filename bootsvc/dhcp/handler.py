@@ -174,15 +174,16 @@ class DhcpHandler:
                 parts.append(opts.times.get(lease_time) or SubnetOptions._times(lease_time))
             if host is not None and host.hostname:
                 parts.append(encode_option(OPT_HOSTNAME, host.hostname.encode()))
-            parts.append(self._boot(pkt, rep, subnet, host, opts))
+            parts.append(self._boot(pkt, rep, opts))
         agent = pkt.options.get(OPT_RELAY_AGENT)
         if agent is not None:
             parts.append(encode_option(OPT_RELAY_AGENT, agent))  # RFC 3046: echoed, last
         return build(rep, b"".join(parts)), self._destination(pkt, kind)
 
-    def _boot(self, pkt: Packet, rep: Packet, subnet: Subnet, host: Host | None, opts) -> bytes:
-        if host is None and not subnet.allow_enlistment:
-            return b""  # unknown machines only boot where enlistment is allowed
+    def _boot(self, pkt: Packet, rep: Packet, opts) -> bytes:
+        # Every PXE client gets its loader, as with MAAS: machines the region knows often have
+        # no reserved address, so whether an unknown MAC may enlist is the boot decision's
+        # call (it answers "boot local" where enlistment is off), not DHCP's.
         choice = pxe.choose(pkt.options, opts.server_str, self.config.http_port)
         if choice is None:
             return b""

@@ -87,11 +87,13 @@ def test_relayed_request_answered_to_relay_with_option_82():
     assert offer.options[54] == SERVER
 
 
-def test_unknown_mac_without_enlistment_gets_address_but_no_boot():
+def test_unknown_mac_without_enlistment_still_gets_its_loader_at_the_normal_lease_time():
+    # Known machines need not have a reserved address: the region's boot decision, not DHCP,
+    # tells an unknown MAC on a subnet without enlistment to boot locally.
     handler = make_handler(rack_config([subnet_config(allow_enlistment=False)]))
     offer, ack, _ = dora(handler, o93=arch(7))
     assert int.from_bytes(ack.options[51], "big") == 600
-    assert ack.file == b"" and 67 not in ack.options
+    assert ack.file == b"bootx64.efi" and ack.options[67] == b"bootx64.efi"
 
 
 def test_update_config_keeps_leases_and_applies_reservation():
