@@ -15,58 +15,50 @@ import os
 import secrets
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
 from lab.api import Api
-from nodes.bootimages import builder, testos
-from nodes.bootimages.builder import BuildError
+from nodes.bootimages import testos
 from nodes.choices import NodeStatus
-from nodes.models import Event, Machine, Tag
+from nodes.models import Machine, Tag
 from nodes.services.bootresources import (
     boot_resource_register_deployable,
     boot_resource_register_ephemeral,
 )
 from power.services.parameters import machine_set_power
 from tests.factories import (
-    FabricFactory,
     InterfaceFactory,
-    IPRangeFactory,
     MachineFactory,
-    SubnetFactory,
     UserFactory,
-    VLANFactory,
     ZoneFactory,
     make_api_key,
 )
+from tests.lab.helpers import (
+    IMAGE_PATH,
+    MIB,
+    allocate_and_deploy,
+    build_boot_images,
+    decoy,
+    disk_head,
+    first,
+    serve_lab_network,
+    timeline,
+    wait_for_status,
+)
 from tests.processes import wait_until
-from zones.models import VLAN, RackController
 
 pytestmark = [
     pytest.mark.lab(vms=1, racks=1, memory=512),
     pytest.mark.integration,
     pytest.mark.django_db(transaction=True),
 ]
-IMAGE_CACHE = Path(os.environ.get("METAL_IMAGE_CACHE", "/var/cache/metal-image-build"))
-WAIT = 900  # seconds for a whole deployment: TCG, two cores shared with other work
-IMAGE_PATH = "images/deployable/amd64/generic/1/root.img.gz"
-MIB = 1 << 20
 
 
 @pytest.fixture(scope="module")
-def boot_images(lab_module) -> tuple[builder.BuildResult, testos.TestOSResult]:
+def boot_images(lab_module):
     """The ephemeral kernel and initrd and the test OS images, built or reused from the cache."""
-    try:
-        ephemeral = builder.build(lab_module.boot_resources_dir, "cloud", cache_dir=IMAGE_CACHE,
-                                  progress=lambda _: None)
-        deployable = testos.build(lab_module.boot_resources_dir, "cloud", cache_dir=IMAGE_CACHE,
-                                  progress=lambda _: None)
-    except BuildError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"cannot build the boot images: {exc}")
-        pytest.skip(f"cannot build the boot images: {exc}")
-    return ephemeral, deployable
+    return build_boot_images(lab_module.boot_resources_dir, test_os=True)
 
 
 @pytest.fixture
@@ -76,23 +68,13 @@ def region(lab, boot_images) -> dict:
     in another zone. Returns the user's API client and the machines."""
     ephemeral, deployable = boot_images
     rack = lab.racks[0]
-    log_mark = Path(rack.log).stat().st_size
     boot_resource_register_ephemeral(ephemeral.kernel, ephemeral.initrd, series="bookworm")
     boot_resource_register_deployable(deployable.images, os_name=testos.OS_NAME,
                                       series=testos.SERIES, architecture=testos.ARCHITECTURE,
                                       title=testos.TITLE)
-    rack_row = RackController.objects.get(name=rack.name)
-    vlan = VLANFactory(fabric=FabricFactory(), vid=0)
-    subnet = SubnetFactory(vlan=vlan, cidr="10.99.0.0/24")
-    IPRangeFactory(subnet=subnet, start_ip="10.99.0.100", end_ip="10.99.0.199")
-    VLAN.objects.filter(pk=vlan.pk).update(dhcp_on=True, primary_rack=rack_row)
-    sync = lab.sync_images(rack)
-    assert sync.returncode == 0, sync.stdout + sync.stderr + lab.logs_tail()
+    serve_lab_network(lab)
     assert (rack.cache_dir / IMAGE_PATH).read_bytes() == (
         lab.boot_resources_dir / IMAGE_PATH).read_bytes()
-    wait_until(lambda: rack_row.subnets.filter(pk=subnet.pk).exists(), 60, lab.logs_tail)
-    wait_until(lambda: "DHCP listening" in Path(rack.log).read_text()[log_mark:], 60,
-               lab.logs_tail)
     user = UserFactory()
     return {"api": Api(f"http://127.0.0.1:{lab.config.region_port}", make_api_key(user)),
             "vm": vm_machine(lab.vms[0]), "decoy": decoy()}
@@ -108,50 +90,6 @@ def vm_machine(vm) -> Machine:
     machine.tags.add(tag)
     InterfaceFactory(machine=machine, mac_address=vm.mac)
     return machine
-
-
-def decoy() -> Machine:
-    """A smaller Ready machine with the tag in another zone: best fit would pick it."""
-    machine = MachineFactory(hostname="decoy", status=NodeStatus.READY, cpu_count=1, memory=256)
-    machine.tags.add(Tag.objects.get(name="lab-tag"))
-    return machine
-
-
-def allocate_and_deploy(api: Api, user_data: str) -> str:
-    """Allocate by zone and tag, then deploy the default image; the system id."""
-    allocated = api.post("machines/allocate/", {"zone": "lab-zone", "tags": ["lab-tag"]})
-    system_id = allocated["system_id"]
-    deploying = api.post(f"machines/{system_id}/deploy/", {"user_data": user_data})
-    assert deploying["status_name"] == "Deploying", deploying
-    assert (deploying["osystem"], deploying["distro_series"]) == ("metal-test", "1"), deploying
-    return system_id
-
-
-def wait_for_status(api: Api, lab, system_id: str, wanted: str) -> dict:
-    """Poll the machine until it is `wanted`; fail at once on another resting status."""
-    seen = {}
-
-    def reached() -> bool:
-        seen.update(api.get(f"machines/{system_id}/"))
-        assert seen["status_name"] in (wanted, "Deploying"), (seen, timeline(system_id),
-                                                               lab.logs_tail())
-        return seen["status_name"] == wanted
-
-    wait_until(reached, WAIT, lambda: f"{seen}\n{timeline(system_id)}\n{lab.logs_tail()}")
-    return dict(seen)
-
-
-def timeline(system_id: str) -> list[Event]:
-    return list(Event.objects.filter(machine__system_id=system_id).order_by("created", "id"))
-
-
-def first(events: list[Event], event_type: str, text: str = "") -> Event:
-    return next(e for e in events if e.type == event_type and text in e.description)
-
-
-def disk_head(vm, size: int = MIB) -> bytes:
-    with open(vm.disk, "rb") as handle:
-        return handle.read(size)
 
 
 @contextmanager
@@ -171,7 +109,7 @@ def test_deploy_writes_the_test_os_and_the_vm_boots_it_from_its_disk(lab, region
     system_id = allocate_and_deploy(api, f"#!/bin/sh\necho {marker}\n")
     assert system_id == region["vm"].system_id  # zone and tag, not the smaller decoy
 
-    deployed = wait_for_status(api, lab, system_id, "Deployed")
+    deployed = wait_for_status(api, lab, system_id, "Deployed", ("Deploying",))
     console = vm.console_text(since)
     steps = [line for line in console.splitlines()
              if line.startswith(("metal", "Booting", "PXELINUX", "SYSLINUX"))]
@@ -216,7 +154,7 @@ def test_corrupt_image_in_the_rack_cache_never_reaches_the_disk(lab, region):
             handle.seek(-len(data), os.SEEK_CUR)
             handle.write(bytes(b ^ 0xFF for b in data))
         system_id = allocate_and_deploy(api, "#!/bin/sh\necho never\n")
-        failed = wait_for_status(api, lab, system_id, "Failed deployment")
+        failed = wait_for_status(api, lab, system_id, "Failed deployment", ("Deploying",))
 
     reason = failed["error_description"]
     assert reason.startswith(f"deployment failed: sha256 checksum mismatch for {IMAGE_PATH}"), \

@@ -6,43 +6,42 @@ ephemeral environment through its BMC; the erase job erases, reads back and repo
 records the erase report, makes the machine Ready without owner and powers it off. The test then
 reads the VM's disk file itself.
 """
-import os
 import struct
 import time
-from pathlib import Path
 
 import pytest
 
 from lab.api import Api
-from nodes.bootimages import builder
-from nodes.bootimages.builder import BuildError
 from nodes.choices import NodeStatus
-from nodes.models import Event, Machine
+from nodes.models import Machine
 from nodes.services.bootresources import boot_resource_register_ephemeral
 from power.services.parameters import machine_set_power
 from tests.factories import (
     BlockDeviceFactory,
-    FabricFactory,
     InterfaceFactory,
-    IPRangeFactory,
     MachineFactory,
-    SubnetFactory,
     UserFactory,
-    VLANFactory,
     make_api_key,
 )
+from tests.lab.helpers import (
+    MIB,
+    SECTOR,
+    all_zero,
+    build_boot_images,
+    erase_report,
+    read_disk,
+    serve_lab_network,
+    timeline_text,
+    wait_for_status,
+)
 from tests.processes import wait_until
-from zones.models import VLAN, RackController
 
 pytestmark = [
     pytest.mark.lab(vms=1, racks=1, memory=512),
     pytest.mark.integration,
     pytest.mark.django_db(transaction=True),
 ]
-IMAGE_CACHE = Path(os.environ.get("METAL_IMAGE_CACHE", "/var/cache/metal-image-build"))
 WAIT = 600  # seconds for a netboot and a job: TCG, two cores shared with other work
-MIB = 1 << 20
-SECTOR = 512
 DISK_SIZE = 128 * MIB
 # (start, size) of the two partitions: their edges are away from the disk's ends.
 PARTITIONS = ((1 * MIB, 60 * MIB), (62 * MIB, 64 * MIB))
@@ -94,43 +93,18 @@ def write_deployed_disk(vm, size: int = DISK_SIZE, fill: bool = False) -> list[i
     return offsets
 
 
-def read_disk(vm) -> bytes:
-    return Path(vm.disk).read_bytes()
-
-
-def all_zero(data: bytes) -> bool:
-    return data.count(0) == len(data)
-
-
 @pytest.fixture(scope="module")
-def boot_images(lab_module) -> builder.BuildResult:
+def boot_images(lab_module):
     """The ephemeral kernel and initrd (with dropbear), built or reused from the cache."""
-    try:
-        return builder.build(lab_module.boot_resources_dir, "cloud", cache_dir=IMAGE_CACHE,
-                             progress=lambda _: None)
-    except BuildError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"cannot build the boot image: {exc}")
-        pytest.skip(f"cannot build the boot image: {exc}")
+    return build_boot_images(lab_module.boot_resources_dir)[0]
 
 
 @pytest.fixture
 def lab_region(lab, boot_images) -> dict:
     """The image registered and synced to the rack, the lab's VLAN with DHCP on its rack, and
     the VM as a Deployed machine (IPMI at its BMC) owned by a user; the user's API client."""
-    rack = lab.racks[0]
-    log_mark = Path(rack.log).stat().st_size
     boot_resource_register_ephemeral(boot_images.kernel, boot_images.initrd, series="bookworm")
-    rack_row = RackController.objects.get(name=rack.name)
-    vlan = VLANFactory(fabric=FabricFactory(), vid=0)
-    subnet = SubnetFactory(vlan=vlan, cidr="10.99.0.0/24")
-    IPRangeFactory(subnet=subnet, start_ip="10.99.0.100", end_ip="10.99.0.199")
-    VLAN.objects.filter(pk=vlan.pk).update(dhcp_on=True, primary_rack=rack_row)
-    sync = lab.sync_images(rack)
-    assert sync.returncode == 0, sync.stdout + sync.stderr + lab.logs_tail()
-    wait_until(lambda: rack_row.subnets.filter(pk=subnet.pk).exists(), 60, lab.logs_tail)
-    wait_until(lambda: "DHCP listening" in Path(rack.log).read_text()[log_mark:], 60,
-               lab.logs_tail)
+    serve_lab_network(lab)
     user = UserFactory()
     machine = deployed_machine(lab.vms[0], user)
     return {"api": Api(f"http://127.0.0.1:{lab.config.region_port}", make_api_key(user)),
@@ -149,43 +123,20 @@ def deployed_machine(vm, owner) -> Machine:
     return machine
 
 
-def timeline(system_id: str) -> str:
-    return "\n".join(f"{e.created:%H:%M:%S} {e.type} {e.description}" for e in
-                     Event.objects.filter(machine__system_id=system_id).order_by("created", "id"))
-
-
-def wait_for_status(api: Api, lab, system_id: str, wanted: str, passing: tuple) -> dict:
-    """Poll the machine until it is `wanted`; fail at once on any status not in `passing`."""
-    seen = {}
-
-    def reached() -> bool:
-        seen.update(api.get(f"machines/{system_id}/"))
-        assert seen["status_name"] in (wanted, *passing), (seen, timeline(system_id),
-                                                           lab.logs_tail())
-        return seen["status_name"] == wanted
-
-    wait_until(reached, WAIT, lambda: f"{seen}\n{timeline(system_id)}\n{lab.logs_tail()}")
-    return dict(seen)
-
-
 def release_and_wait(lab, lab_region, body: dict) -> tuple[dict, str, float]:
     """Release with erase through the API; the machine once Ready, the console, the seconds."""
     api, machine, vm = lab_region["api"], lab_region["machine"], lab.vms[0]
     since, started = vm.console_size(), time.monotonic()
     answer = api.post(f"machines/{machine.system_id}/release/", body)
     assert answer["status_name"] == "Disk erasing", answer
-    ready = wait_for_status(api, lab, machine.system_id, "Ready", ("Disk erasing",))
+    ready = wait_for_status(api, lab, machine.system_id, "Ready", ("Disk erasing",),
+                            timeout=WAIT)
     seconds = time.monotonic() - started
     wait_until(lambda: not vm.running(), 120, lambda: vm.console_text(since)[-3000:])
     console = vm.console_text(since)
-    print(f"\nerased in {seconds:.0f}s; console:\n{console[-5000:]}\n{timeline(machine.system_id)}")
+    print(f"\nerased in {seconds:.0f}s; console:\n{console[-5000:]}\n"
+          f"{timeline_text(machine.system_id)}")
     return ready, console, seconds
-
-
-def erase_report(api: Api, system_id: str) -> dict:
-    reports = api.items(f"events/?machine={system_id}&type=erase_report")
-    assert len(reports) == 1, reports
-    return reports[0]
 
 
 def test_release_with_quick_erase_wipes_the_ends_and_the_partition_edges(lab, lab_region):
@@ -204,7 +155,9 @@ def test_release_with_quick_erase_wipes_the_ends_and_the_partition_edges(lab, la
     assert (f"vda: {DISK_SIZE} bytes, quick erase, {11 * MIB} bytes written, 176 blocks read "
             "back, 0 not zero: passed") in report["description"], report
     assert "metal: erase report: disk=vda" in console
-    assert "metal: job over: powering off" in console
+    # Powered off (release_and_wait waited for it): by the rack, often before the job's own
+    # "powering off" line reaches the console, so that line is not asserted.
+    assert not vm.running()
 
     data = read_disk(vm)
     for start, end in QUICK_WIPED:

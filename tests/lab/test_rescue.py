@@ -17,14 +17,13 @@ from pathlib import Path
 import pytest
 
 from nodes.services.accounts import sshkey_create
+from tests.lab.helpers import timeline_text, wait_for_status
 from tests.lab.test_release import (  # noqa: F401 - fixtures
     DISK_SIZE,
     QUICK_KEPT,
     boot_images,
     lab_region,
     marker,
-    timeline,
-    wait_for_status,
     write_deployed_disk,
 )
 from tests.processes import wait_until
@@ -112,11 +111,11 @@ def test_rescue_ssh_then_exit_to_deployed(lab, lab_region, ssh_client, tmp_path)
     deployed = wait_for_status(api, lab, machine.system_id, "Deployed", ("Exiting rescue mode",))
     assert deployed["owner"] == lab_region["user"].username
     # Power cycled back to its disk: the boot decision was local, not the ephemeral one.
-    wait_until(lambda: "Exiting rescue mode → Deployed" in timeline(machine.system_id)
-               and ": local" in timeline(machine.system_id).split("exit-rescue-mode")[-1],
-               240, lambda: timeline(machine.system_id) + vm.console_text(since)[-3000:])
+    wait_until(lambda: "Exiting rescue mode → Deployed" in timeline_text(machine.system_id)
+               and ": local" in timeline_text(machine.system_id).split("exit-rescue-mode")[-1],
+               240, lambda: timeline_text(machine.system_id) + vm.console_text(since)[-3000:])
     print(f"back to Deployed after {time.monotonic() - started:.0f}s:\n"
-          f"{timeline(machine.system_id)}")
+          f"{timeline_text(machine.system_id)}")
     if vm.running():
         vm.power_off()
     assert Path(vm.disk).stat().st_size == DISK_SIZE
