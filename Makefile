@@ -102,7 +102,7 @@ run: admin images
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 	set -m
-	$(BIN)/gunicorn maasproject.wsgi --bind "$(HOST):$(PORT)" --workers $(WEB_WORKERS) \
+	$(BIN)/gunicorn maasproject.wsgi --bind "$(HOST):$(PORT)" --workers $(WEB_WORKERS) --backlog 4096 \
 	    --access-logfile - --control-socket "$(VAR_DIR)/gunicorn.ctl" & pgids+=($$!)
 	$(BIN)/celery -A maasproject worker -Q region -l info --hostname "region@%h" & pgids+=($$!)
 	$(BIN)/celery -A maasproject beat -l info & pgids+=($$!)

@@ -158,10 +158,13 @@ class Bench:
         self.lab.run(self.ns["br"], [sys.executable, "-c", IPMI, verb], cwd=ROOT, env=self.env,
                      timeout=120).check_returncode()
 
-    def timed_boot(self) -> float:
-        """Seconds from IPMI power-on to the VM's first metadata request in the access log."""
+    def timed_boot(self) -> tuple[float, dict[str, float]]:
+        """Seconds from IPMI power-on to the VM's first metadata request in the access log,
+        and when each console milestone appeared (seconds after power-on)."""
         offset = self.access_log.stat().st_size
         started = time.monotonic()
+        console = ConsoleMilestones(VAR / "console", started)
+        console.start()
         self.ipmi("on")
 
         def first_call() -> bool:
@@ -172,9 +175,42 @@ class Bench:
 
         wait_for(first_call, 240, poll=0.05)
         elapsed = time.monotonic() - started
+        console.stop()
         self.ipmi("off")
         time.sleep(1)
-        return elapsed
+        return elapsed, console.seen
+
+
+# Console lines that mark the boot's phases, in order (the console has no timestamps: a thread
+# notes when each first appears, polling every 50 ms).
+MILESTONES = (("DHCP done (iPXE)", "Next server:"), ("lpxelinux running", "PXELINUX"),
+              ("kernel loading", "/linux"), ("initrd loading", "/initrd.gz"),
+              ("kernel started", "Linux version"), ("/init started", "metal: init started"),
+              ("/init has a lease", "metal: dhcp address"))
+
+
+class ConsoleMilestones(threading.Thread):
+    """Notes when each milestone line first shows up on the VM's console."""
+
+    def __init__(self, path: Path, started: float):
+        super().__init__(daemon=True)
+        self.path, self.started, self.done = path, started, threading.Event()
+        self.offset = len(read(path))
+        self.seen: dict[str, float] = {}
+
+    def run(self) -> None:
+        while not self.done.wait(0.05):
+            text = read(self.path)
+            if len(text) < self.offset:  # a new qemu started the console file afresh
+                self.offset = 0
+            text = text[self.offset:]
+            for name, pattern in MILESTONES:
+                if name not in self.seen and pattern in text:
+                    self.seen[name] = time.monotonic() - self.started
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join(2)
 
 
 def wait_for(check, timeout: float, poll: float = 0.3) -> None:
@@ -237,6 +273,8 @@ start_ours.seen = 0
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--flush-tcp-metrics", action="store_true",
+                        help="forget the kernel's cached TCP metrics (RTT) before every boot")
     args = parser.parse_args()
     ensure_packages()
     recreate_database(DB_URL)
@@ -252,6 +290,7 @@ def main() -> None:
         "baseline": lambda: start_baseline(bench, tftp),
     }
     results = {name: [] for name in variants}
+    phases = {name: [] for name in variants}
     with NetLab("bnb") as lab:
         bench = Bench(lab)
         bench.start_region_and_bmc()
@@ -259,13 +298,18 @@ def main() -> None:
         tftp = baseline_files(bench.sync_rack_cache(credentials), params)
         for run in range(args.runs):
             for name, starter in variants.items():
+                if args.flush_tcp_metrics:  # every boot as the first one to this address
+                    lab.run(bench.ns["rack"], ["ip", "tcp_metrics", "flush", "all"])
                 procs = starter()
-                results[name].append(bench.timed_boot())
-                print(f"run {run + 1} {name}: {results[name][-1]:.2f} s", flush=True)
+                seconds, seen = bench.timed_boot()
+                results[name].append(seconds)
+                phases[name].append(seen)
+                print(f"run {run + 1} {name}: {seconds:.2f} s {seen}", flush=True)
                 for proc in procs:
                     lab.kill(proc)
         stop.set()
     report(results)
+    report_phases(phases)
 
 
 LABELS = {"ours": "ours (bootsvc)",
@@ -284,6 +328,19 @@ def report(results: dict[str, list[float]]) -> None:
         print(f"| {LABELS[name]} | {', '.join(f'{t:.1f}' for t in times)} | "
               f"{medians[name]:.1f} | {medians[name] / medians['baseline']:.2f} |")
     print(f"\ntarget: ours ≤ 1.1 × baseline; logs in {VAR}")
+
+
+def report_phases(phases: dict[str, list[dict[str, float]]]) -> None:
+    """Median time after power-on at which each console milestone appeared, per stack."""
+    print("\n| milestone (s after power-on, median) | " + " | ".join(LABELS[n] for n in phases)
+          + " |")
+    print("|---|" + "---|" * len(phases))
+    for name, _ in MILESTONES:
+        cells = []
+        for runs in phases.values():
+            times = [seen[name] for seen in runs if name in seen]
+            cells.append(f"{statistics.median(times):.1f}" if times else "–")
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,662 @@
+"""Benchmark: commission N simulated machines at once through the real region, worker and rack.
+
+Real processes: gunicorn (the region web, sync workers), a Celery region worker, and a rack
+(`python -m rack_worker.rackd --no-with-bootsvc`: it registers with the shared secret,
+heartbeats and runs the rack worker `python -m rack_worker --name bench-rack`). The machines
+have the `fake` power driver; their BMC state lives in files (FAKE_POWER_STATE_DIR) that the
+rack worker writes and bench/fake_runner.py watches: a machine "boots" when the rack powers it
+on, asks the rack API for its boot decision with the rack's credentials (as bootsvc would),
+plays the job runner over the metadata API (every built-in script, with realistic outputs
+that the inventory parses), and is off again when the region powers it off through the rack.
+
+One POST per machine to /api/v1/machines/<id>/commission/ with an API key starts it all, every
+request sent at once (--request-concurrency to limit). Measured: wall time from the first
+commission request until every machine is Ready (and until every BMC is off again); per
+machine, from its request to its Ready Event, with the phases in between; CPU seconds of the
+region (gunicorn and region worker process groups, from /proc/<pid>/stat), of the other parts,
+of this database's PostgreSQL backends and of the whole host (other people's work shows);
+errors: failed commission requests, every HTTP error the runner met (retried or not), failed
+boots, machines not Ready, ERROR lines in the logs, power errors.
+
+Usage: .venv/bin/python bench/commission_bench.py [--machines 500] [--web-workers 4]
+           [--backlog 4096] [--region-concurrency 2] [--rack-concurrency 8] [--timeout 900]
+Database: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/maas_bench_commission,
+dropped and created); broker: BENCH_BROKER_URL (default redis://127.0.0.1:6379/9, flushed);
+port BENCH_PORT (default 5296). Logs stay in a temporary directory (printed).
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DB_URL = os.environ.get("BENCH_DATABASE_URL",
+                        "postgres://postgres@127.0.0.1:5432/maas_bench_commission")
+BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/9")
+PORT = int(os.environ.get("BENCH_PORT", "5296"))
+RACK = "bench-rack"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+ERROR_LINE = re.compile(r"\b(ERROR|CRITICAL)\b|Traceback")
+
+
+@dataclass
+class Options:
+    machines: int = 500
+    web_workers: int = 4
+    # Listen queue: up to 6 connections per booting machine (its parallel scripts) wait in it;
+    # gunicorn's default (2048) overflows with 500 machines at once (connection resets).
+    backlog: int = 4096
+    region_concurrency: int = 2
+    beat: bool = True  # the region's periodic tasks: rack status sweep, deadlines, power polls
+    rack_concurrency: int = 8
+    request_concurrency: int = 0  # commission requests in flight; 0: all at once
+    script_seconds: float = 0.0
+    timeout: float = 900.0
+    port: int = PORT
+    rack: str = RACK
+
+
+@dataclass
+class Run:
+    """What a run measured (times are epoch seconds, CPU in seconds)."""
+
+    options: Options
+    t_first_request: float = 0.0
+    t_all_ready: float = 0.0
+    t_all_off: float = 0.0
+    t_done: float = 0.0
+    statuses: dict = field(default_factory=dict)
+    per_machine: list[float] = field(default_factory=list)
+    per_machine_region: list[float] = field(default_factory=list)
+    commission_latency: list[float] = field(default_factory=list)
+    t_last_answer: float = 0.0
+    listen_overflows: int = 0
+    settled: bool = False
+    phases: dict = field(default_factory=dict)
+    cpu: dict = field(default_factory=dict)
+    host: dict = field(default_factory=dict)
+    errors: dict = field(default_factory=dict)
+    error_samples: list[str] = field(default_factory=list)
+    requests: int = 0
+    load: tuple[str, str] = ("", "")
+    logs: str = ""
+
+    @property
+    def ready(self) -> int:
+        return self.statuses.get("Ready", 0)
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+
+# Processes ---------------------------------------------------------------------------------
+def spawn(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    """`python args...` in its own process group (so its CPU and its stop cover its children)."""
+    with open(log, "wb") as out:
+        return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM to the leader (it stops its own children cleanly), SIGKILL to the group later."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+    try:
+        os.killpg(proc.pid, 9)  # anything of the group still there
+    except ProcessLookupError:
+        pass
+
+
+def wait_for(check, timeout: float, what: str, procs: list[subprocess.Popen] = ()):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        for proc in procs:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{what}: {proc.args} exited with {proc.returncode}")
+        time.sleep(0.2)
+    raise RuntimeError(f"Timed out after {timeout:.0f}s waiting for {what}")
+
+
+def http_ok(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=2).close()
+        return True
+    except urllib.error.HTTPError:
+        return True  # it answers
+    except OSError:
+        return False
+
+
+# CPU ------------------------------------------------------------------------------------------
+def _stat_fields(pid: str) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2:].split()  # fields from the 3rd (state) on
+
+
+def group_cpu(pgid: int) -> float:
+    """CPU seconds of a process group: its live processes plus the children they reaped."""
+    ticks = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        fields = _stat_fields(pid)
+        if fields and int(fields[2]) == pgid:  # pgrp; utime, stime, cutime, cstime follow
+            ticks += sum(int(value) for value in fields[11:15])
+    return ticks / CLOCK_TICKS
+
+
+def pids_cpu(pids: list[int]) -> dict[int, float]:
+    cpu = {}
+    for pid in pids:
+        fields = _stat_fields(str(pid))
+        if fields:
+            cpu[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return cpu
+
+
+def postgres_backends() -> list[int]:
+    """The PostgreSQL backend pids serving this database (empty elsewhere)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def host_busy_seconds() -> tuple[float, float]:
+    """CPU seconds the whole host spent not idle since boot (all cores), and of it in irqs."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    busy = sum(values[:8]) - values[3] - values[4]  # user..steal, minus idle and iowait
+    return busy / CLOCK_TICKS, (values[5] + values[6]) / CLOCK_TICKS
+
+
+def listen_overflows() -> int:
+    """The host's TCP listen queue overflows so far (TcpExt ListenOverflows)."""
+    lines = Path("/proc/net/netstat").read_text().splitlines()
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            return int(dict(zip(names.split(), values.split(), strict=True))["ListenOverflows"])
+    return 0
+
+
+def named_cpu(names: tuple[str, ...]) -> dict[int, float]:
+    """CPU seconds of every live process whose command name is one of `names`."""
+    cpu = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() in names:
+                cpu.update(pids_cpu([int(pid)]))
+        except OSError:
+            continue
+    return cpu
+
+
+class CpuMeter:
+    """CPU seconds of process groups, this database's backends, this process and the host.
+
+    Backends come and go (connections older than CONN_MAX_AGE are replaced): they are
+    sampled during the run too, and each counts up to its last sample.
+    """
+
+    def __init__(self, groups: dict[str, subprocess.Popen]):
+        self.groups = groups
+        self.postgres_pids: set[int] = set()
+
+    def start(self) -> None:
+        self.base = self._sample()
+        self.backends = dict(self.base["postgres"])
+        self.stopping = threading.Event()
+        self.tracker = threading.Thread(target=self._track, daemon=True)
+        self.tracker.start()
+
+    def _track(self) -> None:
+        from django.db import connection
+
+        while not self.stopping.wait(0.5):
+            self.backends.update(pids_cpu(postgres_backends()))
+        connection.close()
+
+    def finish(self) -> tuple[dict, dict]:
+        """CPU seconds since start() by part; the host's and shared services' seconds."""
+        self.stopping.set()
+        self.tracker.join()
+        end = self._sample()
+        self.backends.update(end["postgres"])
+        cpu = {name: end["groups"][name] - self.base["groups"][name] for name in self.groups}
+        cpu["postgres"] = sum(value - self.base["postgres"].get(pid, 0.0)
+                              for pid, value in self.backends.items())
+        cpu["bench"] = end["self"] - self.base["self"]
+        shared = {
+            "host busy": end["host"][0] - self.base["host"][0],
+            "irq": end["host"][1] - self.base["host"][1],
+            # Shared with everyone else on the host: other databases, other Redis dbs.
+            "other postgres processes": sum(
+                value - self.base["services"].get(pid, 0.0)
+                for pid, value in end["services"].items()
+                if pid not in self.backends and pid in self.postgres_pids),
+            "redis-server": sum(value - self.base["services"].get(pid, 0.0)
+                                for pid, value in end["services"].items()
+                                if pid not in self.postgres_pids),
+        }
+        return cpu, shared
+
+    def _sample(self) -> dict:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        postgres = named_cpu(("postgres",))
+        self.postgres_pids |= set(postgres)
+        return {"groups": {name: group_cpu(proc.pid) for name, proc in self.groups.items()},
+                "postgres": pids_cpu(postgres_backends()),
+                "services": {**postgres, **named_cpu(("redis-server",))},
+                "self": usage.ru_utime + usage.ru_stime, "host": host_busy_seconds()}
+
+
+# Setup --------------------------------------------------------------------------------------
+def seed(count: int) -> tuple[str, dict[str, str]]:
+    """An admin with an API key and `count` New machines (fake power, one NIC each).
+
+    Returns the key and {fake_id: MAC}; the fake id is the hostname.
+    """
+    from nodes.services import accounts
+    from nodes.services.machines import machine_create
+
+    admin = accounts.user_create(None, username="bench", password=accounts.generate_password(),
+                                 is_superuser=True)
+    _, key = accounts.apikey_create(admin, "commission bench")
+    bmcs = {}
+    for index in range(count):
+        hostname = f"cm-{index:04d}"
+        mac = f"52:54:00:c0:{index >> 8 & 255:02x}:{index & 255:02x}"
+        machine_create(admin, hostname=hostname, architecture="amd64/generic",
+                       mac_addresses=[mac], power_type="fake",
+                       power_parameters={"fake_id": hostname})
+        bmcs[hostname] = mac
+    return key, bmcs
+
+
+def rack_ready(credentials: Path, name: str):
+    from zones.models import RackController
+
+    if not credentials.exists():
+        return None
+    return RackController.objects.filter(name=name, status="running").first()
+
+
+def start_stack(options: Options, env: dict, var: Path, bmcs: dict[str, str],
+                procs: dict[str, subprocess.Popen]) -> tuple[str, Path]:
+    """Start region web and worker, the rack and the fleet; return the region URL and records."""
+    from zones.services.rackapi import rack_secret
+
+    url = f"http://127.0.0.1:{options.port}/"
+    procs["gunicorn"] = spawn(
+        ["-m", "gunicorn", "maasproject.wsgi", "-b", f"127.0.0.1:{options.port}",
+         "-w", str(options.web_workers), "--backlog", str(options.backlog), "--timeout", "120",
+         "--log-level", "warning"],
+        env, var / "gunicorn.log")
+    procs["region worker"] = spawn(
+        ["-m", "celery", "-A", "maasproject", "worker", "-Q", "region", "-c",
+         str(options.region_concurrency), "-l", "warning", "--without-gossip",
+         "--without-mingle", "--hostname", f"bench-region-{os.getpid()}@%h"],
+        env, var / "region.log")
+    if options.beat:
+        procs["beat"] = spawn(["-m", "celery", "-A", "maasproject", "beat", "-l", "warning",
+                               "-s", str(var / "celerybeat-schedule")], env, var / "beat.log")
+    wait_for(lambda: http_ok(url + "api/v1/"), 60, "gunicorn", [procs["gunicorn"]])
+    rack_var, power_dir = var / "rack", var / "fake-power"
+    # A VAR_DIR of its own (credentials); the region's queues when the broker is the
+    # filesystem transport under the region's VAR_DIR (tests without Redis).
+    rack_env = dict(env, VAR_DIR=str(rack_var), FAKE_POWER_STATE_DIR=str(power_dir),
+                    RACK_SECRET=rack_secret(), CELERY_BROKER_DIR=env.get("CELERY_BROKER_DIR")
+                    or str(Path(env["VAR_DIR"]) / "broker"))
+    procs["rack"] = spawn(
+        ["-m", "rack_worker.rackd", "--region-url", url, "--name", options.rack,
+         "--no-with-bootsvc", "--worker-concurrency", str(options.rack_concurrency)],
+        rack_env, var / "rack.log")
+    credentials = rack_var / "rack" / "credentials.json"
+    wait_for(lambda: rack_ready(credentials, options.rack), 60, "the rack to register",
+             [procs["rack"]])
+    bmcs_file, records = var / "bmcs", var / "boots.jsonl"
+    bmcs_file.write_text("".join(f"{fake_id} {mac}\n" for fake_id, mac in bmcs.items()))
+    procs["fake runner"] = spawn(
+        ["bench/fake_runner.py", "--region", url, "--rack-credentials", str(credentials),
+         "--bmcs-file", str(bmcs_file), "--power-dir", str(power_dir), "--records",
+         str(records), "--exit-after", str(len(bmcs)), "--timeout", str(options.timeout),
+         "--script-seconds", str(options.script_seconds)], env, var / "fake_runner.log")
+    wait_for(lambda: "watching" in (var / "fake_runner.log").read_text(), 30, "the fake runner",
+             [procs["fake runner"]])
+    time.sleep(2)  # the workers finish connecting to the broker
+    return url, records
+
+
+# The run ------------------------------------------------------------------------------------
+def commission_all(url: str, key: str, system_ids: list[str], concurrency: int) -> list:
+    """POST commission for every machine: (system_id, HTTP status or error, sent, answered)."""
+    def one(system_id: str):
+        request = urllib.request.Request(
+            f"{url}api/v1/machines/{system_id}/commission/", data=b"{}", method="POST",
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        sent = time.time()
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                response.read()
+                code = response.status
+        except urllib.error.HTTPError as exc:
+            code = exc.code
+        except OSError as exc:
+            code = f"{type(exc).__name__}: {exc}"
+        return system_id, code, sent, time.time()
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        return list(pool.map(one, system_ids))
+
+
+def settled(count: int) -> bool:
+    """Every machine finished its job (no longer New or in progress) and is powered off."""
+    from nodes.choices import NodeStatus
+    from nodes.models import Machine
+
+    busy = (NodeStatus.NEW, NodeStatus.COMMISSIONING, NodeStatus.TESTING)
+    return not Machine.objects.filter(status__in=busy).exists() and \
+        Machine.objects.filter(power_state="off").count() == count
+
+
+def event_times(event_type: str) -> dict[str, float]:
+    """Each machine's latest Event of a type, as epoch seconds, by system id."""
+    from nodes.models import Event
+
+    times = {}
+    for system_id, created in Event.objects.filter(type=event_type).order_by(
+            "created").values_list("machine__system_id", "created"):
+        times[system_id] = created.timestamp()
+    return times
+
+
+def read_records(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+
+
+def spread(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"{percentile(values, 50):.1f} / {percentile(values, 95):.1f} / {max(values):.1f}"
+
+
+def run_benchmark(options: Options, env: dict, var: Path) -> Run:
+    """Seed, start everything, commission all machines at once, wait, measure, stop."""
+    from django.db.models import Count
+
+    from nodes.choices import NodeStatus
+    from nodes.models import Event, Machine
+
+    run = Run(options, logs=str(var), load=(_loadavg(), ""))
+    key, bmcs = seed(options.machines)
+    system_ids = list(Machine.objects.order_by("hostname").values_list("system_id", flat=True))
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        url, records_path = start_stack(options, env, var, bmcs, procs)
+        meter = CpuMeter({name: procs[name] for name in
+                          ("gunicorn", "region worker", "beat", "rack", "fake runner")
+                          if name in procs})
+        meter.start()
+        overflows = listen_overflows()
+        run.t_first_request = time.time()
+        answers = commission_all(url, key, system_ids,
+                                 options.request_concurrency or options.machines)
+        run.settled = wait_until_settled(options, procs)
+        run.t_done = time.time()
+        run.cpu, run.host = meter.finish()
+        run.listen_overflows = listen_overflows() - overflows
+        run.load = (run.load[0], _loadavg())
+        try:  # the runner ends after the last boot: it has seen every BMC go off
+            procs["fake runner"].wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+    finally:
+        for proc in procs.values():
+            stop(proc)
+    records = read_records(records_path)
+    run.statuses = {NodeStatus(status).label: n for status, n in Machine.objects.values_list(
+        "status").annotate(n=Count("id"))}
+    measure(run, records, answers)
+    run.errors["power errors"] = Event.objects.filter(type="power_error").count()
+    run.errors["power state not recorded off"] = Machine.objects.exclude(
+        power_state="off").count()
+    run.errors["not settled within the timeout"] = int(not run.settled)
+    return run
+
+
+def wait_until_settled(options: Options, procs: dict[str, subprocess.Popen]) -> bool:
+    """Wait until every machine is done and recorded off; False at the timeout."""
+    deadline = time.monotonic() + options.timeout
+    while time.monotonic() < deadline:
+        if settled(options.machines):
+            return True
+        for name in ("gunicorn", "region worker", "beat", "rack"):
+            if name in procs and procs[name].poll() is not None:
+                raise RuntimeError(f"{name} exited with {procs[name].returncode}")
+        time.sleep(0.5)
+    return False
+
+
+def measure(run: Run, records: list[dict], answers: list[tuple]) -> None:
+    """Per machine times from the request, the Events and the boot records; errors."""
+    bad_requests = [f"commission {sid}: {code}" for sid, code, _, _ in answers if code != 200]
+    requested = {sid: sent for sid, _, sent, _ in answers}
+    run.commission_latency = [answered - sent for _, _, sent, answered in answers]
+    run.t_last_answer = max((answered for *_, answered in answers), default=0.0)
+    commissioned = event_times("commission")
+    ready = event_times("status_succeeded")
+    powered_off = event_times("power_off")
+    run.t_all_ready = max(ready.values(), default=0.0)
+    run.t_all_off = max(powered_off.values(), default=0.0)
+    run.per_machine = [ready[sid] - requested[sid] for sid in ready if sid in requested]
+    run.per_machine_region = [ready[sid] - commissioned[sid] for sid in ready
+                              if sid in commissioned]
+    by_id = {r.get("system_id"): r for r in records if r.get("system_id")}
+    phases = {"commission → BMC on (region, broker, rack)": [],
+              "BMC on → job reported (boot decision, scripts, status)": [],
+              "Ready → BMC off (region, broker, rack)": []}
+    keys = list(phases)
+    for sid, record in by_id.items():
+        if sid in commissioned and record.get("on_seen"):
+            phases[keys[0]].append(record["on_seen"] - commissioned[sid])
+        if record.get("on_seen") and record.get("job_ended"):
+            phases[keys[1]].append(record["job_ended"] - record["on_seen"])
+        if sid in ready and record.get("off_seen"):
+            phases[keys[2]].append(record["off_seen"] - ready[sid])
+    run.phases = phases
+    run.requests = sum(r.get("requests", 0) for r in records)
+    http_errors = [e for r in records for e in r.get("http_errors", [])]
+    failed_boots = [r for r in records if not r.get("ok")]
+    log_errors = []
+    for name in ("gunicorn", "region", "beat", "rack", "fake_runner"):
+        path = Path(run.logs) / f"{name}.log"
+        if path.exists():
+            log_errors += [f"{name}.log: {line[:200]}" for line in
+                           path.read_text(errors="replace").splitlines()
+                           if ERROR_LINE.search(line)]
+    run.errors = {
+        "commission requests": len(bad_requests),
+        "runner HTTP errors": len(http_errors),
+        "failed boots": len(failed_boots),
+        "boots missing": max(0, run.options.machines - len(records)),
+        "not Ready": run.options.machines - run.ready,
+        "error log lines": len(log_errors),
+    }
+    run.error_samples = (bad_requests[:5] + http_errors[:5] + log_errors[:5]
+                         + [json.dumps({k: r.get(k) for k in ("fake_id", "system_id",
+                                                              "interrupted", "action")})
+                            for r in failed_boots[:5]])
+
+
+def _loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+# Report -------------------------------------------------------------------------------------
+def versions() -> str:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return f"SQLite {connection.Database.sqlite_version}"
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        pg = cursor.fetchone()[0].split()[0]
+    from maasproject.celery import app
+
+    broker = app.conf.broker_url
+    if not broker.startswith("redis"):
+        return f"PostgreSQL {pg} + {broker.split(':', 1)[0]} broker"
+    import redis
+
+    return f"PostgreSQL {pg} + Redis {redis.Redis.from_url(broker).info()['redis_version']}"
+
+
+def report(run: Run) -> str:
+    o, cores = run.options, os.cpu_count()
+    cpu_model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo")
+                      .read_text().splitlines() if line.startswith("model name")), "")
+    wall = run.t_all_ready - run.t_first_request if run.t_all_ready else float("nan")
+    off = run.t_all_off - run.t_first_request if run.t_all_off else float("nan")
+    span = max(run.t_done - run.t_first_request, 1e-9)
+    region_parts = [n for n in ("gunicorn", "region worker", "beat") if n in run.cpu]
+    region = sum(run.cpu[n] for n in region_parts)
+    parts = " + ".join(f"{run.cpu[n]:.1f}" for n in region_parts)
+    ours = sum(run.cpu.values())
+    shared = run.host["other postgres processes"] + run.host["redis-server"] + run.host["irq"]
+    other = max(0.0, run.host["host busy"] - ours - shared)
+    lines = [
+        f"### Commissioning throughput, {o.machines} fake machines at once "
+        f"({time.strftime('%Y-%m-%d')}, {cores} cores, {cpu_model}, Python "
+        f"{platform.python_version()}, {versions()})",
+        "",
+        f"gunicorn {o.web_workers} sync workers (backlog {o.backlog}), region worker prefork "
+        f"{o.region_concurrency}, {'beat' if o.beat else 'no beat'}, rack worker prefork "
+        f"{o.rack_concurrency} (via rackd), fake "
+        f"runner: one process, a thread per machine and per script of a parallel batch, "
+        f"scripts {o.script_seconds:g} s each. Load average (1/5/15 min) before: {run.load[0]}, "
+        f"after: {run.load[1]}.",
+        "",
+        "| machines | Ready | wall s: first request → all Ready | → all BMCs off | "
+        "per machine s (request → Ready) p50 / p95 / max | region CPU s (web + worker"
+        f"{' + beat' if o.beat else ''}) | "
+        "region CPU avg | errors |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {o.machines} | {run.ready} | {wall:.1f} | {off:.1f} | {spread(run.per_machine)} | "
+        f"{region:.1f} ({parts}) | "
+        f"{100 * region / span:.0f}% of a core ({100 * region / span / cores:.0f}% of "
+        f"{cores}) | {run.error_count} |",
+        "",
+        f"Commission requests ({o.request_concurrency or 'all'} in flight): answered in "
+        f"{spread(run.commission_latency)} s (p50 / p95 / max), the last "
+        f"{run.t_last_answer - run.t_first_request:.1f} s after the first was sent. Per machine "
+        f"from the commission Event (request handled) to Ready: "
+        f"{spread(run.per_machine_region)} s.",
+        "Per machine, p50 / p95 / max s: " + "; ".join(
+            f"{name}: {spread(values)}" for name, values in run.phases.items()) + ".",
+        f"Metadata and rack API requests by the runner: {run.requests} "
+        f"({run.requests / span:.0f}/s over the run).",
+        f"CPU s over the {span:.1f} s run: " + ", ".join(
+            f"{name} {value:.1f}" for name, value in run.cpu.items())
+        + f" (PostgreSQL: this database's backends); shared services: PostgreSQL's other "
+        f"processes {run.host['other postgres processes']:.1f}, redis-server "
+        f"{run.host['redis-server']:.1f}, kernel irq/softirq {run.host['irq']:.1f}; whole "
+        f"host busy {run.host['host busy']:.1f} of {span * cores:.1f} "
+        f"(everything else, i.e. other people's work: ≈ {other:.1f}).",
+        "Errors: " + ", ".join(f"{name} {n}" for name, n in run.errors.items())
+        + f". TCP listen queue overflows on the host during the run: {run.listen_overflows}.",
+        f"Statuses: {run.statuses}.",
+    ]
+    if run.error_samples:
+        lines.append("Error samples: " + " | ".join(run.error_samples[:12]))
+    return "\n".join(lines)
+
+
+def broker_clients(url: str) -> int:
+    """How many other clients are connected to this Redis database."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    db, me = client.connection_pool.connection_kwargs.get("db", 0), client.client_id()
+    return sum(1 for c in client.client_list() if int(c.get("db", -1)) == db and int(c["id"]) != me)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--machines", type=int, default=500)
+    parser.add_argument("--web-workers", type=int, default=4)
+    parser.add_argument("--backlog", type=int, default=4096,
+                        help="gunicorn's listen queue (gunicorn's own default: 2048)")
+    parser.add_argument("--region-concurrency", type=int, default=2)
+    parser.add_argument("--beat", action=argparse.BooleanOptionalAction, default=True,
+                        help="run celery beat (rack status sweep, deadlines, power polls)")
+    parser.add_argument("--rack-concurrency", type=int, default=8)
+    parser.add_argument("--request-concurrency", type=int, default=0,
+                        help="commission requests in flight (default: all at once)")
+    parser.add_argument("--script-seconds", type=float, default=0.0)
+    parser.add_argument("--timeout", type=float, default=900.0)
+    args = parser.parse_args()
+    options = Options(**vars(args))
+    # Imported before the environment is set: importing it sets its own defaults.
+    from bench.api_list import recreate_database
+
+    var = Path(tempfile.mkdtemp(prefix="bench-commission-"))
+    env = dict(os.environ, DATABASE_URL=DB_URL, CELERY_BROKER_URL=BROKER, VAR_DIR=str(var),
+               DJANGO_SETTINGS_MODULE="maasproject.settings", LOG_LEVEL="WARNING",
+               PYTHONUNBUFFERED="1")
+    os.environ.update(env)
+    if broker_clients(BROKER):
+        sys.exit(f"Someone else is connected to {BROKER}: their workers would take our tasks. "
+                 "Choose another database with BENCH_BROKER_URL.")
+    import redis
+
+    redis.Redis.from_url(BROKER).flushdb()
+    recreate_database(DB_URL)
+    import django
+
+    django.setup()
+    run = run_benchmark(options, env, var)
+    others = broker_clients(BROKER)  # ours are stopped: anyone left came during the run
+    print("\n" + report(run))
+    if others:
+        print(f"\nWARNING: {others} other client(s) connected to {BROKER} during the run.")
+    print(f"\nlogs: {var}")
+    sys.exit(0 if run.error_count == 0 else 1)
+
+
+if __name__ == "__main__":
+    main()
