@@ -23,16 +23,9 @@ import pytest
 from lab.api import Api
 from nodes.bootimages import builder
 from nodes.services.bootresources import boot_resource_register_ephemeral
-from tests.factories import (
-    AdminFactory,
-    FabricFactory,
-    IPRangeFactory,
-    SubnetFactory,
-    VLANFactory,
-    make_api_key,
-)
+from tests.factories import AdminFactory, make_api_key
+from tests.lab.helpers import serve_lab_network
 from tests.processes import wait_until
-from zones.models import VLAN, RackController
 
 HEARTBEAT_TIMEOUT = 20
 pytestmark = [
@@ -125,19 +118,8 @@ def region(lab, boot_files) -> Api:
     subnet 10.99.0.0/24 (enlistment allowed) with a dynamic range, linked to the rack by its
     heartbeat.
     """
-    rack = lab.racks[0]
-    log_mark = Path(rack.log).stat().st_size
     boot_resource_register_ephemeral(*boot_files, series="bookworm")
-    rack_row = RackController.objects.get(name=rack.name)
-    vlan = VLANFactory(fabric=FabricFactory(), vid=0)
-    subnet = SubnetFactory(vlan=vlan, cidr="10.99.0.0/24", allow_enlistment=True)
-    IPRangeFactory(subnet=subnet, start_ip="10.99.0.100", end_ip="10.99.0.199")
-    VLAN.objects.filter(pk=vlan.pk).update(dhcp_on=True, primary_rack=rack_row)
-    sync = lab.sync_images(rack)
-    assert sync.returncode == 0, sync.stdout + sync.stderr + lab.logs_tail()
-    wait_until(lambda: rack_row.subnets.filter(pk=subnet.pk).exists(), 60, lab.logs_tail)
-    wait_until(lambda: "DHCP listening" in Path(rack.log).read_text()[log_mark:], 60,
-               lab.logs_tail)
+    serve_lab_network(lab, allow_enlistment=True)
     return Api(f"http://127.0.0.1:{lab.config.region_port}", make_api_key(AdminFactory()))
 
 
