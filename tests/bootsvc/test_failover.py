@@ -18,7 +18,7 @@ from django.db import connection
 
 from tests.factories import FabricFactory, IPRangeFactory, SubnetFactory, VLANFactory
 from tests.netlab import NetLab, unavailable_reason
-from tests.processes import PROJECT_DIR, child_database_url, process_env, wait_until
+from tests.processes import PROJECT_DIR, child_database_url, process_env, skip_or_fail, wait_until
 from zones.models import VLAN, DHCPLease, RackController
 from zones.services.rackapi import rack_heartbeat, rack_register, rack_secret
 from zones.services.racks import rack_status_sweep
@@ -32,9 +32,7 @@ UDHCPC_SCRIPT = '#!/bin/sh\n[ "$1" = bound ] && echo "$ip $serverid" > {out}\nex
 def lab():
     reason = unavailable_reason() or (None if shutil.which("udhcpc") else "udhcpc is missing")
     if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail(reason)
     with NetLab("fo") as net:
         yield net
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bootsvc.tftp import BootTftpServer
-from tests.processes import wait_until
+from tests.processes import skip_or_fail, wait_until
 
 MAC = "52:54:00:12:34:56"
 PXELINUX = Path("/usr/lib/PXELINUX/lpxelinux.0")
@@ -22,9 +22,7 @@ def need(condition: bool, reason: str) -> None:
     """Skip with a reason outside CI; in CI a missing prerequisite is a failure."""
     if condition:
         return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true but {reason}")
-    pytest.skip(reason)
+    skip_or_fail(reason)
 
 
 def need_tool(tool: str, package: str) -> str:

@@ -14,7 +14,6 @@ region's processes must see what the test writes.
         vm.power_on(netboot=True)
         vm.wait_for_console("iPXE", timeout=60)
 """
-import os
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from django.conf import settings
 from lab import netns
 from lab.core import Lab, LabConfig
 from lab.vm import unavailable_reason as vm_unavailable_reason
-from tests.processes import free_tcp_port, process_env, wait_until
+from tests.processes import free_tcp_port, process_env, skip_or_fail, wait_until
 from zones.models import RackController
 from zones.services.rackapi import rack_secret
 
@@ -34,9 +33,7 @@ def require_lab() -> None:
     """Skip without root, iproute2 or qemu; fail instead when CI=true (CI must run the lab)."""
     reason = netns.unavailable_reason() or vm_unavailable_reason()
     if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail(reason)
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from tests.factories import (
     SubnetFactory,
     VLANFactory,
 )
-from tests.processes import wait_until
+from tests.processes import skip_or_fail, wait_until
 from zones.models import VLAN, RackController
 
 pytestmark = pytest.mark.lab(vms=1, racks=1, memory=512)
@@ -48,9 +48,7 @@ def peers():
     if reason is None and not os.path.exists(PXELINUX):
         reason = "pxelinux is missing (apt-get install -y pxelinux syslinux-common)"
     if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail(reason)
 
 
 def boot_images(directory: Path) -> tuple[Path, Path]:

@@ -19,18 +19,13 @@ from nodes.bootimages import builder, cpio, formats, testos
 from nodes.bootimages.debs import Package
 from nodes.models import BootResource
 from tests.netlab import NetLab, unavailable_reason
+from tests.processes import skip_or_fail
 
 PACKAGES = [Package("linux-image-6.1.0-9-cloud-amd64", "6.1.1-1"),
             Package("busybox-static", "1:1.35")]
 DISK_TOOLS = ("mkfs.fat", "syslinux", "mcopy", "mdir", "sfdisk")
 BOOT_FILES = ("initrd.gz", "ldlinux.c32", "ldlinux.sys", "syslinux.cfg", "vmlinuz")
 
-
-def skip_or_fail(reason: str) -> None:
-    """Skip with the reason, or fail when CI=true (CI must run everything)."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true but {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture

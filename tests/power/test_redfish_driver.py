@@ -30,6 +30,7 @@ from power.drivers.base import (
     PowerTimeoutError,
 )
 from power.drivers.redfish import RedfishAddress, RedfishDriver
+from tests.processes import skip_or_fail
 
 USER = "admin"
 PASSWORD = "Sup3r-S3cret!pw"
@@ -189,9 +190,7 @@ def require_sushy_tools() -> None:
     """Skip without sushy-tools, except in CI where the Redfish protocol tests must run."""
     if importlib.util.find_spec("sushy_tools") is None:
         reason = "sushy-tools is not installed (pip install -r requirements-dev.txt)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail(reason)
 
 
 class Emulator:
