@@ -17,7 +17,7 @@ from nodes.metadata.render import ERASE_MODES
 from nodes.models import Machine
 from nodes.selectors import erase_disks
 from nodes.services.events import event_record
-from nodes.services.lifecycle import lock_machine, machine_finish, power_off_callback
+from nodes.services.lifecycle import lock_machine, machine_finish_and_power_off
 from nodes.services.metadata import MetadataError
 from nodes.services.tokens import token_active, token_issue
 
@@ -146,6 +146,6 @@ def erase_report_record(machine: Machine, text: str) -> bool:
         event_record(machine=machine, type="erase_report",
                      level=EventLevel.ERROR if failure else EventLevel.INFO,
                      description=erase_report_describe(disks, failure))
-        machine_finish(machine.system_id, success=failure is None, reason=failure or "")
-        transaction.on_commit(power_off_callback(machine.system_id))
+        machine_finish_and_power_off(machine.system_id, success=failure is None,
+                                     reason=failure or "")
     return True

@@ -124,6 +124,17 @@ def machine_finish(system_id: str, *, success: bool, reason: str = "") -> Machin
     return machine
 
 
+def machine_finish_and_power_off(system_id: str, *, success: bool, reason: str = "") -> Machine:
+    """End a machine's job as machine_finish does, then queue a power-off for after commit.
+
+    Call it inside the caller's transaction: the power-off request is sent only once that
+    transaction commits, and is dropped if it rolls back.
+    """
+    machine = machine_finish(system_id, success=success, reason=reason)
+    transaction.on_commit(power_off_callback(system_id))
+    return machine
+
+
 def clear_ownership(machine: Machine) -> None:
     """Return a released machine to the pool: no owner, no user data, no deployed OS, and its
     automatically allocated addresses released (sticky and user-reserved ones stay, as in

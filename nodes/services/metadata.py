@@ -18,6 +18,7 @@ from nodes.services.jobs import script_set_close
 from nodes.services.lifecycle import (
     lock_machine,
     machine_finish,
+    machine_finish_and_power_off,
     power_off_callback,
     sweep_lock_acquired,
     update_deadline,
@@ -222,8 +223,7 @@ def _heartbeat_lost(machine_id: int, cutoff) -> bool:
     reason = f"runner silent since {since}"
     event_record(machine=machine, type="heartbeat_lost", level=EventLevel.ERROR,
                  description=f"{script_set.result_type} {reason}; powering off")
-    machine_finish(machine.system_id, success=False, reason=reason)
-    transaction.on_commit(power_off_callback(machine.system_id))
+    machine_finish_and_power_off(machine.system_id, success=False, reason=reason)
     return True
 
 

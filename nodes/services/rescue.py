@@ -17,7 +17,7 @@ from django.db import transaction
 from nodes.choices import EventLevel, NodeStatus
 from nodes.models import Machine
 from nodes.services.events import event_record
-from nodes.services.lifecycle import lock_machine, machine_finish, power_off_callback
+from nodes.services.lifecycle import lock_machine, machine_finish, machine_finish_and_power_off
 from nodes.services.metadata import MetadataError
 from nodes.services.tokens import token_active, token_issue
 
@@ -61,8 +61,7 @@ def rescue_ready_record(machine: Machine, *, ok: bool, ip: str = "", host_key: s
         event_record(machine=machine, type="rescue_failed", level=EventLevel.ERROR,
                      description=reason)
         if machine.status == NodeStatus.ENTERING_RESCUE_MODE:
-            machine_finish(machine.system_id, success=False, reason=reason)
-            transaction.on_commit(power_off_callback(machine.system_id))
+            machine_finish_and_power_off(machine.system_id, success=False, reason=reason)
         return
     who = f"{keys} authorized key(s)" if keys else "no SSH keys: nobody can log in"
     event_record(machine=machine, type="rescue_ready",
