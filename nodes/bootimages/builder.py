@@ -3,8 +3,9 @@
 Packages come from this host's apt sources through `apt-get download` (cached in the cache dir),
 are unpacked with `dpkg -x`; the initramfs holds busybox-static, the kernel's network, storage
 and filesystem modules (with their dependencies and a `depmod`-made modules.dep/alias), the udhcpc
-script and `/init` (init.sh), and dropbear (nodes.bootimages.dropbear). Pure build code: no
-Django, no models. Packages: nodes.bootimages.debs; the archive format: nodes.bootimages.cpio.
+script and `/init` (init.sh), and dropbear, zstd and the disk tools (nodes.bootimages.tools).
+Pure build code: no Django, no models. Packages: nodes.bootimages.debs; the archive format:
+nodes.bootimages.cpio.
 """
 import hashlib
 import json
@@ -17,9 +18,9 @@ from pathlib import Path
 
 from nodes.bootimages.cpio import write_initrd
 from nodes.bootimages.debs import BuildError, Package, Progress, candidate, download, run, unpack
-from nodes.bootimages.dropbear import resolve_ssh_packages, stage_ssh
+from nodes.bootimages.tools import resolve_tool_packages, stage_tools
 
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 ARCH = "amd64"
 KERNEL_META = {"generic": "linux-image-amd64", "cloud": "linux-image-cloud-amd64"}
 BUSYBOX_PACKAGE = "busybox-static"
@@ -37,6 +38,7 @@ DHCP_SCRIPT = HERE / "default.script"
 SHARED_SCRIPTS = (
     (HERE / "common.sh", "lib/metal/common.sh", 0o644),
     (HERE / "write_metal_cfg.sh", "usr/bin/write_metal_cfg.sh", 0o755),
+    (HERE / "write_root_tgz.sh", "usr/bin/write_root_tgz.sh", 0o755),
 )
 IMAGE_SUBDIR = Path("images/ephemeral") / ARCH
 
@@ -53,12 +55,7 @@ class BuildResult:
     packages: dict = field(default_factory=dict)
 
 
-
-
 # --- package resolution -------------------------------------------------------------------
-
-
-
 
 
 def kernel_package_name(depends: str) -> str:
@@ -78,8 +75,6 @@ def resolve_packages(flavour: str) -> list[Package]:
     kernel, _ = candidate(kernel_package_name(meta.get("Depends", "")))
     busybox, _ = candidate(BUSYBOX_PACKAGE)
     return [kernel, busybox]
-
-
 
 
 # --- stamp (idempotence) ------------------------------------------------------------------
@@ -144,14 +139,6 @@ def atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
-
-
-
-
-
-
-
-
 
 
 def module_root(root: Path) -> Path:
@@ -257,16 +244,6 @@ def install(path: Path, text: str, mode: int) -> None:
     path.chmod(mode)
 
 
-
-
-
-
-
-
-
-
-
-
 # --- the build ----------------------------------------------------------------------------
 
 def default_cache_dir() -> Path:
@@ -286,7 +263,7 @@ def build(output_dir: Path, flavour: str = "generic", cache_dir: Path | None = N
     cache_dir = Path(cache_dir or default_cache_dir())
     kernel_out, initrd_out = outputs(output_dir)
     progress(f"resolving packages ({flavour} kernel)")
-    packages = resolve_packages(flavour) + resolve_ssh_packages()
+    packages = resolve_packages(flavour) + resolve_tool_packages()
     for package in packages:
         progress(f"  {package.name} {package.version}")
     stamp = make_stamp(packages, flavour, output_dir)
@@ -320,8 +297,8 @@ def assemble(debs: list[Path], stamp: dict, cache_dir: Path, kernel_out: Path, i
 def make_initrd(debs: list[Path], work: Path, init_text: str, initrd_out: Path,
                 progress: Progress) -> tuple[Path, str, int]:
     """Unpack the kernel and busybox .debs in work, write initrd_out with this /init; the
-    unpacked vmlinuz, the kernel version and the module count. Further .debs (debs[2:]: dropbear
-    and its libraries' packages) add the SSH server."""
+    unpacked vmlinuz, the kernel version and the module count. Further .debs (debs[2:]: the
+    toolsets' packages, nodes.bootimages.tools) add dropbear, zstd and the disk tools."""
     progress("unpacking packages")
     kernel_root = unpack(debs[0], work / "kernel")
     busybox_root = unpack(debs[1], work / "busybox")
@@ -332,16 +309,10 @@ def make_initrd(debs: list[Path], work: Path, init_text: str, initrd_out: Path,
     progress(f"  {count} modules, depmod done")
     stage_initramfs(initramfs, busybox_root, init_text)
     if len(debs) > 2:
-        stage_ssh(initramfs, debs[2:], work / "ssh", progress)
+        stage_tools(initramfs, debs[2:], work / "tools", progress)
     initrd_out.parent.mkdir(parents=True, exist_ok=True)
     progress(f"writing {initrd_out}")
     write_initrd(initramfs, initrd_out)
     return kernel_root / "boot" / f"vmlinuz-{version}", version, count
-
-
-
-
-
-
 
 

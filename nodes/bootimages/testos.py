@@ -11,15 +11,19 @@ differs (testos_init.sh, which shares common.sh with the ephemeral init). root.i
                    syslinux.cfg (serial console), vmlinuz, initrd.gz (the root filesystem);
                    the deploy runner adds metal.cfg (write_metal_cfg.sh)
 
-Then root.img.gz, root.img.zst (when zstd is installed) and SHA256SUMS beside them, under
+Then root.img.gz, root.img.zst (when zstd is installed), the same OS as a root tarball,
+root.tar.gz (boot/vmlinuz-VERSION, boot/initrd.img-VERSION, etc/os-release: what a deploy puts on
+ext4 and boots with extlinux), and SHA256SUMS beside them, under
 images/deployable/amd64/generic/1/ of the output dir. A stamp in the cache dir makes a second
 build with nothing changed a no-op. Pure build code: no Django, no models.
 """
 import gzip
 import hashlib
+import io
 import math
 import os
 import shutil
+import tarfile
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,7 +32,7 @@ from pathlib import Path
 from nodes.bootimages import builder, formats
 from nodes.bootimages.debs import BuildError, Package, Progress, download, run
 
-TESTOS_VERSION = "1"
+TESTOS_VERSION = "2"
 OS_NAME, SERIES, ARCHITECTURE = "metal-test", "1", "amd64/generic"
 TITLE = "metal test OS (busybox, boots from disk, reports deployed)"
 INIT_TEMPLATE = builder.HERE / "testos_init.sh"
@@ -73,7 +77,7 @@ def image_dir(output_dir: Path) -> Path:
 
 def outputs(output_dir: Path, zstd: bool) -> dict[str, Path]:
     """{format: path} of the images a build writes (zst only when zstd is installed)."""
-    chosen = [formats.RAW, formats.GZ] + ([formats.ZST] if zstd else [])
+    chosen = [formats.RAW, formats.GZ] + ([formats.ZST] if zstd else []) + [formats.TGZ]
     return {fmt: image_dir(output_dir) / formats.filename(fmt) for fmt in chosen}
 
 
@@ -146,7 +150,9 @@ def assemble(debs: list[Path], stamp: dict, work: Path, outs: dict[str, Path],
     make_partition(partition, {"vmlinuz": vmlinuz, "initrd.gz": initrd, "syslinux.cfg": config},
                    progress)
     make_disk(partition, disk, progress)
-    publish(disk, outs, progress)
+    tarball = work / "root.tar.gz"
+    make_root_tarball(tarball, vmlinuz, initrd, version)
+    publish(disk, tarball, outs, progress)
     return version
 
 
@@ -189,8 +195,38 @@ def make_disk(partition: Path, disk: Path, progress: Progress) -> None:
         shutil.copyfileobj(source, out, MIB)
 
 
-def publish(disk: Path, outs: dict[str, Path], progress: Progress) -> None:
-    """Write each image (raw copy, gzip, zstd) next to its final name, then rename it there."""
+def make_root_tarball(tarball: Path, vmlinuz: Path, initrd: Path, version: str) -> None:
+    """The test OS as a root filesystem tarball, laid out as Debian's: the kernel and initrd in
+    /boot (its initramfs is the whole OS), /vmlinuz and /initrd.img links, etc/os-release.
+    Owners root, times 0: the same inputs make the same bytes."""
+    os_release = (f'NAME="metal test OS"\nID={OS_NAME}\nVERSION_ID="{SERIES}"\n'
+                  f'PRETTY_NAME="{TITLE}"\n').encode()
+    with open(tarball, "wb") as raw, \
+            gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as out, \
+            tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name in ("boot", "etc"):
+            tar.addfile(_tar_entry(f"./{name}", tarfile.DIRTYPE, 0o755))
+        for name, source in ((f"boot/vmlinuz-{version}", vmlinuz),
+                             (f"boot/initrd.img-{version}", initrd)):
+            with open(source, "rb") as data:
+                tar.addfile(_tar_entry(f"./{name}", size=Path(source).stat().st_size), data)
+        tar.addfile(_tar_entry("./etc/os-release", size=len(os_release)), io.BytesIO(os_release))
+        for link, target in (("vmlinuz", f"boot/vmlinuz-{version}"),
+                             ("initrd.img", f"boot/initrd.img-{version}")):
+            tar.addfile(_tar_entry(f"./{link}", tarfile.SYMTYPE, linkname=target))
+
+
+def _tar_entry(name: str, kind: bytes = tarfile.REGTYPE, mode: int = 0o644, size: int = 0,
+               linkname: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.size, info.linkname = kind, mode, size, linkname
+    info.uname = info.gname = "root"
+    return info
+
+
+def publish(disk: Path, tarball: Path, outs: dict[str, Path], progress: Progress) -> None:
+    """Write each image (raw copy, gzip, zstd, the root tarball) next to its final name, then
+    rename it there."""
     for fmt, target in outs.items():
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp")
@@ -201,6 +237,8 @@ def publish(disk: Path, outs: dict[str, Path], progress: Progress) -> None:
                 shutil.copyfileobj(source, out, MIB)
         elif fmt == formats.ZST:
             run(["zstd", "-q", "-f", "-9", "-T1", "-o", str(tmp), str(disk)])
+        elif fmt == formats.TGZ:
+            shutil.copyfile(tarball, tmp)
         else:
             shutil.copyfile(disk, tmp)
         os.replace(tmp, target)

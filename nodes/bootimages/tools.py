@@ -1,27 +1,55 @@
-"""dropbear in the ephemeral initramfs (the SSH server of rescue mode).
+"""Dynamically linked tools in the ephemeral initramfs, from Debian packages (busybox has none of
+them): dropbear (rescue mode's SSH server), zstd (zst images) and the disk tools a root tarball
+deploy needs (mke2fs, extlinux, syslinux's MBR boot code).
 
-Debian has no static build, so the binaries come with the shared libraries `ldd` says they need,
-taken from the same Debian packages, and the dynamic loader.
+Debian has no static builds of these, so each binary comes with the shared libraries `ldd` says
+it needs, taken from the same Debian packages, and the dynamic loader.
 """
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from nodes.bootimages.debs import BuildError, Package, Progress, candidate, unpack
 
-# dropbear-bin and the packages of the libraries it links (ldd checks that nothing is missing).
-SSH_PACKAGES = ("dropbear-bin", "libc6", "libcrypt1", "libtomcrypt1", "libtommath1", "libgmp10",
-                "zlib1g")
-SSH_BINARIES = ("usr/sbin/dropbear", "usr/bin/dropbearkey")
+
+@dataclass(frozen=True)
+class Toolset:
+    """Binaries (and plain files) to copy from these Debian packages; `links` are extra names
+    of a binary ({link: binary}, relative to the initramfs root)."""
+
+    name: str
+    packages: tuple[str, ...]
+    binaries: tuple[str, ...]
+    files: tuple[str, ...] = ()
+    links: tuple[tuple[str, str], ...] = ()
+
+
+# Each names the packages of every library its binaries link (ldd checks nothing is missing).
+TOOLSETS = (
+    Toolset("dropbear (rescue mode SSH server)",
+            ("dropbear-bin", "libc6", "libcrypt1", "libtomcrypt1", "libtommath1", "libgmp10",
+             "zlib1g"),
+            ("usr/sbin/dropbear", "usr/bin/dropbearkey")),
+    Toolset("zstd (zst images)",
+            ("zstd", "libc6", "libgcc-s1", "liblz4-1", "liblzma5", "libstdc++6", "zlib1g"),
+            ("usr/bin/zstd",)),
+    Toolset("disk tools (root tarball deploys)",
+            ("e2fsprogs", "extlinux", "syslinux-common", "libc6", "libext2fs2", "libcom-err2",
+             "libblkid1", "libuuid1"),
+            ("sbin/mke2fs", "usr/bin/extlinux"), files=("usr/lib/syslinux/mbr/mbr.bin",),
+            links=(("sbin/mkfs.ext4", "mke2fs"),)),
+)
 LIB_DIRS = ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "lib", "usr/lib")
 # Where the initramfs keeps them: the dynamic loader's default directory (no ld.so.cache).
 INITRAMFS_LIB_DIR = "lib/x86_64-linux-gnu"
 
 
-def resolve_ssh_packages() -> list[Package]:
-    """dropbear-bin and its libraries' packages, at their candidate versions."""
-    return [candidate(name)[0] for name in SSH_PACKAGES]
+def resolve_tool_packages(toolsets: tuple[Toolset, ...] = TOOLSETS) -> list[Package]:
+    """Every package of the toolsets, once each, at their candidate versions."""
+    names = dict.fromkeys(name for toolset in toolsets for name in toolset.packages)
+    return [candidate(name)[0] for name in names]
 
 
 def shared_libraries(binary: Path, root: Path) -> tuple[list[Path], Path | None]:
@@ -51,7 +79,7 @@ def parse_ldd(text: str, root: Path) -> tuple[list[Path], Path | None]:
                 raise BuildError(f"{name.strip()} not found in the unpacked packages")
             if not Path(path).is_relative_to(root):
                 raise BuildError(f"{name.strip()} resolved to this host's {path}: its Debian "
-                                 f"package is missing from SSH_PACKAGES")
+                                 f"package is missing from the toolset")
             libraries.append(Path(path))
         elif line.startswith("/"):
             loader = Path(line.split(" (")[0])
@@ -68,34 +96,54 @@ def real_file(root: Path, path: Path) -> Path:
     raise BuildError(f"symlink loop at {path}")
 
 
-def stage_ssh(initramfs: Path, debs: list[Path], work: Path, progress: Progress) -> None:
-    """dropbear and dropbearkey with their shared libraries and the dynamic loader."""
-    progress("adding dropbear (rescue mode SSH server)")
+def stage_tools(initramfs: Path, debs: list[Path], work: Path, progress: Progress,
+                toolsets: tuple[Toolset, ...] = TOOLSETS) -> None:
+    """Copy the toolsets' binaries, files and links from the unpacked .debs into the initramfs,
+    with every shared library they need and the dynamic loader."""
     for deb in debs:
         unpack(deb, work)
     needed, loader = {}, None
-    for relative in SSH_BINARIES:
-        binary = work / relative
-        if not binary.is_file():
-            raise BuildError(f"no {relative} in the dropbear package")
-        target = initramfs / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(binary, target)
-        target.chmod(0o755)
-        libraries, found = shared_libraries(binary, work)
-        loader = loader or found
-        needed.update({library.name: library for library in libraries})
+    for toolset in toolsets:
+        progress(f"adding {toolset.name}")
+        for relative in toolset.binaries:
+            libraries, found = shared_libraries(copy_file(work, initramfs, relative, 0o755), work)
+            loader = loader or found
+            needed.update({library.name: library for library in libraries})
+        for relative in toolset.files:
+            copy_file(work, initramfs, relative, 0o644)
+        for link, target in toolset.links:
+            (initramfs / link).unlink(missing_ok=True)
+            (initramfs / link).symlink_to(target)
     if loader is None:
-        raise BuildError("ldd named no dynamic loader for dropbear")
+        raise BuildError("ldd named no dynamic loader for the tools")
     lib_dir = initramfs / INITRAMFS_LIB_DIR
     lib_dir.mkdir(parents=True, exist_ok=True)
     for name, library in sorted(needed.items()):
         shutil.copyfile(real_file(work, library), lib_dir / name)
-    loader_source = next((real_file(work, work / d / loader.name) for d in LIB_DIRS
-                          if (work / d / loader.name).exists()), None)
-    if loader_source is None:
+    copy_loader(work, initramfs, loader)
+    progress(f"  {len(needed)} libraries: {', '.join(sorted(needed))}")
+
+
+def copy_file(work: Path, initramfs: Path, relative: str, mode: int) -> Path:
+    """Copy one file of the unpacked packages to the same place in the initramfs; its source."""
+    source = work / relative
+    if not source.exists():
+        raise BuildError(f"no {relative} in the unpacked packages")
+    source = real_file(work, source)
+    target = initramfs / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    target.chmod(mode)
+    return source
+
+
+def copy_loader(work: Path, initramfs: Path, loader: Path) -> None:
+    """The dynamic loader, at the absolute path the binaries name (/lib64/ld-linux-x86-64.so.2)."""
+    source = next((real_file(work, work / d / loader.name) for d in LIB_DIRS
+                   if (work / d / loader.name).exists()), None)
+    if source is None:
         raise BuildError(f"no {loader.name} in the libc6 package")
-    (initramfs / loader.relative_to("/")).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(loader_source, initramfs / loader.relative_to("/"))
-    (initramfs / loader.relative_to("/")).chmod(0o755)
-    progress(f"  dropbear with {len(needed)} libraries: {', '.join(sorted(needed))}")
+    target = initramfs / loader.relative_to("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    target.chmod(0o755)

@@ -2,7 +2,8 @@
 # metal deploy runner (busybox sh), rendered by the region for one deployment (docs/metadata-api.md,
 # "Deploy"). Streams the image from the rack's image cache and writes it to the boot disk, never a
 # corrupt one: pass 1 only downloads and checks the sha256; pass 2 writes while checking it again
-# and wipes what it wrote when the bytes differ. Then write_metal_cfg.sh, the report (status/),
+# and wipes what it wrote when the bytes differ. Disk images (raw, gz, zst) are written as they
+# are; a root tarball (tgz) is unpacked on a fresh ext4 partition with extlinux to boot it. Then write_metal_cfg.sh, the report (status/),
 # and a reboot into the deployed OS (netboot is off by then: the rack answers "boot local").
 # Environment as runner.sh's (METAL_REGION, METAL_SYSTEM_ID, METAL_TOKEN, METAL_RUNNER_DIR,
 # METAL_RUNNER_NO_POWEROFF=1: never reboots or powers off), plus METAL_IMAGES (the rack's image
@@ -49,12 +50,23 @@ first_disk() {  # the first non-removable disk the kernel knows (waits up to 10 
     return 1
 }
 
-decompressor() {  # the command that turns the image into disk bytes
+# The command that turns a disk image into disk bytes (tgz: the one that unpacks the tarball).
+decompressor() {
     case "$FORMAT" in
         raw) echo cat ;;
         gz) echo "gunzip -c" ;;
         zst) command -v zstd >/dev/null 2>&1 && echo "zstd -dc" ;;
+        tgz) command -v write_root_tgz.sh >/dev/null 2>&1 && echo write_root_tgz.sh ;;
         *) return 1 ;;
+    esac
+}
+
+# The image stream (stdin) to DISK: a disk image through its decompressor and dd; a root
+# tarball by write_root_tgz.sh (partition table, ext4, the tarball, extlinux).
+write_stream() {
+    case "$FORMAT" in
+        tgz) write_root_tgz.sh "$1" ;;
+        *) $DECOMPRESS | dd of="$1" bs=1M iflag=fullblock conv=notrunc,fsync ;;
     esac
 }
 
@@ -74,16 +86,15 @@ checksum_pass() {
 # Pass 2: stream to DISK through the decompressor while a second sha256 reads the same bytes.
 write_pass() {
     local fifo="$WORK/stream" hasher rc full partial
-    rm -f "$fifo" "$WORK/sum2" "$WORK/written"
+    rm -f "$fifo" "$WORK/sum2" "$WORK/written" "$WORK/records"
     mkfifo "$fifo" || return 1
     sha256sum < "$fifo" > "$WORK/sum2" &
     hasher=$!
-    wget -q -O - "$URL" 2>"$WORK/wget.err" | tee "$fifo" | $DECOMPRESS \
-        | dd of="$1" bs=1M iflag=fullblock conv=notrunc,fsync 2>"$WORK/dd.err"
+    wget -q -O - "$URL" 2>"$WORK/wget.err" | tee "$fifo" | write_stream "$1" 2>"$WORK/write.err"
     rc=$?
     wait "$hasher"
     # MiB written (whole blocks + the last partial one): busybox dd prints no byte count.
-    sed -n 's/^\([0-9]*\)+\([0-9]*\) records out$/\1 \2/p' "$WORK/dd.err" > "$WORK/records"
+    sed -n 's/^\([0-9]*\)+\([0-9]*\) records out$/\1 \2/p' "$WORK/write.err" > "$WORK/records"
     read -r full partial < "$WORK/records" && echo $((full + partial)) > "$WORK/written"
     return "$rc"
 }
@@ -101,7 +112,7 @@ wipe() {  # DISK: zero what pass 2 wrote (at least the first MiB: the partition 
 deploy() {
     [ -n "$IMAGES" ] || fail "no image server: metal.images= is not on the kernel command line"
     DECOMPRESS=$(decompressor) || fail "cannot write a $FORMAT image: this ephemeral environment \
-has no decompressor for it (zst needs zstd): deploy a raw or gz image"
+has no tool for it (zst needs zstd, tgz write_root_tgz.sh): import boot images again"
     disk=${DISK:-$(first_disk)}
     [ -n "$disk" ] || fail "no disk to write the image to"
     [ -b "$disk" ] || { [ -n "${METAL_DEPLOY_DISK:-}" ] && [ -f "$disk" ]; } \
@@ -114,9 +125,12 @@ has no decompressor for it (zst needs zstd): deploy a raw or gz image"
 expected $SHA256, got $got; nothing was written to $disk"
     say "pass 1: sha256 ok"
     say "pass 2: writing $disk while checking the sha256 again"
-    if ! write_pass "$disk"; then
+    write_pass "$disk"
+    written=$?
+    grep '^metal: ' "$WORK/write.err"  # what write_root_tgz.sh said
+    if [ "$written" != 0 ]; then
         wipe "$disk"
-        fail "writing $disk failed ($(tail -n1 "$WORK/dd.err")); what was written is wiped"
+        fail "writing $disk failed ($(tail -n1 "$WORK/write.err")); what was written is wiped"
     fi
     got=$(cut -d' ' -f1 "$WORK/sum2")
     if [ "$got" != "$SHA256" ]; then
@@ -124,7 +138,11 @@ expected $SHA256, got $got; nothing was written to $disk"
         fail "sha256 checksum mismatch while writing $IMAGE_PATH: expected $SHA256, got $got; \
 what was written to $disk is wiped"
     fi
-    say "pass 2: $(cat "$WORK/written") MiB written to $disk, sha256 ok"
+    if [ "$FORMAT" = tgz ]; then
+        say "pass 2: root tarball unpacked on $disk, sha256 ok"
+    else
+        say "pass 2: $(cat "$WORK/written") MiB written to $disk, sha256 ok"
+    fi
     write_metal_cfg.sh "$disk" "$REGION" "$SYSTEM_ID" "$TOKEN" \
         || fail "write_metal_cfg.sh failed: the deployed OS could not report in"
     sync

@@ -24,13 +24,13 @@ from nodes.choices import (
 from nodes.models import BootResource, BootResourceFile, Machine, ScriptResult, ScriptSet
 from nodes.services.errors import ServiceError
 from nodes.services.events import event_record
-from nodes.services.lifecycle import lock_machine, machine_finish, power_off_callback
+from nodes.services.lifecycle import lock_machine, machine_finish, machine_finish_and_power_off
 from nodes.services.scripts import KEEP_SCRIPT_SETS
 from nodes.services.tokens import token_issue
 
-# What the ephemeral environment can write, best first: busybox gunzip, or the raw bytes. It
-# has no zstd binary, so zst images are refused when the deploy is asked for, not mid-way.
-DEPLOY_FORMATS = (formats.GZ, formats.RAW)
+# What the ephemeral environment can write, best first: a compressed disk image (busybox
+# gunzip, zstd), the raw bytes, then a root tarball (write_root_tgz.sh: ext4 and extlinux).
+DEPLOY_FORMATS = (formats.GZ, formats.ZST, formats.RAW, formats.TGZ)
 WRITE_IMAGE = "write-image"
 OUTPUT_TAIL = 2000
 _DISK_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -75,13 +75,7 @@ def _writable_file(resource: BootResource) -> tuple[BootResourceFile | None, str
     for file_format in DEPLOY_FORMATS:
         if file_format in images:
             return images[file_format], ""
-    if formats.ZST in images:
-        return None, (f"{resource.name} has only a zst image and the ephemeral environment has "
-                      "no zstd to decompress it: upload it as raw or gz.")
-    if formats.TGZ in images:
-        return None, (f"{resource.name} has only a root tarball (tgz), which cannot be deployed "
-                      "yet: upload a raw or gz disk image.")
-    return None, f"{resource.name} has no root image."
+    return None, f"{resource.name} has no root image or root tarball."
 
 
 def _image(resource: BootResource, file: BootResourceFile) -> dict:
@@ -136,8 +130,7 @@ def deploy_job_end(machine: Machine, script_set: ScriptSet, failure: str | None,
     reason = f"deployment failed: {message}" if message else failure
     event_record(machine=machine, type="job_finished", level=EventLevel.ERROR,
                  description=f"deployment job failed: {reason}\n{_output_tail(script_set)}")
-    machine_finish(machine.system_id, success=False, reason=reason)
-    transaction.on_commit(power_off_callback(machine.system_id))
+    machine_finish_and_power_off(machine.system_id, success=False, reason=reason)
     return True
 
 

@@ -21,7 +21,7 @@ import pytest
 from lab.api import Api
 from nodes.bootimages import testos
 from nodes.choices import NodeStatus
-from nodes.models import Machine, Tag
+from nodes.models import BootResourceFile, Machine, Tag
 from nodes.services.bootresources import (
     boot_resource_register_deployable,
     boot_resource_register_ephemeral,
@@ -141,6 +141,38 @@ def test_deploy_writes_the_test_os_and_the_vm_boots_it_from_its_disk(lab, region
     assert marker in first(events, "user_data_output").description
     head = disk_head(vm)
     assert head[:440] == testos.MBR_BIN.read_bytes() and head[510:512] == b"\x55\xaa"
+
+
+EXT4_MAGIC_AT = MIB + 1024 + 56  # partition 1 (at 1 MiB), its superblock's magic
+
+
+@pytest.mark.parametrize("file_format", ["zst", "tgz"])
+def test_zst_images_and_root_tarballs_are_deployed_and_boot_from_the_disk(
+        lab, region, file_format):
+    """The test OS with its files of one format only: the ephemeral environment's zstd writes
+    the disk image; a root tarball is unpacked on ext4 and booted by extlinux."""
+    vm, api, marker = lab.vms[0], region["api"], f"MARKER-{secrets.token_hex(4)}"
+    BootResourceFile.objects.filter(resource__os=testos.OS_NAME).exclude(
+        format=file_format).delete()
+    since = vm.console_size()
+    system_id = allocate_and_deploy(api, f"#!/bin/sh\necho {marker}\n")
+    wait_for_status(api, lab, system_id, "Deployed", ("Deploying",))
+    console = vm.console_text(since)
+    written = ("metal: pass 2: root tarball unpacked on /dev/vda, sha256 ok"
+               if file_format == "tgz" else "MiB written to /dev/vda, sha256 ok")
+    assert written in console, console[-5000:]
+    after = console[console.index("metal: deployment over: reboot"):]
+    for line in ("metal-os: metal.cfg on /dev/vda1", f"metal-os: user data: {marker}",
+                 "metal-os: reported deployed"):
+        assert line in after, line
+    head = disk_head(vm, 2 * MIB)
+    assert head[:440] == testos.MBR_BIN.read_bytes()[:440] and head[510:512] == b"\x55\xaa"
+    if file_format == "tgz":
+        assert "metal: write_root_tgz: boots /boot/vmlinuz-" in console
+        assert "Loading /boot/vmlinuz-" in after and head[446 + 4] == 0x83  # by extlinux
+        assert head[EXT4_MAGIC_AT:EXT4_MAGIC_AT + 2] == b"\x53\xef"
+    else:
+        assert head[446 + 4] == 0x0C  # the image's own FAT32 partition
 
 
 def test_corrupt_image_in_the_rack_cache_never_reaches_the_disk(lab, region):

@@ -114,7 +114,7 @@ def test_build_with_nothing_changed_does_nothing(tmp_path, monkeypatch):
     builder.write_stamp(builder.stamp_file(cache, "generic-amd64", tmp_path / "out"), stamp,
                         outputs)
     monkeypatch.setattr(builder, "resolve_packages", lambda flavour: PACKAGES)
-    monkeypatch.setattr(builder, "resolve_ssh_packages", lambda: [])
+    monkeypatch.setattr(builder, "resolve_tool_packages", lambda: [])
     monkeypatch.setattr(builder, "download", pytest.fail)
     lines = []
     result = builder.build(tmp_path / "out", "generic", cache, progress=lines.append)

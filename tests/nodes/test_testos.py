@@ -9,6 +9,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -140,6 +141,21 @@ def test_compressed_images_hold_the_same_disk_and_sums_match(tmp_path, disk_tool
         assert result.sha256[fmt] == testos.sha256_of(path)
     sums = (result.images[formats.RAW].parent / "SHA256SUMS").read_text()
     assert f"{result.sha256[formats.RAW]}  root.img\n" in sums
+    assert f"{result.sha256[formats.TGZ]}  root.tar.gz\n" in sums
+
+
+def test_root_tarball_holds_the_same_kernel_and_initramfs_as_debian_lays_them_out(
+        tmp_path, disk_tools, fake_packages):
+    result = testos.build(tmp_path / "out", cache_dir=tmp_path / "cache", progress=lambda _: 0)
+    _, files = check_layout(result.images[formats.RAW])
+    with tarfile.open(result.images[formats.TGZ]) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        version = next(n for n in members if n.startswith("./boot/vmlinuz-"))[15:]
+        assert tar.extractfile(f"./boot/vmlinuz-{version}").read() == files["vmlinuz"]
+        assert tar.extractfile(f"./boot/initrd.img-{version}").read() == files["initrd.gz"]
+        assert b"ID=metal-test\n" in tar.extractfile("./etc/os-release").read()
+    assert members["./vmlinuz"].linkname == f"boot/vmlinuz-{version}"
+    assert all((m.uid, m.gid, m.mtime) == (0, 0, 0) for m in members.values())
 
 
 def test_second_build_with_nothing_changed_does_nothing(tmp_path, disk_tools, fake_packages,
@@ -232,6 +248,8 @@ def test_command_registers_the_images_as_a_deployable_resource(settings, tmp_pat
         images[formats.RAW].write_bytes(raw)
         images[formats.GZ].write_bytes(gzip.compress(raw))
         images[formats.ZST].write_bytes(formats.ZSTD_MAGIC + b"frame")
+        testos.make_root_tarball(images[formats.TGZ], images[formats.RAW], images[formats.RAW],
+                                 "6.1.0-1-cloud-amd64")
         return testos.TestOSResult(True, images)
 
     monkeypatch.setattr(testos, "build", fake_build)
@@ -240,14 +258,14 @@ def test_command_registers_the_images_as_a_deployable_resource(settings, tmp_pat
         call_command("build_test_os", stdout=out)
     assert calls[0] == (tmp_path / "resources", "cloud",
                         Path(settings.VAR_DIR) / "image-build", False)
-    assert "registered boot resource metal-test/1 (raw, gz, zst)" in out.getvalue()
+    assert "registered boot resource metal-test/1 (raw, gz, zst, tgz)" in out.getvalue()
     resource = BootResource.objects.get()
     assert (resource.os, resource.series, resource.architecture, resource.kind) == (
         "metal-test", "1", "amd64/generic", "deployable")
     base = "images/deployable/amd64/generic/1/"
     assert sorted(resource.files.values_list("path", "filetype", "format")) == [
         (base + "root.img", "root-image", "raw"), (base + "root.img.gz", "root-image", "gz"),
-        (base + "root.img.zst", "root-image", "zst")]
+        (base + "root.img.zst", "root-image", "zst"), (base + "root.tar.gz", "root-tgz", "tgz")]
 
 
 # --- integration: a real build, booted from its disk in qemu -----------------------------------

@@ -10,7 +10,8 @@ from nodes.services.bootresources import boot_resource_register_deployable
 
 
 class Command(ImageBuildCommand):
-    help = ("Build the test OS (root.img, root.img.gz, root.img.zst) under BOOT_RESOURCES_DIR "
+    help = ("Build the test OS (root.img, root.img.gz, root.img.zst, root.tar.gz) under "
+            "BOOT_RESOURCES_DIR "
             "from Debian packages (apt-get download; cache in $VAR_DIR/image-build).")
     default_flavour = "cloud"
 

@@ -23,6 +23,7 @@ from tests.nodes.metadata.test_runner import (  # noqa: F401 - fixtures
     fetch_job,
     region,
 )
+from tests.processes import skip_or_fail
 
 IMAGE_DIR = formats.resource_dir("deployable", "amd64/generic", "1")
 MIB = 1 << 20
@@ -85,7 +86,8 @@ def deploying(file_format: str, content: bytes):
     """A Deploying machine whose job writes `content` (registered as metal-test/1)."""
     resource = BootResourceFactory(os="metal-test", series="1", kind="deployable")
     BootResourceFile.objects.create(
-        resource=resource, filetype="root-image", format=file_format,
+        resource=resource, filetype="root-tgz" if file_format == "tgz" else "root-image",
+        format=file_format,
         path=f"{IMAGE_DIR}/{formats.filename(file_format)}", size=len(content),
         sha256=hashlib.sha256(content).hexdigest())
     machine = MachineFactory(status=NodeStatus.READY)
@@ -196,6 +198,68 @@ def test_zst_image_without_zstd_is_refused_cleanly(region, runner_path, images, 
     machine.refresh_from_db()
     assert machine.status == NodeStatus.FAILED_DEPLOYMENT
     assert "cannot write a zst image" in machine.error_description
+
+
+@pytest.mark.django_db(transaction=True)
+def test_zst_image_is_written_through_zstd(region, runner_path, images, tmp_path):  # noqa: F811
+    if not shutil.which("zstd"):
+        skip_or_fail("zstd is not installed (make sysdeps)")
+    (tmp_path / "bin/zstd").symlink_to(shutil.which("zstd"))
+    image = subprocess.run(["zstd", "-q", "-c"], input=DISK, capture_output=True,
+                           check=True).stdout
+    machine, key = deploying("zst", image)
+    images.answers[f"{IMAGE_DIR}/root.img.zst"] = [image]
+    disk = blank_disk(tmp_path)
+    done = run_deploy(region, machine, key, tmp_path, runner_path, images, disk)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert disk.read_bytes()[:len(DISK)] == DISK
+    assert f"metal: pass 2: 2 MiB written to {disk}, sha256 ok" in done.stdout
+    machine.refresh_from_db()
+    assert (machine.status, machine.netboot) == (NodeStatus.DEPLOYING, False)
+
+
+def fake_write_root_tgz(tmp_path, body: str) -> None:
+    """write_root_tgz.sh played by a script (the real one needs a block device)."""
+    script = tmp_path / "bin/write_root_tgz.sh"
+    script.write_text(f"#!{BUSYBOX} sh\necho \"$@\" > \"$METAL_RUNNER_DIR/tgz-args\"\n{body}")
+    script.chmod(0o755)
+
+
+TARBALL = gzip.compress(b"root tarball bytes " * 100_000, mtime=0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_root_tarball_is_streamed_to_write_root_tgz(region, runner_path, images, tmp_path):  # noqa: F811
+    fake_write_root_tgz(tmp_path, 'cat > "$METAL_RUNNER_DIR/tgz-stream"\n')
+    machine, key = deploying("tgz", TARBALL)
+    images.answers[f"{IMAGE_DIR}/root.tar.gz"] = [TARBALL]
+    disk = blank_disk(tmp_path)
+    done = run_deploy(region, machine, key, tmp_path, runner_path, images, disk)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "work/tgz-stream").read_bytes() == TARBALL
+    assert (tmp_path / "work/tgz-args").read_text().split() == [str(disk)]
+    assert f"metal: pass 2: root tarball unpacked on {disk}, sha256 ok" in done.stdout
+    machine.refresh_from_db()
+    assert (machine.status, machine.netboot) == (NodeStatus.DEPLOYING, False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_root_tarball_write_is_wiped_and_fails_the_deployment(
+        region, runner_path, images, tmp_path):  # noqa: F811
+    fake_write_root_tgz(tmp_path, 'printf "x%.0s" $(seq 4096) | dd of="$1" conv=notrunc '
+                                  '2>/dev/null\necho "metal: write_root_tgz: mke2fs failed" >&2\n'
+                                  'cat >/dev/null\nexit 1\n')
+    machine, key = deploying("tgz", TARBALL)
+    images.answers[f"{IMAGE_DIR}/root.tar.gz"] = [TARBALL]
+    disk = blank_disk(tmp_path, 80 * MIB)
+    done = run_deploy(region, machine, key, tmp_path, runner_path, images, disk)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "metal: wiping the first 64 MiB" in done.stdout
+    assert disk.read_bytes()[:MIB] == b"\0" * MIB
+    machine.refresh_from_db()
+    assert machine.status == NodeStatus.FAILED_DEPLOYMENT
+    assert "(metal: write_root_tgz: mke2fs failed); what was written is wiped" in \
+        machine.error_description
 
 
 @pytest.mark.django_db(transaction=True)

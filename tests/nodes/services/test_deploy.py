@@ -50,17 +50,23 @@ def test_other_architectures_are_not_chosen():
         deploy.deploy_image_choose("", "", "amd64/generic")
 
 
-@pytest.mark.parametrize(("image_formats", "message"), [
-    (("zst",), "has only a zst image and the ephemeral environment has no zstd"),
-    (("tgz",), "has only a root tarball (tgz), which cannot be deployed yet"),
+@pytest.mark.parametrize(("image_formats", "chosen"), [
+    (("raw", "zst"), "zst"), (("raw", "tgz"), "raw"), (("zst",), "zst"), (("tgz",), "tgz"),
 ])
-def test_images_the_ephemeral_environment_cannot_write_are_refused_at_deploy(
-        image_formats, message):
-    deployable_resource(image_formats=image_formats)
+def test_every_format_can_be_deployed_compressed_images_first(image_formats, chosen):
+    resource = deployable_resource(image_formats=image_formats)
+    machine, script_set = deploying()
+    assert script_set.options["image"]["format"] == chosen
+    assert script_set.options["image"]["resource"] == resource.name
+    assert machine.status == NodeStatus.DEPLOYING
+
+
+def test_a_resource_without_a_root_image_is_refused_at_deploy():
+    deployable_resource(image_formats=())
     machine = MachineFactory(status=NodeStatus.READY)
     with pytest.raises(ValidationError) as caught:
         machine_deploy(machine.system_id, UserFactory())
-    assert message in caught.value.message_dict["osystem"][0]
+    assert "has no root image or root tarball" in caught.value.message_dict["osystem"][0]
     machine.refresh_from_db()
     assert machine.status == NodeStatus.READY and token_active(machine) is None
     assert not ScriptSet.objects.filter(machine=machine).exists()
@@ -73,11 +79,11 @@ def test_deploy_without_any_image_says_how_to_get_one():
 
 
 def test_deploy_through_the_api_answers_400_naming_the_problem(admin_client):
-    deployable_resource(image_formats=("zst",))
+    deployable_resource(image_formats=())
     machine = MachineFactory(status=NodeStatus.READY)
     response = admin_client.post(f"/api/v1/machines/{machine.system_id}/deploy/")
     assert response.status_code == 400
-    assert "no zstd" in response.json()["osystem"][0]
+    assert "has no root image" in response.json()["osystem"][0]
 
 
 # --- the job ---------------------------------------------------------------------------------
