@@ -1,6 +1,7 @@
 """Reads for machines, events and jobs, shaped for the API (a fixed number of queries per page)."""
 from collections import defaultdict
 
+from django.conf import settings
 from django.db.models import Prefetch, Q, QuerySet
 
 from nodes.choices import BlockDeviceType, NodeStatus, ResultType, ScriptStatus
@@ -191,7 +192,8 @@ def token_job_spec(machine: Machine, token: MachineToken) -> dict | None:
         return erase_job_spec(system_id=machine.system_id,
                               mode=token.options.get("mode", "full"),
                               fallback=token.options.get("secure_fallback", "full"),
-                              disks=erase_disks(machine))
+                              disks=erase_disks(machine),
+                              heartbeat_interval=settings.METADATA_HEARTBEAT_INTERVAL)
     if token.purpose == "rescue" and machine.status in (NodeStatus.ENTERING_RESCUE_MODE,
                                                         NodeStatus.RESCUE_MODE):
         return rescue_job_spec(system_id=machine.system_id)

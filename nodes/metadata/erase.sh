@@ -13,7 +13,8 @@
 #           secure erase need hdparm or nvme-cli, which this environment has not) FALLBACK
 #           (full or quick) is used instead, and the report says so; sampled like full
 # One report line per disk goes to the region (POST erase-report/), which decides Ready or
-# Failed disk erasing and answers poweroff=1.
+# Failed disk erasing and answers poweroff=1. A heartbeat every HEARTBEAT seconds meanwhile
+# pushes the Disk erasing deadline forward (a full erase of a big disk takes hours).
 REGION="${METAL_REGION:-@REGION@}"
 SYSTEM_ID="${METAL_SYSTEM_ID:-@SYSTEM_ID@}"
 TOKEN="${METAL_TOKEN:-}"
@@ -23,6 +24,7 @@ FALLBACK=@FALLBACK@
 DISKS='@DISKS@'
 QUICK_BYTES=@QUICK_BYTES@
 SAMPLES=@SAMPLES@
+HEARTBEAT=@HEARTBEAT@
 BLOCK=65536
 WORK="${METAL_RUNNER_DIR:-/tmp/metal-job}/erase"
 @LIB@
@@ -204,13 +206,17 @@ erase_disk() {
 }
 
 main() {
-    local name
+    local name beat
     mkdir -p "$WORK"
     : > "$WORK/report"
     say "erase job for $SYSTEM_ID: $MODE erase of ${DISKS:-every non-removable disk}"
+    heartbeat_loop </dev/null >/dev/null 2>&1 &
+    beat=$!
+    trap 'kill -TERM "$beat" 2>/dev/null' EXIT
     for name in $(disk_list); do
         erase_disk "$name" 3>> "$WORK/report"
     done
+    kill -TERM "$beat" 2>/dev/null
     sed 's/^/metal: erase report: /' "$WORK/report"
     if ! api erase-report/ "$WORK/answer" --post-file "$WORK/report"; then
         say "could not report the end of the erase job"

@@ -78,14 +78,16 @@ def render_runner(spec: dict, region_url: str) -> str:
     return text
 
 
-def erase_job_spec(*, system_id: str, mode: str, fallback: str, disks: list[str]) -> dict:
+def erase_job_spec(*, system_id: str, mode: str, fallback: str, disks: list[str],
+                   heartbeat_interval: int) -> dict:
     """The erase job: its mode, the fallback when secure erase is unavailable, the disks (the
-    inventory's; empty: every non-removable disk the environment finds)."""
+    inventory's; empty: every non-removable disk the environment finds), the heartbeat."""
     if mode not in ERASE_MODES or fallback not in ("quick", "full"):
         raise ValueError(f"bad erase mode {mode!r} / fallback {fallback!r}")
     return {"system_id": system_id, "job": "erase", "mode": mode, "secure_fallback": fallback,
             "disks": [_UNSAFE_NAME.sub("_", name) for name in disks],
-            "quick_bytes": QUICK_ERASE_BYTES, "samples": ERASE_SAMPLES, "poweroff": True}
+            "quick_bytes": QUICK_ERASE_BYTES, "samples": ERASE_SAMPLES,
+            "heartbeat_interval": heartbeat_interval, "poweroff": True}
 
 
 def rescue_job_spec(*, system_id: str) -> dict:
@@ -100,6 +102,7 @@ def render_job(spec: dict, region_url: str) -> str:
             "@MODE@": spec["mode"], "@FALLBACK@": spec["secure_fallback"],
             "@DISKS@": " ".join(spec["disks"]), "@QUICK_BYTES@": str(int(spec["quick_bytes"])),
             "@SAMPLES@": str(int(spec["samples"])),
+            "@HEARTBEAT@": str(int(spec["heartbeat_interval"])),
         })
     if spec["job"] == "rescue":
         return _render(RESCUE_TEMPLATE, region_url, spec, {})

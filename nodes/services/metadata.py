@@ -106,11 +106,20 @@ def result_finish(
 
 
 def heartbeat(machine: Machine) -> None:
-    """The runner is alive: last_ping of the running job's script set."""
+    """The runner is alive: last_ping of the running job's script set. The erase job has none:
+    its heartbeat pushes the Disk erasing deadline forward instead, so a long erase of a big
+    disk does not fail while it runs (it fails MACHINE_STATUS_TIMEOUT after the last one)."""
     script_set = job_script_set(machine)
-    if script_set is None:
+    if script_set is not None:
+        _touch(script_set)
+        return
+    if machine.status != NodeStatus.DISK_ERASING:
         raise MetadataError("No job is running on this machine.")
-    _touch(script_set)
+    with transaction.atomic():
+        machine = lock_machine(machine.system_id)
+        if machine.status == NodeStatus.DISK_ERASING:
+            update_deadline(machine)
+            machine.save(update_fields=["status_expires", "updated"])
 
 
 def job_report(machine: Machine, *, ok: bool, message: str = "") -> bool:

@@ -1,10 +1,13 @@
 """Metadata API: tokens (401/404), the job, script bodies, result uploads (400, nothing stored)."""
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
-from nodes.choices import ScriptStatus
+from nodes.choices import NodeStatus, ScriptStatus
 from nodes.models import Event, ScriptResult
-from nodes.services.tokens import token_revoke
+from nodes.services.tokens import token_issue, token_revoke
 from tests.factories import InterfaceFactory, MachineFactory
 from tests.nodes.api.metadata_helpers import API, machine_client, running_job
 
@@ -232,6 +235,27 @@ def test_heartbeat_sets_last_ping():
     assert response.status_code == 204
     script_set.refresh_from_db()
     assert script_set.last_ping is not None
+
+
+def test_heartbeat_of_the_erase_job_pushes_the_disk_erasing_deadline(settings):
+    settings.MACHINE_STATUS_TIMEOUT = 1800
+    soon = timezone.now() + timedelta(seconds=5)
+    machine = MachineFactory(status=NodeStatus.DISK_ERASING, status_expires=soon)
+    key = token_issue(machine, "erase", {"mode": "full", "secure_fallback": "full"}).key
+    response = machine_client(machine, key).post(API + "heartbeat/")
+    assert response.status_code == 204
+    machine.refresh_from_db()
+    assert machine.status_expires > soon + timedelta(seconds=1700)
+
+
+def test_heartbeat_without_a_job_is_400_and_changes_nothing():
+    machine = MachineFactory(status=NodeStatus.DEPLOYED)
+    key = token_issue(machine, "rescue").key
+    response = machine_client(machine, key).post(API + "heartbeat/")
+    assert response.status_code == 400
+    assert "No job is running" in str(response.json())
+    machine.refresh_from_db()
+    assert machine.status_expires is None
 
 
 def test_hello_from_a_machine_without_a_job_is_found_by_mac():

@@ -11,6 +11,7 @@ import pytest
 from maasproject.env import env_bool
 from nodes.choices import EventLevel, NodeStatus
 from nodes.models import Event, Machine
+from nodes.services import metadata as metadata_service
 from nodes.services.tokens import token_active, token_issue
 from tests.factories import BlockDeviceFactory, MachineFactory, UserFactory
 from tests.nodes.metadata.test_runner import (  # noqa: F401 - fixtures
@@ -117,6 +118,25 @@ def test_full_erase_zeroes_everything_and_samples_it(region, busybox_path, loop_
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_erase_job_heartbeats_while_it_erases(
+        region, busybox_path, loop_devices, tmp_path, monkeypatch):  # noqa: F811
+    """Each heartbeat pushes the Disk erasing deadline (the live server runs in this process)."""
+    pushed = []
+
+    def recording(machine):
+        pushed.append(machine.status)
+        original(machine)
+
+    original = metadata_service.update_deadline
+    monkeypatch.setattr(metadata_service, "update_deadline", recording)
+    device = loop_devices(disk_file(tmp_path / "disk.img", 8 * MIB))
+    machine, key = erasing_machine(device, "full")
+    machine, _ = erase(machine, key, region, tmp_path, busybox_path)
+    assert machine.status == NodeStatus.READY, machine.error_description
+    assert pushed and set(pushed) == {NodeStatus.DISK_ERASING}
+
+
+@pytest.mark.django_db(transaction=True)
 def test_secure_erase_falls_back_and_says_so(region, busybox_path, loop_devices, tmp_path):  # noqa: F811
     path = disk_file(tmp_path / "disk.img", 4 * MIB)
     device = loop_devices(path)
@@ -148,7 +168,8 @@ def test_read_only_disk_is_failed_disk_erasing(region, busybox_path, loop_device
 def test_erase_and_rescue_runners_render_to_valid_shell(tmp_path, busybox_path):  # noqa: F811
     from nodes.metadata.render import erase_job_spec, render_job, rescue_job_spec
 
-    specs = [erase_job_spec(system_id="abc", mode="secure", fallback="quick", disks=["v;da"]),
+    specs = [erase_job_spec(system_id="abc", mode="secure", fallback="quick", disks=["v;da"],
+                            heartbeat_interval=30),
              rescue_job_spec(system_id="abc")]
     for spec in specs:
         script = render_job(spec, "http://10.0.0.1:5240/")

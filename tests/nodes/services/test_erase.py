@@ -124,20 +124,22 @@ def erasing(mode="quick", fallback="full", disks=("vda",)):
     return machine, owner, key
 
 
-def test_job_is_the_erase_runner_with_mode_and_inventory_disks():
+def test_job_is_the_erase_runner_with_mode_and_inventory_disks(settings):
+    settings.METADATA_HEARTBEAT_INTERVAL = 30
     machine, _owner, key = erasing("secure", "quick", disks=("vda", "sdb"))
     client = machine_client(machine, key)
     script = client.get(f"{API}job/").content.decode()
     assert script.startswith("#!/bin/sh\n# metal erase job")
     for expected in ("MODE=secure\n", "FALLBACK=quick\n", "DISKS='sdb vda'\n",
-                     "QUICK_BYTES=2097152\n", "SAMPLES=64\n",
+                     "QUICK_BYTES=2097152\n", "SAMPLES=64\n", "HEARTBEAT=30\n",
                      f'SYSTEM_ID="${{METAL_SYSTEM_ID:-{machine.system_id}}}"'):
         assert expected in script
     assert key not in script
     spec = client.get(f"{API}job/", HTTP_ACCEPT="application/json").json()
     assert spec == {"system_id": machine.system_id, "job": "erase", "mode": "secure",
                     "secure_fallback": "quick", "disks": ["sdb", "vda"],
-                    "quick_bytes": 2097152, "samples": 64, "poweroff": True}
+                    "quick_bytes": 2097152, "samples": 64, "heartbeat_interval": 30,
+                    "poweroff": True}
 
 
 def test_passing_report_makes_it_ready_and_clears_what_the_user_had(
