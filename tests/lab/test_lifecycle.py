@@ -4,12 +4,15 @@ commission (the real commission action: the VM netboots, the built-in scripts fi
 inventory, its disk included) → Ready → a user allocates it by zone and tag and deploys the test
 OS with user data that echoes a marker → the deploy runner writes the image, netboot goes off,
 the VM boots the test OS from its disk, which runs the user data and reports: the marker is on
-the console and in the region's `user_data_output` Event → Deployed → release with quick erase:
+the console and in the region's `user_data_output` Event → Deployed → locked, every action but
+unlock is refused and the VM runs on → unlocked, marked broken (still running) and fixed →
+Deployed → release with quick erase:
 the rack power cycles the running VM into the ephemeral environment, which zeroes the first
 and last 2 MiB of the disk and of each partition, reads them back and reports → Ready without
 owner; the test reads those areas of the VM's disk file itself (partitions taken from the
 deployed disk's partition table before the release) → deploy again with a second marker →
-Deployed.
+Deployed → released without erase (powered off) → retired: it can no longer be powered on or
+allocated.
 """
 import os
 import secrets
@@ -19,7 +22,7 @@ import time
 import pytest
 from django.utils import timezone
 
-from lab.api import Api
+from lab.api import Api, ApiError
 from nodes.bootimages import testos
 from nodes.models import Machine
 from nodes.services.bootresources import (
@@ -201,6 +204,44 @@ def release_with_quick_erase(lab, region: dict, system_id: str) -> float:
     return seconds
 
 
+def lock_then_broken_and_fixed(lab, region: dict, system_id: str) -> None:
+    """On the deployed, running VM: locked, every action but unlock (and query) is refused with
+    409 and the VM keeps running; unlocked, marked broken it keeps running too (as in MAAS), and
+    marked fixed it is Deployed again."""
+    vm, admin, user = lab.vms[0], region["admin"], region["user"]
+    assert user.post(f"machines/{system_id}/lock/", {"comment": "in production"})["locked"]
+    for client, action, body in (
+            (user, "release", {"erase": True}), (user, "power-off", {}),
+            (user, "power-cycle", {}), (user, "rescue-mode", {}), (user, "mark-broken", {}),
+            (admin, "set-zone", {"zone": "default"}), (admin, "mark-broken", {})):
+        with pytest.raises(ApiError, match=r": 409 .*locked"):
+            client.post(f"machines/{system_id}/{action}/", body)
+    with pytest.raises(ApiError, match=r": 409 "):
+        admin.call("DELETE", f"machines/{system_id}/")
+    assert admin.post(f"machines/{system_id}/query-power-state/")["power_state"] == "on"
+    assert user.post(f"machines/{system_id}/unlock/")["locked"] is False
+    broken = user.post(f"machines/{system_id}/mark-broken/", {"description": "fan noise"})
+    assert (broken["status_name"], broken["error_description"]) == ("Broken", "fan noise")
+    assert admin.post(f"machines/{system_id}/mark-fixed/")["status_name"] == "Deployed"
+    assert vm.running()
+    assert admin.post(f"machines/{system_id}/query-power-state/")["power_state"] == "on"
+
+
+def release_and_retire(lab, region: dict, system_id: str) -> None:
+    """Released without erase: powered off, Ready; retired: Retired, and it cannot be powered on
+    nor deployed (allocation skips it)."""
+    vm, admin, user = lab.vms[0], region["admin"], region["user"]
+    assert user.post(f"machines/{system_id}/release/")["status_name"] in ("Releasing", "Ready")
+    wait_for_status(admin, lab, system_id, "Ready", ("Releasing",), WAIT)
+    wait_powered_off(admin, lab, vm, system_id)
+    assert admin.post(f"machines/{system_id}/retire/")["status_name"] == "Retired"
+    with pytest.raises(ApiError, match=r": 409 "):
+        admin.post(f"machines/{system_id}/power-on/")
+    with pytest.raises(ApiError, match=r": 409 "):
+        user.post("machines/allocate/", {"zone": "lab-zone", "tags": ["lab-tag"]})
+    assert not vm.running()
+
+
 def test_commission_deploy_release_with_quick_erase_and_deploy_again(lab, region):
     vm, admin = lab.vms[0], region["admin"]
     system_id = add_machine(admin, vm)
@@ -216,8 +257,10 @@ def test_commission_deploy_release_with_quick_erase_and_deploy_again(lab, region
 
     first_marker, second_marker = (f"MARKER-{secrets.token_hex(4)}" for _ in range(2))
     seconds["deploy"] = deploy(lab, region, system_id, first_marker)
+    lock_then_broken_and_fixed(lab, region, system_id)
     seconds["release with quick erase"] = release_with_quick_erase(lab, region, system_id)
     seconds["deploy again"] = deploy(lab, region, system_id, second_marker)
+    release_and_retire(lab, region, system_id)
 
     print("\n" + ", ".join(f"{stage} {value:.0f}s" for stage, value in seconds.items()))
     outputs = [e.description for e in timeline(system_id) if e.type == "user_data_output"]
