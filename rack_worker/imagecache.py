@@ -273,7 +273,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--region-url", default=os.environ.get("RACK_REGION_URL", ""))
     parser.add_argument("--credentials", default=os.environ.get("RACK_CREDENTIALS", ""))
     parser.add_argument("--cache-dir", default="", help="default $VAR_DIR/rack/cache")
-    parser.add_argument("--interval", type=float, default=60.0, help="seconds between syncs")
+    parser.add_argument("--interval", type=float,
+                        default=float(os.environ.get("RACK_IMAGE_SYNC_INTERVAL", "60")),
+                        help="seconds between syncs (default $RACK_IMAGE_SYNC_INTERVAL or 60)")
     parser.add_argument("--once", action="store_true", help="sync once and exit")
     parser.add_argument("--loglevel", default="INFO")
     args = parser.parse_args(argv)

@@ -131,6 +131,8 @@ POWER_POLL_TICK = float(os.environ.get("POWER_POLL_TICK", "10"))
 # Metadata API (machines' ephemeral environment).
 METADATA_MAX_OUTPUT = int(os.environ.get("METADATA_MAX_OUTPUT", str(4 * 1024 * 1024)))
 METADATA_HEARTBEAT_INTERVAL = int(os.environ.get("METADATA_HEARTBEAT_INTERVAL", "30"))
+# The deploy runner's first wait before it downloads the image again (then 2x, 3x...).
+DEPLOY_RETRY_WAIT = int(os.environ.get("DEPLOY_RETRY_WAIT", "10"))
 METADATA_HEARTBEAT_TIMEOUT = int(os.environ.get("METADATA_HEARTBEAT_TIMEOUT", "300"))
 # Enlisted machines start commissioning in the same boot.
 ENLIST_COMMISSION = env_bool("ENLIST_COMMISSION", default=True)

@@ -118,7 +118,8 @@ class JobView(MetadataView):
                         poweroff=not script_set.options.get("enable_ssh"))
         if script_set.result_type == ResultType.DEPLOYMENT:  # the image write (deploy.sh)
             spec.update(image=script_set.options.get("image", {}),
-                        disk=script_set.options.get("disk", ""))
+                        disk=script_set.options.get("disk", ""),
+                        retry_wait=settings.DEPLOY_RETRY_WAIT)
         return spec
 
 

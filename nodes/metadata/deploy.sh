@@ -19,6 +19,7 @@ IMAGE_PATH="@IMAGE_PATH@"
 FORMAT="@FORMAT@"
 SHA256="@SHA256@"
 SIZE=@SIZE@
+RETRY_WAIT=@RETRY_WAIT@
 DISK="${METAL_DEPLOY_DISK:-@DISK@}"
 IMAGES="${METAL_IMAGES:-}"
 WORK="${METAL_RUNNER_DIR:-/tmp/metal-job}/deploy"
@@ -70,16 +71,25 @@ write_stream() {
     esac
 }
 
-# Pass 1: the image's sha256 (the download retried: the rack may still be syncing it).
+# Pass 1: the image's sha256, until it is the expected one. A failed download or a mismatch is
+# retried (RETRIES attempts, waits of RETRY_WAIT, 2 x RETRY_WAIT... seconds): the rack may still
+# be syncing the image, and its next sync (every minute) re-verifies a cached file that changed
+# and fetches it again from the region. The last failure is left in $WORK/pass1.
 checksum_pass() {
-    local n=0
+    local n=0 got
     while :; do
         n=$((n + 1))
-        wget -q -O - "$URL" 2>"$WORK/wget.err" | sha256sum > "$WORK/sum1" \
-            && { cut -d' ' -f1 "$WORK/sum1"; return 0; }
-        say "download of $URL failed (attempt $n): $(tail -n1 "$WORK/wget.err")" >&2
+        if wget -q -O - "$URL" 2>"$WORK/wget.err" | sha256sum > "$WORK/sum1"; then
+            got=$(cut -d' ' -f1 "$WORK/sum1")
+            [ "$got" = "$SHA256" ] && return 0
+            echo "sha256 checksum mismatch for $IMAGE_PATH on the rack: expected $SHA256, \
+got $got" > "$WORK/pass1"
+        else
+            echo "cannot download $URL: $(tail -n1 "$WORK/wget.err")" > "$WORK/pass1"
+        fi
+        say "pass 1, attempt $n of $RETRIES: $(cat "$WORK/pass1")"
         [ "$n" -ge "$RETRIES" ] && return 1
-        sleep $((n * 10))
+        sleep $((n * RETRY_WAIT))
     done
 }
 
@@ -120,9 +130,7 @@ has no tool for it (zst needs zstd, tgz write_root_tgz.sh): import boot images a
     URL="${IMAGES%/}/$IMAGE_PATH"
     say "deploying $IMAGE ($FORMAT, $SIZE bytes, sha256 $SHA256) from $URL to $disk"
     say "pass 1: downloading and checking the sha256; nothing is written"
-    got=$(checksum_pass) || fail "cannot download $URL: $(tail -n1 "$WORK/wget.err")"
-    [ "$got" = "$SHA256" ] || fail "sha256 checksum mismatch for $IMAGE_PATH on the rack: \
-expected $SHA256, got $got; nothing was written to $disk"
+    checksum_pass || fail "$(cat "$WORK/pass1"); nothing was written to $disk"
     say "pass 1: sha256 ok"
     say "pass 2: writing $disk while checking the sha256 again"
     write_pass "$disk"

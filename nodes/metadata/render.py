@@ -148,6 +148,7 @@ def render_deploy_runner(spec: dict, region_url: str) -> str:
     }
     numbers = {
         "@HEARTBEAT@": int(spec["heartbeat_interval"]), "@SIZE@": int(image.get("size") or 0),
+        "@RETRY_WAIT@": int(spec.get("retry_wait", 10)),
         # 0: no result to report on (it already ended: a restarted runner only reports).
         "@RESULT@": int(scripts[0]["id"]) if scripts else 0,
     }

@@ -144,18 +144,24 @@ def test_gz_image_is_written_verified_and_the_machine_reboots_into_it(
     assert Event.objects.filter(machine=machine, type="deploy_image_written").exists()
 
 
+def corrupted(data: bytes) -> bytes:
+    corrupt = bytearray(data)
+    corrupt[600:608] = b"XXXXXXXX"
+    return bytes(corrupt)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_corrupt_image_on_the_rack_fails_the_deployment_without_writing(
-        region, runner_path, images, tmp_path):  # noqa: F811
+        region, runner_path, images, tmp_path, settings):  # noqa: F811
+    settings.DEPLOY_RETRY_WAIT = 0
     machine, key = deploying("raw", DISK)
-    corrupt = bytearray(DISK)
-    corrupt[600:608] = b"XXXXXXXX"
-    images.answers[f"{IMAGE_DIR}/root.img"] = [bytes(corrupt)]
+    images.answers[f"{IMAGE_DIR}/root.img"] = [corrupted(DISK)]
     disk = blank_disk(tmp_path)
     done = run_deploy(region, machine, key, tmp_path, runner_path, images, disk)
     assert done.returncode == 0, done.stdout + done.stderr
     assert disk.read_bytes() == b"\0" * 4 * MIB  # never touched
-    assert len(images.requests) == 1  # no second pass
+    assert len(images.requests) == 5  # pass 1, attempted RETRIES times; no pass 2
+    assert "metal: pass 1, attempt 5 of 5: sha256 checksum mismatch" in done.stdout
     assert "metal: deployment over: would poweroff" in done.stdout
     machine.refresh_from_db()
     assert machine.status == NodeStatus.FAILED_DEPLOYMENT
@@ -167,6 +173,23 @@ def test_corrupt_image_on_the_rack_fails_the_deployment_without_writing(
     assert result.status == ScriptStatus.FAILED and b"checksum mismatch" in bytes(result.output)
     failed = Event.objects.get(machine=machine, type="job_finished")
     assert "pass 1: downloading" in failed.description  # the runner's output, in the Event
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pass_1_tries_again_until_the_rack_has_repaired_its_copy(
+        region, runner_path, images, tmp_path, settings):  # noqa: F811
+    settings.DEPLOY_RETRY_WAIT = 0
+    machine, key = deploying("raw", DISK)
+    images.answers[f"{IMAGE_DIR}/root.img"] = [corrupted(DISK), corrupted(DISK), DISK]
+    disk = blank_disk(tmp_path)
+    done = run_deploy(region, machine, key, tmp_path, runner_path, images, disk)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "metal: pass 1, attempt 2 of 5: sha256 checksum mismatch" in done.stdout
+    assert "metal: pass 1: sha256 ok" in done.stdout
+    assert len(images.requests) == 4  # 3 attempts of pass 1, then pass 2
+    assert disk.read_bytes()[:len(DISK)] == DISK
+    machine.refresh_from_db()
+    assert (machine.status, machine.netboot) == (NodeStatus.DEPLOYING, False)
 
 
 @pytest.mark.django_db(transaction=True)
