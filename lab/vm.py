@@ -29,6 +29,15 @@ def unavailable_reason() -> str | None:
     return None
 
 
+# Terminal control sequences (CSI) and carriage returns on the serial console.
+TERMINAL_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1bc|\r")
+
+
+def plain_console(text: str) -> str:
+    """Console text without terminal control, for matching whole lines and words."""
+    return TERMINAL_CONTROL.sub("", text)
+
+
 def mac_for(index: int) -> str:
     return f"52:54:00:99:00:{index + 1:02x}"
 
@@ -92,6 +101,11 @@ class VM:
                 return handle.read().decode(errors="replace")
         except OSError:
             return ""
+
+    def console_plain(self, since: int = 0) -> str:
+        """console_text without terminal control: syslinux and iPXE move the cursor mid-line
+        (`L\\r\\x1b[25;02Hoading` when the screen scrolls), which would split the words."""
+        return plain_console(self.console_text(since))
 
     def console_size(self) -> int:
         """A mark for wait_for_console(since=...): the log's current length."""

@@ -2,6 +2,8 @@
 images, the lab's network on the region, waiting for a status through the REST API, the boot
 timeline, and reading a lab VM's disk file."""
 import os
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,9 @@ from tests.processes import wait_until
 from zones.models import VLAN, RackController
 
 IMAGE_CACHE = Path(os.environ.get("METAL_IMAGE_CACHE", "/var/cache/metal-image-build"))
+# Built once here (a later build with nothing changed is a no-op, also across runs), then copied
+# into each lab's boot resources dir: building per lab module took some 40 s each.
+SHARED_BUILD = IMAGE_CACHE / "lab-boot-resources"
 IMAGE_PATH = "images/deployable/amd64/generic/1/root.img.gz"  # the test OS, gz
 WAIT = 900  # seconds for a netboot and a job: TCG, two cores shared with other work
 MIB = 1 << 20
@@ -29,18 +34,32 @@ SECTOR = 512
 
 
 def build_boot_images(boot_resources_dir: Path, test_os: bool = False):
-    """(ephemeral kernel and initrd, test OS images or None), built or reused from the cache;
-    skips when they cannot be built (fails with CI=true)."""
+    """(ephemeral kernel and initrd, test OS images or None) in boot_resources_dir, built or
+    reused from the cache; skips when they cannot be built (fails with CI=true)."""
     try:
-        ephemeral = builder.build(boot_resources_dir, "cloud", cache_dir=IMAGE_CACHE,
+        ephemeral = builder.build(SHARED_BUILD, "cloud", cache_dir=IMAGE_CACHE,
                                   progress=lambda _: None)
-        deployable = testos.build(boot_resources_dir, "cloud", cache_dir=IMAGE_CACHE,
+        deployable = testos.build(SHARED_BUILD, "cloud", cache_dir=IMAGE_CACHE,
                                   progress=lambda _: None) if test_os else None
     except BuildError as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"cannot build the boot images: {exc}")
         pytest.skip(f"cannot build the boot images: {exc}")
+    ephemeral = replace(ephemeral, kernel=place(ephemeral.kernel, boot_resources_dir),
+                        initrd=place(ephemeral.initrd, boot_resources_dir))
+    if deployable is not None:
+        deployable = replace(deployable, images={
+            fmt: place(path, boot_resources_dir) for fmt, path in deployable.images.items()})
     return ephemeral, deployable
+
+
+def place(built: Path, boot_resources_dir: Path) -> Path:
+    """A copy of a file of SHARED_BUILD at the same place under boot_resources_dir (a copy:
+    tests may change theirs)."""
+    target = Path(boot_resources_dir) / built.relative_to(SHARED_BUILD)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(built, target)
+    return target
 
 
 def serve_lab_network(lab, allow_enlistment: bool = True):

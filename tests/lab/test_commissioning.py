@@ -21,10 +21,9 @@ from pathlib import Path
 import pytest
 
 from lab.api import Api
-from nodes.bootimages import builder
 from nodes.services.bootresources import boot_resource_register_ephemeral
 from tests.factories import AdminFactory, make_api_key
-from tests.lab.helpers import serve_lab_network
+from tests.lab.helpers import build_boot_images, serve_lab_network
 from tests.processes import wait_until
 
 HEARTBEAT_TIMEOUT = 20
@@ -37,7 +36,6 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.django_db(transaction=True),
 ]
-IMAGE_CACHE = Path(os.environ.get("METAL_IMAGE_CACHE", "/var/cache/metal-image-build"))
 WAIT = 240  # seconds per wait: the lab's VMs share two cores with other work
 BUILTIN_SCRIPTS = {"10-cpu", "10-memory", "20-block-devices", "20-network", "30-bmc", "30-dmi"}
 FAILING_SCRIPT = """#!/bin/sh
@@ -105,9 +103,8 @@ def vm_hardware(lab, index: int) -> Hardware:
 @pytest.fixture(scope="module")
 def boot_files(lab_module) -> tuple[Path, Path]:
     """The ephemeral kernel and initrd (cloud flavour: virtio), built or reused from the cache."""
-    result = builder.build(lab_module.boot_resources_dir, "cloud", cache_dir=IMAGE_CACHE,
-                           progress=lambda _: None)
-    return result.kernel, result.initrd
+    ephemeral, _ = build_boot_images(lab_module.boot_resources_dir)
+    return ephemeral.kernel, ephemeral.initrd
 
 
 @pytest.fixture

@@ -37,6 +37,7 @@ from tests.factories import (
 from tests.lab.helpers import (
     IMAGE_PATH,
     MIB,
+    WAIT,
     allocate_and_deploy,
     build_boot_images,
     decoy,
@@ -49,7 +50,10 @@ from tests.lab.helpers import (
 from tests.processes import wait_until
 
 pytestmark = [
-    pytest.mark.lab(vms=1, racks=1, memory=512),
+    # The deploy runner downloads a bad image again after 3, 6, 9... s; the rack re-verifies its
+    # cache every 5 s (production: 10 s steps, every 60 s).
+    pytest.mark.lab(vms=1, racks=1, memory=512,
+                    env={"DEPLOY_RETRY_WAIT": "3", "RACK_IMAGE_SYNC_INTERVAL": "5"}),
     pytest.mark.integration,
     pytest.mark.django_db(transaction=True),
 ]
@@ -110,7 +114,7 @@ def test_deploy_writes_the_test_os_and_the_vm_boots_it_from_its_disk(lab, region
     assert system_id == region["vm"].system_id  # zone and tag, not the smaller decoy
 
     deployed = wait_for_status(api, lab, system_id, "Deployed", ("Deploying",))
-    console = vm.console_text(since)
+    console = vm.console_plain(since)
     steps = [line for line in console.splitlines()
              if line.startswith(("metal", "Booting", "PXELINUX", "SYSLINUX"))]
     print(f"\ndeployed in {time.monotonic() - started:.0f}s; console:\n" + "\n".join(steps))
@@ -157,7 +161,7 @@ def test_zst_images_and_root_tarballs_are_deployed_and_boot_from_the_disk(
     since = vm.console_size()
     system_id = allocate_and_deploy(api, f"#!/bin/sh\necho {marker}\n")
     wait_for_status(api, lab, system_id, "Deployed", ("Deploying",))
-    console = vm.console_text(since)
+    console = vm.console_plain(since)
     written = ("metal: pass 2: root tarball unpacked on /dev/vda, sha256 ok"
                if file_format == "tgz" else "MiB written to /dev/vda, sha256 ok")
     assert written in console, console[-5000:]
@@ -175,16 +179,41 @@ def test_zst_images_and_root_tarballs_are_deployed_and_boot_from_the_disk(
         assert head[446 + 4] == 0x0C  # the image's own FAT32 partition
 
 
+def corrupt(cached) -> None:
+    """Bit rot in the middle of a cached file, same size."""
+    with open(cached, "r+b") as handle:
+        handle.seek(cached.stat().st_size // 2)
+        data = handle.read(16)
+        handle.seek(-len(data), os.SEEK_CUR)
+        handle.write(bytes(b ^ 0xFF for b in data))
+
+
+def test_a_corrupt_cached_image_is_fetched_again_by_the_rack_and_the_deploy_goes_on(lab, region):
+    """The runner's pass 1 finds the mismatch and tries again; the rack's next sync notices
+    the changed file, downloads it again from the region, and the next attempt passes."""
+    vm, rack, api = lab.vms[0], lab.racks[0], region["api"]
+    cached = rack.cache_dir / IMAGE_PATH
+    since = vm.console_size()
+    with cache_locked(rack):  # the rack cannot repair it before the runner has seen it
+        corrupt(cached)
+        system_id = allocate_and_deploy(api, "#!/bin/sh\necho repaired\n")
+        vm.wait_for_console("metal: pass 1, attempt 1 of 5: sha256 checksum mismatch",
+                            timeout=WAIT, since=since)
+    wait_for_status(api, lab, system_id, "Deployed", ("Deploying",))
+    console = vm.console_plain(since)
+    assert "metal: pass 1: sha256 ok" in console and "metal-os: user data: repaired" in console
+    assert cached.read_bytes() == (lab.boot_resources_dir / IMAGE_PATH).read_bytes()
+    assert "1 downloaded" in (lab.state.logs_dir / f"{rack.name}.log").read_text()
+
+
 def test_corrupt_image_in_the_rack_cache_never_reaches_the_disk(lab, region):
+    """The rack cannot repair the file (its cache stays locked): every attempt of pass 1 fails,
+    and the deployment with it, before anything is written."""
     vm, rack, api = lab.vms[0], lab.racks[0], region["api"]
     cached = rack.cache_dir / IMAGE_PATH
     since = vm.console_size()
     with cache_locked(rack):
-        with open(cached, "r+b") as handle:  # bit rot in the middle, same size
-            handle.seek(cached.stat().st_size // 2)
-            data = handle.read(16)
-            handle.seek(-len(data), os.SEEK_CUR)
-            handle.write(bytes(b ^ 0xFF for b in data))
+        corrupt(cached)
         system_id = allocate_and_deploy(api, "#!/bin/sh\necho never\n")
         failed = wait_for_status(api, lab, system_id, "Failed deployment", ("Deploying",))
 

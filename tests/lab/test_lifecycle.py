@@ -108,7 +108,7 @@ def check_deployed(lab, vm, system_id: str, marker: str, console_mark: int, sinc
     """The runner wrote the image and rebooted; the next netboot was answered "boot local"
     and the test OS came up from the disk, ran the user data (the marker on the console and in
     the region) and reported; netboot off, the token revoked."""
-    console = vm.console_text(console_mark)
+    console = vm.console_plain(console_mark)
     for line in ("metal: pass 1: sha256 ok", "MiB written to /dev/vda, sha256 ok",
                  "metal: image written", "metal: deployment over: reboot"):
         assert line in console, line

@@ -9,14 +9,13 @@ region (gunicorn and a region worker on the test database) runs in the root name
 reached through the lab's portal on 10.99.0.1:5240.
 """
 import os
-import re
 import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from nodes.bootimages import builder
+from lab.vm import plain_console
 from nodes.choices import NodeStatus
 from nodes.models import Event
 from nodes.services.actions import machine_commission
@@ -31,14 +30,13 @@ from tests.factories import (
     SubnetFactory,
     VLANFactory,
 )
+from tests.lab.helpers import build_boot_images
 from tests.processes import skip_or_fail, wait_until
 from zones.models import VLAN, RackController
 
 pytestmark = pytest.mark.lab(vms=1, racks=1, memory=512)
-IMAGE_CACHE = Path("/var/cache/metal-image-build")
 PXELINUX = "/usr/lib/PXELINUX/lpxelinux.0"
 # Terminal control sequences: pxelinux moves the cursor mid-line once the screen is full.
-CSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 @pytest.fixture
@@ -53,8 +51,8 @@ def peers():
 
 def boot_images(directory: Path) -> tuple[Path, Path]:
     """The ephemeral kernel and initrd (cloud flavour: virtio), built or reused from the cache."""
-    result = builder.build(directory, "cloud", cache_dir=IMAGE_CACHE, progress=lambda _: None)
-    return result.kernel, result.initrd
+    ephemeral, _ = build_boot_images(directory)
+    return ephemeral.kernel, ephemeral.initrd
 
 
 def machine_events(machine) -> list[Event]:
@@ -80,7 +78,7 @@ def check_console(text: str, rack_ip: str, mac: str, region_url: str, machine) -
     lpxelinux.0 over our TFTP, which read its per-MAC config and fetched kernel and initrd over
     HTTP from the rack's cache; the kernel booted our image and /init got a lease from our DHCP
     range. Returns the VM's address."""
-    text = CSI.sub("", text)
+    text = plain_console(text)
     http = f"http://{rack_ip}:5248"
     for line in (f"Next server: {rack_ip}", "Filename: lpxelinux.0",
                  f"tftp://{rack_ip}/lpxelinux.0... ok", "PXELINUX 6.04",

@@ -133,7 +133,7 @@ def release_and_wait(lab, lab_region, body: dict) -> tuple[dict, str, float]:
                             timeout=WAIT)
     seconds = time.monotonic() - started
     wait_until(lambda: not vm.running(), 120, lambda: vm.console_text(since)[-3000:])
-    console = vm.console_text(since)
+    console = vm.console_plain(since)
     print(f"\nerased in {seconds:.0f}s; console:\n{console[-5000:]}\n"
           f"{timeline_text(machine.system_id)}")
     return ready, console, seconds

@@ -19,6 +19,7 @@ from django.core.management import call_command
 from nodes.bootimages import builder, cpio, formats, testos
 from nodes.bootimages.debs import Package
 from nodes.models import BootResource
+from tests.lab.helpers import build_boot_images
 from tests.netlab import NetLab, unavailable_reason
 from tests.processes import skip_or_fail
 
@@ -483,8 +484,7 @@ def test_write_metal_cfg_in_the_ephemeral_environment(built_testos, region_net, 
     lab, ns = region_net
     disk, offset = disk_copy(built_testos, tmp_path)
     (tmp_path / "job").write_text(WRITE_CFG_JOB)
-    ephemeral = builder.build(tmp_path / "ephemeral", "cloud", cache_dir=CACHE_DIR,
-                              progress=lambda _: None)
+    ephemeral, _ = build_boot_images(tmp_path / "ephemeral")
     append = (f"console=ttyS0 metal.region={REGION} metal.system_id={SYSTEM_ID} "
               f"metal.token={TOKEN} metal.poweroff=1")
     text = run_vm(lab, ns, ["-kernel", str(ephemeral.kernel), "-initrd", str(ephemeral.initrd),
