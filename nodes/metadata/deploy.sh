@@ -3,8 +3,9 @@
 # "Deploy"). Streams the image from the rack's image cache and writes it to the boot disk, never a
 # corrupt one: pass 1 only downloads and checks the sha256; pass 2 writes while checking it again
 # and wipes what it wrote when the bytes differ. Disk images (raw, gz, zst) are written as they
-# are; a root tarball (tgz) is unpacked on a fresh ext4 partition with extlinux to boot it. Then write_metal_cfg.sh, the report (status/),
-# and a reboot into the deployed OS (netboot is off by then: the rack answers "boot local").
+# are; a root tarball (tgz) is unpacked on a fresh ext4 partition with extlinux to boot it.
+# Then write_metal_cfg.sh, the report (status/), and a reboot into the deployed OS (netboot is
+# off by then: the rack answers "boot local").
 # Environment as runner.sh's (METAL_REGION, METAL_SYSTEM_ID, METAL_TOKEN, METAL_RUNNER_DIR,
 # METAL_RUNNER_NO_POWEROFF=1: never reboots or powers off), plus METAL_IMAGES (the rack's image
 # server; default: metal.images= on the kernel command line) and METAL_DEPLOY_DISK (the disk;
@@ -73,8 +74,9 @@ write_stream() {
 
 # Pass 1: the image's sha256, until it is the expected one. A failed download or a mismatch is
 # retried (RETRIES attempts, waits of RETRY_WAIT, 2 x RETRY_WAIT... seconds): the rack may still
-# be syncing the image, and its next sync (every minute) re-verifies a cached file that changed
-# and fetches it again from the region. The last failure is left in $WORK/pass1.
+# be syncing the image, and its next sync (RACK_IMAGE_SYNC_INTERVAL, a minute by default)
+# re-verifies a cached file that changed and fetches it again from the region. The last
+# failure is left in $WORK/pass1.
 checksum_pass() {
     local n=0 got
     while :; do
