@@ -6,8 +6,6 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
-
 from lab.api import Api
 from nodes.bootimages import builder, testos
 from nodes.bootimages.builder import BuildError
@@ -20,7 +18,7 @@ from tests.factories import (
     SubnetFactory,
     VLANFactory,
 )
-from tests.processes import wait_until
+from tests.processes import skip_or_fail, wait_until
 from zones.models import VLAN, RackController
 
 IMAGE_CACHE = Path(os.environ.get("METAL_IMAGE_CACHE", "/var/cache/metal-image-build"))
@@ -42,9 +40,7 @@ def build_boot_images(boot_resources_dir: Path, test_os: bool = False):
         deployable = testos.build(SHARED_BUILD, "cloud", cache_dir=IMAGE_CACHE,
                                   progress=lambda _: None) if test_os else None
     except BuildError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"cannot build the boot images: {exc}")
-        pytest.skip(f"cannot build the boot images: {exc}")
+        skip_or_fail(f"cannot build the boot images: {exc}")
     ephemeral = replace(ephemeral, kernel=place(ephemeral.kernel, boot_resources_dir),
                         initrd=place(ephemeral.initrd, boot_resources_dir))
     if deployable is not None:
