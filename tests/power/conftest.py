@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import skip_or_fail
+
 REPO = Path(__file__).resolve().parents[2]
 USER, PASSWORD = "admin", "password"
 
@@ -20,11 +22,9 @@ USER, PASSWORD = "admin", "password"
 def require_tool(name: str, package: str) -> str:
     """Path of a protocol-test tool; skip without it unless CI=true, where it must exist."""
     path = shutil.which(name)
-    if path:
-        return path
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{name} is required when CI=true (apt-get install -y {package})")
-    pytest.skip(f"{name} is not installed (apt-get install -y {package}); CI runs this test")
+    if not path:
+        skip_or_fail(f"{name} is not installed (apt-get install -y {package})")
+    return path
 
 
 class VbmcProcess:

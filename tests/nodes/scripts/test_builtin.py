@@ -12,6 +12,7 @@ import pytest
 from nodes.scripts.metadata import parse_script_metadata
 from nodes.scripts.output import parse_output
 from nodes.services.scripts import BUILTIN_DIR
+from tests.processes import skip_or_fail
 
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 SCRIPTS = sorted(path.name for path in BUILTIN_DIR.iterdir())
@@ -20,9 +21,7 @@ SCRIPTS = sorted(path.name for path in BUILTIN_DIR.iterdir())
 @pytest.fixture(scope="module")
 def busybox_path(tmp_path_factory) -> Path:
     if not os.path.exists(BUSYBOX):
-        if os.environ.get("CI") == "true":
-            pytest.fail("busybox is missing (apt-get install busybox-static)")
-        pytest.skip("busybox is missing (apt-get install busybox-static)")
+        skip_or_fail("busybox is missing (apt-get install busybox-static)")
     bin_dir = tmp_path_factory.mktemp("busybox-bin")
     subprocess.run([BUSYBOX, "--install", "-s", str(bin_dir)], check=True)
     return bin_dir
