@@ -24,6 +24,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
                         default=int(os.environ.get("BOOTSVC_HTTP_PORT", "5248")))
     parser.add_argument("--tftp-port", type=int,
                         default=int(os.environ.get("BOOTSVC_TFTP_PORT", "69")))
+    parser.add_argument("--http-stall-timeout", type=float,
+                        default=float(os.environ.get("BOOTSVC_HTTP_STALL_TIMEOUT", "30")),
+                        help="seconds without progress before an HTTP transfer is given up")
     parser.add_argument("--no-dhcp", action="store_true", help="serve TFTP and HTTP only")
     parser.add_argument("--poll-interval", type=float, default=1.0)
     args = parser.parse_args(argv)
@@ -35,7 +38,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
                    token=credentials["token"], cache_dir=rack_dir / "cache",
                    state_dir=rack_dir / "dhcp", http_port=args.http_port,
                    tftp_port=args.tftp_port, dhcp=not args.no_dhcp,
-                   poll_interval=args.poll_interval)
+                   poll_interval=args.poll_interval,
+                   http_stall_timeout=args.http_stall_timeout)
 
 
 async def serve(options: Options, stop: asyncio.Event) -> None:
@@ -62,7 +66,7 @@ async def serve(options: Options, stop: asyncio.Event) -> None:
 
 def _http(options: Options, decisions, events) -> BootHttpServer:
     server = BootHttpServer(str(options.cache_dir), decisions.decide, events.add,
-                            port=options.http_port)
+                            port=options.http_port, stall_timeout=options.http_stall_timeout)
     server.start()
     return server
 

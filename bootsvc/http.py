@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import logging
 import os
 import re
+import select
+import socket
+import struct
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +25,8 @@ log = logging.getLogger(__name__)
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _IPXE_MAC = re.compile(r"^ipxe/([0-9A-Fa-f:-]{12,17})\.ipxe$")
+STALL_TIMEOUT = 30.0  # default seconds a client may take no data before its transfer is given up
+ACK_POLL = 0.02  # seconds between looks at what the client has acknowledged
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None | str:
@@ -59,11 +67,13 @@ class BootHttpServer(ThreadingHTTPServer):
         host: str = "0.0.0.0",
         port: int = bootconfig.DEFAULT_HTTP_PORT,
         http_host: str | None = None,
+        stall_timeout: float = STALL_TIMEOUT,
     ):
         self.cache_dir = os.path.realpath(cache_dir)
         if not os.path.isdir(self.cache_dir):
             raise ValueError(f"cache dir {cache_dir} is not a directory")
         self.decide, self.on_event, self.http_host = decide, on_event, http_host
+        self.stall_timeout = stall_timeout
         super().__init__((host, port), BootHttpHandler)
 
     def start(self) -> int:
@@ -152,18 +162,25 @@ class BootHttpHandler(BaseHTTPRequestHandler):
         if event is not None:
             self._event(event, status, 0 if head else len(body))
 
-    def _event(self, event: dict, status: int, sent: int) -> None:
-        path = event["path"]
+    def _event(self, event: dict, status: int, sent: int, expected: int | None = None,
+               error: str = "") -> None:
+        path, method = event["path"], self.command
+        if error:
+            description = f"HTTP {method} {path} aborted after {sent} of {expected} bytes: {error}"
+        elif status >= 400:
+            description = f"HTTP {method} {path}: {int(status)} {HTTPStatus(status).phrase}"
+        else:
+            description = f"HTTP {method} {path} ({sent} bytes)"
         self.server.emit({
             "type": "http_file", "mac": event.get("mac"), "path": path, "status": int(status),
-            "method": self.command, "client": self.client_address[0], "bytes": sent,
-            "time": time.time(), "description": f"HTTP {self.command} {path} ({sent} bytes)",
+            "method": method, "client": self.client_address[0], "bytes": sent,
+            "error": error, "time": time.time(), "description": description,
         })
 
     def _serve_file(self, name: str, head: bool) -> None:
         path = resolve_file(self.server.cache_dir, name)
-        if path is None:
-            self._send_text(HTTPStatus.NOT_FOUND, "not found\n", head)
+        if path is None:  # an event too: a missing kernel is a step the timeline must show
+            self._send_text(HTTPStatus.NOT_FOUND, "not found\n", head, event={"path": name})
             return
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -176,21 +193,69 @@ class BootHttpHandler(BaseHTTPRequestHandler):
                 return
             start, end = rng if rng else (0, size - 1)
             count = end - start + 1 if size else 0
-            self.send_response(HTTPStatus.PARTIAL_CONTENT if rng else HTTPStatus.OK)
+            status = HTTPStatus.PARTIAL_CONTENT if rng else HTTPStatus.OK
+            self.send_response(status)
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Accept-Ranges", "bytes")
             self.send_header("Content-Length", str(count))
             if rng:
                 self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
             self.end_headers()
-            sent = 0 if head or count == 0 else self._sendfile(f, start, count)
-        status = HTTPStatus.PARTIAL_CONTENT if rng else HTTPStatus.OK
-        self._event({"path": name}, status, sent)
+            sent, error = (0, "") if head or count == 0 else self._sendfile(f, start, count)
+        self._event({"path": name}, status, sent, count, error)
 
-    def _sendfile(self, f, offset: int, count: int) -> int:
-        """Send `count` bytes of `f` from `offset` with sendfile(2)."""
-        self.wfile.flush()
-        sent = self.connection.sendfile(f, offset, count)
-        if sent < count:  # the file shrank under us: the response is broken
-            self.close_connection = True
-        return sent
+    def _sendfile(self, f, offset: int, count: int) -> tuple[int, str]:
+        """Send `count` bytes of `f` from `offset` with sendfile(2) and wait until the client has
+        acknowledged them: (bytes delivered, error or "").
+
+        Counted call by call, so a transfer the client breaks off reports how far it got: a boot
+        loader that dies mid-kernel (lpxelinux's lwIP now and then) must not look served.
+        """
+        sent, stall = 0, self.server.stall_timeout
+        writable = select.poll()
+        writable.register(self.connection, select.POLLOUT)
+        try:
+            self.wfile.flush()
+            while sent < count:
+                if not writable.poll(stall * 1000):
+                    raise TimeoutError(errno.ETIMEDOUT, f"no progress for {stall:g} s")
+                try:
+                    chunk = os.sendfile(self.connection.fileno(), f.fileno(), offset + sent,
+                                        count - sent)
+                except BlockingIOError:
+                    continue
+                if chunk == 0:
+                    return sent, "the file shrank while it was sent"
+                sent += chunk
+            wait_until_acknowledged(self.connection, stall)
+        except OSError as exc:  # reset, broken pipe, no progress within the stall timeout
+            sent -= unacknowledged(self.connection)
+            reason = exc.strerror or type(exc).__name__
+            log.warning("HTTP %s to %s aborted after %d of %d bytes: %s",
+                        self.path, self.client_address[0], sent, count, reason)
+            return sent, reason
+        finally:
+            if sent < count:  # the response is broken: never reuse the connection
+                self.close_connection = True
+        return sent, ""
+
+
+def unacknowledged(sock: socket.socket) -> int:
+    """Bytes written to a TCP socket that its peer has not acknowledged yet (SIOCOUTQ); 0 once
+    the socket is closed."""
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+    except (OSError, ValueError):
+        return 0
+
+
+def wait_until_acknowledged(sock: socket.socket, stall_timeout: float) -> None:
+    """Return once the peer has acknowledged all it was sent; TimeoutError if it stops doing so
+    for `stall_timeout` seconds."""
+    last, progressed = -1, time.monotonic()
+    while (queued := unacknowledged(sock)) > 0:
+        if queued != last:
+            last, progressed = queued, time.monotonic()
+        elif time.monotonic() - progressed > stall_timeout:
+            raise TimeoutError(errno.ETIMEDOUT, f"no acknowledgement for {stall_timeout:g} s")
+        time.sleep(ACK_POLL)

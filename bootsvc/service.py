@@ -41,6 +41,7 @@ class Options:
     tftp_port: int = 69
     dhcp: bool = True
     poll_interval: float = 1.0
+    http_stall_timeout: float = 30.0
 
 
 class DecisionCache:
