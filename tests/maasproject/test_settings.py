@@ -35,7 +35,7 @@ print(json.dumps({
     "static_root": str(settings.STATIC_ROOT),
     "metadata": [settings.METADATA_MAX_OUTPUT, settings.METADATA_HEARTBEAT_INTERVAL,
                  settings.METADATA_HEARTBEAT_TIMEOUT, settings.ENLIST_COMMISSION,
-                 settings.DEPLOY_RETRY_WAIT],
+                 settings.DEPLOY_RETRY_WAIT, settings.PXE_BOOT_RETRIES],
 }))
 """
 
@@ -46,6 +46,7 @@ ENV_VARS = [
     "MACHINE_RELEASING_TIMEOUT", "DEADLINE_CHECK_INTERVAL", "POWER_POLL_INTERVAL",
     "POWER_POLL_TICK", "LOG_LEVEL", "CI", "METADATA_MAX_OUTPUT", "METADATA_HEARTBEAT_INTERVAL",
     "METADATA_HEARTBEAT_TIMEOUT", "ENLIST_COMMISSION", "CELERY_BROKER_DIR", "DEPLOY_RETRY_WAIT",
+    "PXE_BOOT_RETRIES",
 ]
 
 
@@ -81,7 +82,7 @@ def test_embedded_defaults(tmp_path):
     assert s["poll"] == [300, 10]
     assert s["log_level"] == "INFO"
     assert s["static_root"] == str(var / "static")
-    assert s["metadata"] == [4 * 1024 * 1024, 30, 300, True, 10]
+    assert s["metadata"] == [4 * 1024 * 1024, 30, 300, True, 10, 2]
     # The secret key is generated once into var/secret_key (0600) and reused.
     key_file = var / "secret_key"
     assert key_file.read_text().strip() == s["secret_key"] and len(s["secret_key"]) >= 50
@@ -111,6 +112,7 @@ def test_environment_overrides(tmp_path):
         METADATA_HEARTBEAT_TIMEOUT="60",
         ENLIST_COMMISSION="false",
         DEPLOY_RETRY_WAIT="2",
+        PXE_BOOT_RETRIES="5",
     )
     assert s["secret_key"] == "s3cret"
     assert not (tmp_path / "secret_key").exists()
@@ -124,7 +126,7 @@ def test_environment_overrides(tmp_path):
     assert (s["status_timeout"], s["releasing_timeout"], s["check_interval"]) == (600, 90, 7.5)
     assert s["poll"] == [120, 5]
     assert s["log_level"] == "DEBUG"
-    assert s["metadata"] == [1024, 5, 60, False, 2]
+    assert s["metadata"] == [1024, 5, 60, False, 2, 5]
 
 
 def test_filesystem_broker_folder_can_be_shared(tmp_path):

@@ -111,6 +111,9 @@ class EventSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=EVENT_TYPES)
     description = serializers.CharField(allow_blank=True, required=False, default="")
     time = serializers.FloatField(min_value=0, required=False, allow_null=True, default=None)
+    path = serializers.CharField(allow_blank=True, required=False, default="", max_length=1024)
+    # Why a transfer broke off (http_file): the region may then retry the boot.
+    error = serializers.CharField(allow_blank=True, required=False, default="", max_length=500)
 
 
 class EventsSerializer(serializers.Serializer):

@@ -16,7 +16,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from maasproject.env import generated_secret
+from nodes.choices import EventLevel
 from nodes.models import Event, Interface
+from nodes.services.bootretry import boot_transfer_broken
 from nodes.services.errors import ServiceError
 from nodes.services.events import event_record
 from zones.choices import IPRangeType, LeaseState
@@ -204,8 +206,12 @@ def events_record(rack: RackController, events: list[dict]) -> dict:
         if machine is None:
             continue
         description = f"{event.get('description') or event['type']} (rack {rack.name})"
-        row = event_record(machine=machine, type=event["type"], description=description)
+        level = EventLevel.WARNING if event.get("error") else EventLevel.INFO
+        row = event_record(machine=machine, type=event["type"], description=description,
+                           level=level)
         if event.get("time") is not None:
             Event.objects.filter(pk=row.pk).update(created=epoch(event["time"]))
+        if event["type"] == "http_file" and event.get("error"):
+            boot_transfer_broken(machine, event.get("path", ""), event["error"])
         recorded += 1
     return {"recorded": recorded, "ignored": len(events) - recorded}
