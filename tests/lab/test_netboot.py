@@ -21,6 +21,8 @@ from nodes.models import Event
 from nodes.services.actions import machine_commission
 from nodes.services.bootresources import boot_resource_register_ephemeral
 from nodes.services.tokens import token_active
+from power.services.parameters import machine_set_power
+from power.vbmc.backends import QMPClient
 from tests.factories import (
     AdminFactory,
     FabricFactory,
@@ -34,7 +36,9 @@ from tests.lab.helpers import build_boot_images
 from tests.processes import skip_or_fail, wait_until
 from zones.models import VLAN, RackController
 
-pytestmark = pytest.mark.lab(vms=1, racks=1, memory=512)
+STALL_TIMEOUT = 8  # bootsvc gives a transfer up after this many seconds without progress
+pytestmark = pytest.mark.lab(vms=1, racks=1, memory=512,
+                             env={"BOOTSVC_HTTP_STALL_TIMEOUT": str(STALL_TIMEOUT)})
 PXELINUX = "/usr/lib/PXELINUX/lpxelinux.0"
 # Terminal control sequences: pxelinux moves the cursor mid-line once the screen is full.
 
@@ -61,7 +65,8 @@ def machine_events(machine) -> list[Event]:
 
 def setup_region(lab, kernel: Path, initrd: Path):
     """The image, the lab's VLAN with DHCP on its rack, and the VM commissioning (its script set
-    and token issued by the commission action; the test powers it on itself)."""
+    and token issued by the commission action; the test powers it on itself, the region only
+    for a PXE boot retry)."""
     boot_resource_register_ephemeral(kernel, initrd, series="bookworm")
     rack = RackController.objects.get(name=lab.racks[0].name)
     vlan = VLANFactory(fabric=FabricFactory(), vid=0)
@@ -69,6 +74,8 @@ def setup_region(lab, kernel: Path, initrd: Path):
     IPRangeFactory(subnet=subnet, start_ip="10.99.0.100", end_ip="10.99.0.199")
     VLAN.objects.filter(pk=vlan.pk).update(dhcp_on=True, primary_rack=rack)
     machine = MachineFactory(status=NodeStatus.NEW, hostname="lab-vm")
+    machine_set_power(machine, "ipmi", lab.vms[0].power_parameters)  # for PXE boot retries
+    machine.save()
     InterfaceFactory(machine=machine, mac_address=lab.vms[0].mac)
     return machine_commission(machine.system_id, AdminFactory(), power_on=False)
 
@@ -174,3 +181,59 @@ def test_vm_netboots_into_the_ephemeral_environment(peers, lab, tmp_path):
     check_region_saw(lab, vm_ip)
     check_timeline(machine, vm.mac)
     check_pxe_config(lab, machine, tmp_path)
+
+
+def freeze_mid_transfer(lab, vm, timeout: float = 60) -> None:
+    """Stop the VM (QMP) once the rack's HTTP server has data in flight to it: the connection is
+    up (a reboot within a minute may wait 3 s for it: our TIME_WAIT answers lwIP's reused port
+    with an ACK, lwIP resets and retries) and the transfer not over."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sockets = lab.run_in(lab.racks[0].netns, ["ss", "-Htn", "state", "established",
+                                                  "( sport = :5248 )"]).stdout.splitlines()
+        if any(int(line.split()[1]) > 0 for line in sockets):  # Send-Q: unacknowledged bytes
+            QMPClient(vm.qmp).execute("stop")
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no HTTP transfer to {vm.name} within {timeout} s")
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_a_boot_loader_that_dies_mid_kernel_is_power_cycled_into_another_netboot(peers, lab):
+    """lpxelinux's lwIP now and then stops dead mid-kernel ("Boot failed: press a key") and
+    waits for a key. Here the VM is frozen (QMP stop) while it loads its kernel: bootsvc gives
+    the transfer up after its stall timeout and reports how far it got, the region power cycles
+    the machine through the rack and the vBMC, and the second netboot reaches the ephemeral
+    environment."""
+    kernel, initrd = boot_images(lab.boot_resources_dir)
+    machine = setup_region(lab, kernel, initrd)
+    vm, rack = lab.vms[0], lab.racks[0]
+    assert lab.sync_images(rack).returncode == 0, lab.logs_tail()
+    wait_until(lambda: "DHCP listening" in Path(rack.log).read_text(), 60, lab.logs_tail)
+
+    booting = vm.console_size()
+    vm.power_on(netboot=True)
+    loading = f"Loading http://{rack.address}:5248/images/ephemeral/amd64/linux"
+    wait_until(lambda: loading in vm.console_plain(booting), 120,
+               lambda: vm.console_plain(booting))
+    freeze_mid_transfer(lab, vm)  # the boot loader dies mid-kernel
+    mark = vm.console_size()
+
+    vm.wait_for_console("metal: ephemeral environment up", timeout=180, since=mark)
+    events = machine_events(machine)
+    timeline = "\n".join(f"{e.created:%H:%M:%S} {e.type} {e.description}" for e in events)
+    aborted = [e for e in events if e.type == "http_file" and "aborted after" in e.description]
+    assert aborted and "images/ephemeral/amd64/linux" in aborted[0].description, timeline
+    assert f"for {STALL_TIMEOUT} s" in aborted[0].description, timeline
+    retry = [e.description for e in events if e.type == "boot_retry"]
+    assert len(retry) == 1, timeline
+    assert retry[0].startswith("PXE boot retry 1 of 2: the boot loader broke off fetching "
+                               "images/ephemeral/amd64/linux (no "), timeline
+    cycled = [e for e in events
+              if e.type == "power_request" and e.description.startswith("Power cycle")]
+    assert cycled and cycled[0].created >= aborted[0].created, timeline
+    served = [e.description for e in events if e.type == "http_file"
+              and e.created > aborted[0].created and "aborted" not in e.description]
+    assert any("amd64/linux" in d for d in served) and any("initrd.gz" in d for d in served), \
+        timeline
