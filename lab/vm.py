@@ -18,6 +18,8 @@ from power.vbmc.backends import QMPClient, QMPError
 ROM = "/usr/lib/ipxe/qemu/efi-virtio.rom"  # qemu's default virtio-net ROM (BIOS+EFI iPXE)
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 BMC_USER, BMC_PASSWORD = "admin", "password"
+BOOT_LOADER_FAILED = "Boot failed: press a key to retry"  # pxelinux, before any kernel runs
+BOOTED_OR_FAILED = re.compile(r"Linux version|" + re.escape(BOOT_LOADER_FAILED))
 
 
 def unavailable_reason() -> str | None:
@@ -144,6 +146,18 @@ class VM:
 
     def power_off(self) -> dict:
         return self.ipmi("off")
+
+    def netboot_kernel(self, retries: int = 2, timeout: float = 240) -> None:
+        """Power on with PXE and wait until the netbooted kernel runs, power cycling at the BMC
+        when the boot loader gives up ("Boot failed": lpxelinux's lwIP now and then stops
+        mid-transfer), as an operator would for a machine the region cannot power yet."""
+        for attempt in range(retries + 1):
+            mark = self.console_size()
+            self.ipmi("cycle" if attempt else "on", netboot=True)
+            seen = self.wait_for_console(BOOTED_OR_FAILED, timeout, since=mark)
+            if seen != BOOT_LOADER_FAILED:
+                return
+        raise AssertionError(f"{self.name}: the boot loader failed {retries + 1} times")
 
     def power_state(self) -> str:
         return self.ipmi("query")["after"]

@@ -204,7 +204,7 @@ def test_unknown_vm_enlists_and_commissions_itself(lab, region):
     hardware = vm_hardware(lab, 0)
     assert not api_machines(region, vm.mac)
     started = time.monotonic()
-    vm.power_on(netboot=True)  # directly at its BMC: the region knows nothing of it
+    vm.netboot_kernel()  # directly at its BMC: the region knows nothing of it, retries nothing
 
     found = wait_until(lambda: api_machines(region, vm.mac), WAIT, lab.logs_tail)
     assert len(found) == 1, found
