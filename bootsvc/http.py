@@ -229,7 +229,7 @@ class BootHttpHandler(BaseHTTPRequestHandler):
                 sent += chunk
             wait_until_acknowledged(self.connection, stall)
         except OSError as exc:  # reset, broken pipe, no progress within the stall timeout
-            sent -= unacknowledged(self.connection)
+            sent = max(0, sent - unacknowledged(self.connection))  # what the client has
             reason = exc.strerror or type(exc).__name__
             log.warning("HTTP %s to %s aborted after %d of %d bytes: %s",
                         self.path, self.client_address[0], sent, count, reason)
