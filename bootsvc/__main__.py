@@ -7,7 +7,7 @@ import os
 import signal
 from pathlib import Path
 
-from bootsvc.http import BootHttpServer
+from bootsvc.http import STALL_TIMEOUT, BootHttpServer
 from bootsvc.region import RegionClient, RegionError
 from bootsvc.service import DecisionCache, DhcpManager, EventSink, Options, seed_loaders
 from bootsvc.tftp import BootTftpServer
@@ -25,7 +25,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--tftp-port", type=int,
                         default=int(os.environ.get("BOOTSVC_TFTP_PORT", "69")))
     parser.add_argument("--http-stall-timeout", type=float,
-                        default=float(os.environ.get("BOOTSVC_HTTP_STALL_TIMEOUT", "30")),
+                        default=float(os.environ.get("BOOTSVC_HTTP_STALL_TIMEOUT", STALL_TIMEOUT)),
                         help="seconds without progress before an HTTP transfer is given up")
     parser.add_argument("--no-dhcp", action="store_true", help="serve TFTP and HTTP only")
     parser.add_argument("--poll-interval", type=float, default=1.0)

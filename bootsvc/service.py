@@ -16,6 +16,7 @@ from pathlib import Path
 from bootsvc.dhcp.config import from_json
 from bootsvc.dhcp.packet import format_mac
 from bootsvc.dhcp.server import DhcpServer
+from bootsvc.http import STALL_TIMEOUT
 from bootsvc.ra import SolicitationAnswerer
 from bootsvc.region import RegionClient, RegionError
 from maasproject.env import env_bool
@@ -41,7 +42,7 @@ class Options:
     tftp_port: int = 69
     dhcp: bool = True
     poll_interval: float = 1.0
-    http_stall_timeout: float = 30.0
+    http_stall_timeout: float = STALL_TIMEOUT
 
 
 class DecisionCache:

@@ -11,11 +11,11 @@ from django.db import transaction
 
 from nodes.choices import EventLevel
 from nodes.models import Event, Machine
-from nodes.services.boot import machine_action
+from nodes.services.boot import ACTION_BY_STATUS, machine_action
 from nodes.services.events import event_record
 
 EPHEMERAL_FILES = "images/ephemeral/"  # kernels and initrds of the ephemeral environment
-NETBOOT_ACTIONS = frozenset({"commission", "deploy", "erase", "rescue"})
+NETBOOT_ACTIONS = frozenset(ACTION_BY_STATUS.values())  # into the ephemeral environment
 
 
 def boot_transfer_broken(machine: Machine, path: str, error: str) -> bool:

@@ -32,7 +32,7 @@ from tests.factories import (
     SubnetFactory,
     VLANFactory,
 )
-from tests.lab.helpers import build_boot_images
+from tests.lab.helpers import build_boot_images, timeline_text
 from tests.processes import skip_or_fail, wait_until
 from zones.models import VLAN, RackController
 
@@ -221,8 +221,7 @@ def test_a_boot_loader_that_dies_mid_transfer_is_power_cycled_into_another_netbo
     mark = vm.console_size()
 
     vm.wait_for_console("metal: ephemeral environment up", timeout=180, since=mark)
-    events = machine_events(machine)
-    timeline = "\n".join(f"{e.created:%H:%M:%S} {e.type} {e.description}" for e in events)
+    events, timeline = machine_events(machine), timeline_text(machine.system_id)
     aborted = [e for e in events if e.type == "http_file" and "aborted after" in e.description]
     assert aborted, timeline
     broken = aborted[0].description.split()[2]  # "HTTP GET <path> aborted after ..."
