@@ -81,7 +81,7 @@ def seed() -> tuple[object, str, str]:
     from nodes.bootimages import builder
     from nodes.choices import NodeStatus
     from nodes.models import Interface, Machine
-    from nodes.services.boot import boot_decision
+    from nodes.selectors.boot import boot_decision
     from nodes.services.bootresources import boot_resource_register_ephemeral
     from zones.models import VLAN, Fabric, IPRange, Subnet
     from zones.services.rackapi import rack_register, rack_secret

@@ -1,7 +1,7 @@
 """Benchmark: a full power-query sweep of N machines through the real dispatch path.
 
 N virtual IPMI BMCs run in one process; the region claims every machine in one polling tick
-(power.services.polling), dispatch sends each query to a rack worker over Redis, the rack
+(nodes.services.power_polling), dispatch sends each query to a rack worker over Redis, the rack
 worker's IPMI driver queries the BMC, and a region worker records the result in PostgreSQL.
 
 Usage: .venv/bin/python bench/power_sweep.py [--machines 1000] [--rack-concurrency 16]
@@ -70,7 +70,7 @@ def run_sweep(count: int, timeout: float) -> tuple[float, dict]:
     from django.db.models import Count
 
     from nodes.models import Machine
-    from power.services.polling import poll_power_states
+    from nodes.services.power_polling import poll_power_states
 
     started = time.perf_counter()
     sent = poll_power_states()

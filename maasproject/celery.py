@@ -26,11 +26,11 @@ def _schedule_periodic_tasks(sender: Celery, **_kwargs) -> None:
     )
     sender.add_periodic_task(
         settings.POWER_POLL_TICK,
-        sender.signature("power.tasks.poll_power_states"),
+        sender.signature("nodes.tasks.poll_power_states"),
         name="poll machine power states",
     )
     sender.add_periodic_task(
-        float(getattr(settings, "RACK_STATUS_INTERVAL", 10)),
+        settings.RACK_STATUS_INTERVAL,
         sender.signature("zones.tasks.rack_status_sweep"),
         name="rack status from heartbeats",
     )

@@ -1,12 +1,10 @@
-"""Top-level URLs: dashboard, admin, REST API v1 with its schema and docs."""
+"""Top-level URLs: web pages, admin, REST API v1 with its schema and docs (apps by name only)."""
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from nodes.views import dashboard
-
 urlpatterns = [
-    path("", dashboard, name="dashboard"),
+    path("", include("nodes.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -3,6 +3,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
+from maasproject.errors import NotPermitted
+from maasproject.permissions import is_admin
 from nodes.models import (
     ApiKey,
     BlockDevice,
@@ -19,8 +21,7 @@ from nodes.models.hardware import normalise_mac
 from nodes.scripts.metadata import parse_script_metadata
 from nodes.services import accounts, actions, machines
 from nodes.services import scripts as script_services
-from nodes.services.errors import ActionNotAllowed, NotPermitted, ScriptProtected
-from nodes.services.permissions import is_admin
+from nodes.services.errors import ActionNotAllowed, ScriptProtected
 
 # Fields changed only by the lifecycle services, shown read-only.
 MACHINE_READONLY = (

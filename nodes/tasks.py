@@ -1,10 +1,12 @@
-"""Region Celery tasks for machines (queue `region`)."""
+"""Region Celery tasks for machines (queue `region`): sweeps, power polling, rack power results."""
 import logging
 
 from celery import shared_task
 
-from nodes.services.lifecycle import expire_status_deadlines as expire_deadlines_service
+from nodes.services.deadlines import expire_status_deadlines as expire_deadlines_service
 from nodes.services.metadata import heartbeat_sweep as heartbeat_sweep_service
+from nodes.services.power import power_failure_record, power_result_record
+from nodes.services.power_polling import poll_power_states as poll_power_states_service
 
 logger = logging.getLogger(__name__)
 
@@ -25,3 +27,21 @@ def heartbeat_sweep() -> list[str]:
     if failed:
         logger.info("Failed %d machine(s) with a silent runner: %s", len(failed), failed)
     return failed
+
+
+@shared_task(name="nodes.tasks.poll_power_states")
+def poll_power_states() -> int:
+    """Beat task: query the power state of this tick's share of machines."""
+    return poll_power_states_service()
+
+
+@shared_task(name="nodes.tasks.record_power_result")
+def record_power_result(**outcome) -> None:
+    """A rack reports a successful power action."""
+    power_result_record(**outcome)
+
+
+@shared_task(name="nodes.tasks.record_power_failure")
+def record_power_failure(**outcome) -> None:
+    """A rack reports a power action that failed for good."""
+    power_failure_record(**outcome)

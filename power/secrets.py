@@ -1,11 +1,11 @@
-"""Encryption at rest for secret power parameters (Fernet; key from the environment or var/)."""
+"""Encryption at rest for secret power parameters (Fernet; key from settings or var/)."""
 import os
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
-
-from maasproject.env import var_dir
+from django.conf import settings
 
 PREFIX = "fernet:"
 
@@ -13,9 +13,9 @@ PREFIX = "fernet:"
 @lru_cache(maxsize=1)
 def _fernet() -> Fernet:
     """POWER_SECRETS_KEY if set, else a key generated once into var/power_secrets.key."""
-    key = os.environ.get("POWER_SECRETS_KEY")
+    key = settings.POWER_SECRETS_KEY
     if not key:
-        path = var_dir() / "power_secrets.key"
+        path = Path(settings.VAR_DIR) / "power_secrets.key"
         if not path.exists():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as handle:

@@ -11,8 +11,8 @@ from rack_worker.celery_app import app
 from rack_worker.power import perform_power_action
 
 logger = logging.getLogger(__name__)
-RESULT_TASK = "power.tasks.record_power_result"
-FAILURE_TASK = "power.tasks.record_power_failure"
+RESULT_TASK = "nodes.tasks.record_power_result"
+FAILURE_TASK = "nodes.tasks.record_power_failure"
 POWER_SOFT_LIMIT = int(os.environ.get("POWER_TASK_SOFT_LIMIT", "60"))
 POWER_MAX_RETRIES = int(os.environ.get("POWER_TASK_MAX_RETRIES", "3"))
 RETRY_BACKOFF = float(os.environ.get("POWER_TASK_RETRY_BACKOFF", "2"))

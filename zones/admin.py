@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
+from maasproject.errors import InUseError
 from zones.models import (
     VLAN,
     DHCPLease,
@@ -18,7 +19,6 @@ from zones.models import (
 )
 from zones.models.place import DEFAULT_NAME
 from zones.services import addresses, networks, places, racks, validation
-from zones.services.errors import InUseError
 
 
 class RuleForm(forms.ModelForm):

@@ -1,7 +1,7 @@
 """Reads for zones, pools and networks, shaped for the API."""
 from django.db.models import Count, Prefetch, Q, QuerySet
 
-from nodes.services.permissions import is_admin
+from maasproject.permissions import is_admin
 from zones.choices import RackStatus
 from zones.models import (
     VLAN,

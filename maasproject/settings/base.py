@@ -88,18 +88,20 @@ LOGIN_URL = "/admin/login/"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "nodes.api.authentication.ApiKeyOAuthAuthentication",
-        "nodes.api.authentication.ApiKeyBearerAuthentication",
+        "maasproject.api.authentication.ApiKeyOAuthAuthentication",
+        "maasproject.api.authentication.ApiKeyBearerAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "maasproject.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "maasproject.api.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    "EXCEPTION_HANDLER": "nodes.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "maasproject.api.errors.exception_handler",
 }
+# Checks an API key's parts for maasproject.api.authentication: (user, key) or None.
+API_KEY_AUTHENTICATOR = "nodes.services.accounts.apikey_authenticate"
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Metal region API",
@@ -138,6 +140,19 @@ METADATA_HEARTBEAT_TIMEOUT = int(os.environ.get("METADATA_HEARTBEAT_TIMEOUT", "3
 PXE_BOOT_RETRIES = int(os.environ.get("PXE_BOOT_RETRIES", "2"))
 # Enlisted machines start commissioning in the same boot.
 ENLIST_COMMISSION = env_bool("ENLIST_COMMISSION", default=True)
+# The URL booting machines reach the region at (metal.region=); empty: the URL the rack used.
+REGION_URL = os.environ.get("REGION_URL", "")
+# Where boot resource files are stored; racks sync the registered ones into their cache.
+BOOT_RESOURCES_DIR = os.environ.get("BOOT_RESOURCES_DIR") or str(VAR_DIR / "boot-resources")
+
+# Racks: heartbeat age that makes a rack dead (its DHCP VLANs fail over), sweep interval.
+RACK_DEAD_AFTER = float(os.environ.get("RACK_DEAD_AFTER", "30"))
+RACK_STATUS_INTERVAL = float(os.environ.get("RACK_STATUS_INTERVAL", "10"))
+# DHCP leases the racks hand out (seconds): known machines, and unknown ones enlisting.
+DHCP_LEASE_TIME = int(os.environ.get("DHCP_LEASE_TIME", "600"))
+DHCP_ENLIST_LEASE_TIME = int(os.environ.get("DHCP_ENLIST_LEASE_TIME", "120"))
+# Fernet key of secret power parameters at rest; empty: generated once into VAR_DIR.
+POWER_SECRETS_KEY = os.environ.get("POWER_SECRETS_KEY", "")
 
 LOGGING = {
     "version": 1,

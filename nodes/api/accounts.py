@@ -11,11 +11,11 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from nodes.api.permissions import IsAdmin
+from maasproject.api.permissions import IsAdmin
+from maasproject.permissions import is_admin
 from nodes.models import ApiKey, SSHKey
 from nodes.selectors import ssh_keys_visible_to
 from nodes.services import accounts
-from nodes.services.permissions import is_admin
 
 User = get_user_model()
 

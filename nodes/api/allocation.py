@@ -10,7 +10,8 @@ from rest_framework.views import APIView
 
 from nodes.api.serializers import MachineSerializer
 from nodes.selectors import machines_visible_to
-from nodes.services.allocation import AllocationConstraints, machine_allocate
+from nodes.selectors.allocation import AllocationConstraints
+from nodes.services.allocation import machine_allocate
 
 
 class NameListField(serializers.ListField):

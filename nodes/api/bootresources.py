@@ -7,7 +7,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from nodes.api.permissions import IsAdmin, IsAdminOrReadOnly
+from maasproject.api.permissions import IsAdmin, IsAdminOrReadOnly
 from nodes.choices import BootResourceFileFormat
 from nodes.models import BootResource, BootResourceFile
 from nodes.services import bootresources

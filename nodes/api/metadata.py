@@ -17,8 +17,8 @@ from nodes.choices import ResultType
 from nodes.metadata.render import job_spec, render_job
 from nodes.models import MachineToken
 from nodes.selectors import job_pending_results, job_result, job_script_set, token_job_spec
+from nodes.selectors.boot import region_url
 from nodes.services import metadata
-from nodes.services.boot import region_url
 from nodes.services.enlistment import enlistment_allowed_from, machine_enlist, parse_fields
 
 ENLIST_MAX_BODY = 64 * 1024

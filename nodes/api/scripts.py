@@ -11,7 +11,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from nodes.api.permissions import IsAdminOrReadOnly
+from maasproject.api.permissions import IsAdminOrReadOnly
 from nodes.choices import ResultType, ScriptStatus
 from nodes.models import Machine, Script, ScriptResult, ScriptSet
 from nodes.scripts.metadata import HARDWARE_TYPES, SCRIPT_TYPES, parse_script_metadata

@@ -6,9 +6,9 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from maasproject.api.permissions import IsAdmin, IsAdminOrReadOnly
 from nodes.api import serializers as s
 from nodes.api.filtersets import EventFilter, MachineFilter
-from nodes.api.permissions import IsAdmin, IsAdminOrReadOnly
 from nodes.models import Tag
 from nodes.selectors import events_visible_to, load_hardware, machines_visible_to
 from nodes.services import actions, machines, tags

@@ -1,21 +1,25 @@
 """User, API key and SSH key writes; each writes an audit Event (never with a secret in it)."""
 import secrets
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
+from maasproject.permissions import require_admin
 from nodes.choices import EventLevel
 from nodes.models import ApiKey, SSHKey
 from nodes.models.apikey import hash_secret
 from nodes.models.sshkey import normalise_public_key
 from nodes.services.events import event_record
-from nodes.services.permissions import require_admin
 
 User = get_user_model()
 
 USER_FIELDS = frozenset({"username", "email", "is_superuser", "is_active"})
+# An API key's last_used is written at most this often (not on every request).
+LAST_USED_GRANULARITY = timedelta(minutes=1)
 
 
 def generate_password() -> str:
@@ -112,6 +116,18 @@ def _refuse_self_lockout(fields: dict) -> None:
 
 
 @transaction.atomic
+def apikey_authenticate(consumer_key: str, token_key: str, secret: str):
+    """(user, ApiKey) for a valid, active user's key, else None (API_KEY_AUTHENTICATOR)."""
+    key = ApiKey.objects.select_related("user").filter(token_key=token_key).first()
+    if (key is None or key.consumer_key != consumer_key or not key.check_secret(secret)
+            or not key.user.is_active):
+        return None
+    now = timezone.now()
+    if key.last_used is None or now - key.last_used > LAST_USED_GRANULARITY:
+        ApiKey.objects.filter(pk=key.pk).update(last_used=now)
+    return key.user, key
+
+
 def apikey_create(user, name: str = "", *, actor=None) -> tuple[ApiKey, str]:
     """Create an API key for `user`; return it and its full `consumer:token:secret` (once)."""
     if actor is not None and actor.pk != user.pk:

@@ -14,6 +14,7 @@ from nodes.services.events import event_record
 from nodes.services.jobs import job_close
 from nodes.services.lifecycle import clear_ownership, run_action
 from nodes.services.permissions import require_action_permission
+from nodes.services.power import dispatch_power
 from nodes.services.rescue import rescue_exit_power_action, rescue_job_create
 from nodes.services.scripts import script_set_create
 from nodes.services.tokens import token_issue
@@ -27,16 +28,12 @@ def _start_job(system_id: str, job: str, power_action: str = "on") -> None:
     metadata API; a job that never reports fails at its deadline. Erase and rescue start from
     machines that may be running (Deployed): they power cycle, which powers on one that is off.
     """
-    from power.services.dispatch import dispatch_power
-
     event_record(machine=Machine.objects.get(system_id=system_id), type="job_started",
                  description=f"{job} job: netbooting the machine")
     dispatch_power(system_id, power_action, purpose="job", netboot=True)
 
 
 def _power(system_id: str, action: str, purpose: str = "user") -> None:
-    from power.services.dispatch import dispatch_power
-
     dispatch_power(system_id, action, purpose=purpose)
 
 

@@ -13,11 +13,11 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from maasproject.permissions import require_admin
 from nodes.bootimages import formats
 from nodes.choices import BootResourceFileType, BootResourceKind, BootResourceOrigin
 from nodes.models import BootResource, BootResourceFile
 from nodes.services.events import event_record
-from nodes.services.permissions import require_admin
 from zones.services.bootfiles import boot_resources_dir, file_sha256
 
 CHUNK = 1 << 20

@@ -11,8 +11,9 @@ from django.db import transaction
 
 from nodes.choices import EventLevel
 from nodes.models import Event, Machine
-from nodes.services.boot import ACTION_BY_STATUS, machine_action
+from nodes.selectors.boot import ACTION_BY_STATUS, machine_action
 from nodes.services.events import event_record
+from nodes.services.power import dispatch_power
 
 EPHEMERAL_FILES = "images/ephemeral/"  # kernels and initrds of the ephemeral environment
 NETBOOT_ACTIONS = frozenset(ACTION_BY_STATUS.values())  # into the ephemeral environment
@@ -47,6 +48,4 @@ def retries_this_job(machine: Machine) -> int:
 
 
 def _power_cycle(system_id: str) -> None:
-    from power.services.dispatch import dispatch_power
-
     dispatch_power(system_id, "cycle", purpose="job", netboot=True)

@@ -13,6 +13,7 @@ import re
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from maasproject.errors import ServiceError
 from nodes.bootimages import formats
 from nodes.choices import (
     BootResourceFileType,
@@ -22,9 +23,9 @@ from nodes.choices import (
     ResultType,
 )
 from nodes.models import BootResource, BootResourceFile, Machine, ScriptResult, ScriptSet
-from nodes.services.errors import ServiceError
 from nodes.services.events import event_record
-from nodes.services.lifecycle import lock_machine, machine_finish, machine_finish_and_power_off
+from nodes.services.lifecycle import lock_machine, machine_finish
+from nodes.services.power import machine_finish_and_power_off
 from nodes.services.scripts import KEEP_SCRIPT_SETS
 from nodes.services.tokens import token_issue
 

@@ -17,8 +17,9 @@ from nodes.metadata.render import ERASE_MODES
 from nodes.models import Machine
 from nodes.selectors import erase_disks
 from nodes.services.events import event_record
-from nodes.services.lifecycle import lock_machine, machine_finish_and_power_off
+from nodes.services.lifecycle import lock_machine
 from nodes.services.metadata import MetadataError
+from nodes.services.power import machine_finish_and_power_off
 from nodes.services.tokens import token_active, token_issue
 
 ERASE_PURPOSE = "erase"

@@ -1,15 +1,12 @@
-"""Errors raised by node services; the API maps them to HTTP statuses."""
+"""Errors raised by node services, each with its HTTP answer (maasproject.errors)."""
 from django.core.exceptions import ValidationError
 
+from maasproject.errors import Conflict, FieldErrors, ServiceError
 from nodes import lifecycle
 from nodes.choices import NodeStatus
 
 
-class ServiceError(Exception):
-    """Base of service errors."""
-
-
-class ActionNotAllowed(ServiceError):
+class ActionNotAllowed(Conflict):
     """The action is not allowed from the machine's current status (HTTP 409)."""
 
     def __init__(self, machine, action: str, reason: str = "") -> None:
@@ -27,21 +24,17 @@ class ActionNotAllowed(ServiceError):
             f"Allowed actions: {', '.join(self.allowed) or 'none'}."
         )
 
+    def body(self) -> dict:
+        return {"detail": str(self), "status": self.status, "status_name": self.status_name,
+                "locked": self.locked, "allowed_actions": self.allowed}
 
-class NotPermitted(ServiceError):
-    """The user may not perform this action on this machine (HTTP 403)."""
 
-
-class NoMatchingMachine(ServiceError):
+class NoMatchingMachine(Conflict):
     """No machine satisfies the allocation constraints (HTTP 409)."""
 
 
-class InvalidConstraint(ServiceError):
+class InvalidConstraint(FieldErrors):
     """An allocation constraint names something that does not exist (HTTP 400)."""
-
-    def __init__(self, errors: dict[str, list[str]]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
 
 
 class UnknownScripts(ValidationError):

@@ -13,12 +13,8 @@ from nodes.services.errors import ActionNotAllowed
 from nodes.services.events import event_record
 from nodes.services.jobs import job_close
 from nodes.services.permissions import require_action_permission
-from nodes.services.timeline import last_step_seen
 from zones.choices import IPAddressAllocType
 from zones.models import StaticIPAddress
-
-# Advisory lock keys, one per sweep, chosen once.
-DEADLINE_SWEEP_LOCK = 0x6D6161735F6578
 
 
 def lock_machine(system_id: str) -> Machine:
@@ -124,17 +120,6 @@ def machine_finish(system_id: str, *, success: bool, reason: str = "") -> Machin
     return machine
 
 
-def machine_finish_and_power_off(system_id: str, *, success: bool, reason: str = "") -> Machine:
-    """End a machine's job as machine_finish does, then queue a power-off for after commit.
-
-    Call it inside the caller's transaction: the power-off request is sent only once that
-    transaction commits, and is dropped if it rolls back.
-    """
-    machine = machine_finish(system_id, success=success, reason=reason)
-    transaction.on_commit(power_off_callback(system_id))
-    return machine
-
-
 def clear_ownership(machine: Machine) -> None:
     """Return a released machine to the pool: no owner, no user data, no deployed OS, and its
     automatically allocated addresses released (sticky and user-reserved ones stay, as in
@@ -147,50 +132,6 @@ def clear_ownership(machine: Machine) -> None:
     StaticIPAddress.objects.filter(
         interface__machine=machine, alloc_type=IPAddressAllocType.AUTO
     ).delete()
-
-
-def expire_status_deadlines(now=None) -> list[str]:
-    """Fail every machine whose in-progress deadline passed; return their system ids.
-
-    Safe with several regions: one holds a PostgreSQL advisory lock for the sweep, and each
-    row is re-checked under its own row lock (skip_locked) before it is failed.
-    """
-    now = now or timezone.now()
-    expired = []
-    with transaction.atomic():
-        if not sweep_lock_acquired(DEADLINE_SWEEP_LOCK):
-            return expired
-        candidates = Machine.objects.select_for_update(skip_locked=True).filter(
-            status__in=list(lifecycle.IN_PROGRESS), status_expires__lt=now
-        )
-        for machine in candidates:
-            _expire(machine)
-            expired.append(machine.system_id)
-    for system_id in expired:
-        transaction.on_commit(power_off_callback(system_id))
-    return expired
-
-
-def _expire(machine: Machine) -> None:
-    name = machine.status_name
-    step = last_step_seen(machine)  # before fail(): its hint reads the in-progress state
-    machine.fail()
-    machine.error_description = f"Timed out: {name} did not finish before its deadline" + (
-        f"; last step seen: {step}" if step else ".")
-    machine.status_expires = None
-    machine.save()
-    job_close(machine)
-    event_record(
-        machine=machine, type="status_expired", level=EventLevel.ERROR,
-        description=f"{machine.error_description} Now {machine.status_name}; powering off.",
-    )
-
-
-def power_off_callback(system_id: str) -> Callable[[], None]:
-    """A callable for transaction.on_commit that asks the rack to power the machine off."""
-    from power.services.dispatch import dispatch_power
-
-    return lambda: dispatch_power(system_id, "off")
 
 
 def sweep_lock_acquired(key: int) -> bool:

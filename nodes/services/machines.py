@@ -4,9 +4,9 @@ from collections.abc import Iterable
 
 from django.db import transaction
 
+from maasproject.permissions import require_admin
 from nodes.models import BlockDevice, Interface, Machine, Tag
 from nodes.services.events import event_record
-from nodes.services.permissions import require_admin
 from power.services.parameters import machine_set_power
 
 _ADJECTIVES = ("able", "brave", "calm", "eager", "fair", "gentle", "happy", "keen", "lively",

@@ -6,23 +6,22 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from maasproject.errors import ServiceError
 from nodes.choices import EventLevel, NodeStatus, ResultType, ScriptStatus
 from nodes.models import Interface, Machine, ScriptResult, ScriptSet
 from nodes.models.hardware import normalise_mac
 from nodes.selectors import JOB_RESULT_TYPES, job_script_set
 from nodes.services.deploy import deploy_job_end
-from nodes.services.errors import ServiceError
 from nodes.services.events import event_record
 from nodes.services.inventory import inventory_apply
 from nodes.services.jobs import script_set_close
 from nodes.services.lifecycle import (
     lock_machine,
     machine_finish,
-    machine_finish_and_power_off,
-    power_off_callback,
     sweep_lock_acquired,
     update_deadline,
 )
+from nodes.services.power import machine_finish_and_power_off, power_off_callback
 
 # Upload stream name -> ScriptResult field.
 STREAMS = {"stdout": "stdout", "stderr": "stderr", "combined": "output", "result": "result"}

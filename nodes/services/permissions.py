@@ -1,6 +1,7 @@
 """Who may do what: admins everything; users act on machines they own."""
+from maasproject.errors import NotPermitted
+from maasproject.permissions import is_admin
 from nodes.models import Machine
-from nodes.services.errors import NotPermitted
 
 # Actions a non-admin owner may perform on a machine they own.
 OWNER_ACTIONS = frozenset(
@@ -12,10 +13,6 @@ OWNER_ACTIONS = frozenset(
 
 # Actions a user may perform on an unowned machine (deploying a Ready machine allocates it).
 UNOWNED_ACTIONS = frozenset({"deploy"})
-
-
-def is_admin(user) -> bool:
-    return bool(user is not None and user.is_authenticated and user.is_superuser)
 
 
 def require_action_permission(user, machine: Machine, action: str) -> None:
@@ -30,7 +27,3 @@ def require_action_permission(user, machine: Machine, action: str) -> None:
         return
     raise NotPermitted(f"You do not have permission to {action} machine {machine.system_id}.")
 
-
-def require_admin(user, what: str) -> None:
-    if user is not None and not is_admin(user):
-        raise NotPermitted(f"Only administrators can {what}.")

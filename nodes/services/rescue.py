@@ -7,7 +7,7 @@ dropbear on port 22 and posts `rescue-ready/`: `rescue_ready_record` makes the m
 mode and issues a new token, so that the keys stay readable and a reboot netboots into rescue
 again. `machine_exit_rescue_mode` revokes it and powers the machine off, or power cycles a
 machine that was Deployed so that it boots its disk; the power result ends Exiting rescue mode
-(power/services/results.py): back to the status it had before.
+(nodes/services/power.py): back to the status it had before.
 """
 import ipaddress
 import re
@@ -17,8 +17,9 @@ from django.db import transaction
 from nodes.choices import EventLevel, NodeStatus
 from nodes.models import Machine
 from nodes.services.events import event_record
-from nodes.services.lifecycle import lock_machine, machine_finish, machine_finish_and_power_off
+from nodes.services.lifecycle import lock_machine, machine_finish
 from nodes.services.metadata import MetadataError
+from nodes.services.power import machine_finish_and_power_off
 from nodes.services.tokens import token_active, token_issue
 
 RESCUE_PURPOSE = "rescue"

@@ -3,12 +3,12 @@ from pathlib import Path
 
 from django.db import transaction
 
+from maasproject.permissions import require_admin
 from nodes.choices import HardwareType, ResultType, ScriptType
 from nodes.models import Machine, Script, ScriptResult, ScriptSet
 from nodes.scripts.metadata import normalise_fields, parse_script_metadata
 from nodes.services.errors import ScriptProtected, UnknownScripts
 from nodes.services.events import event_record
-from nodes.services.permissions import require_admin
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "scripts" / "builtin"
 # Script sets kept per machine and result type; older ones go when a new one is created.

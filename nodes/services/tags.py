@@ -1,9 +1,9 @@
 """Tag writes (admin only)."""
 from django.db import transaction
 
+from maasproject.permissions import require_admin
 from nodes.models import Tag
 from nodes.services.events import event_record
-from nodes.services.permissions import require_admin
 
 TAG_FIELDS = ("name", "comment", "kernel_opts")
 

@@ -1,8 +1,8 @@
 """Per-machine metadata tokens: issued when a job starts, revoked when it ends, checked per call."""
 from django.utils import timezone
 
+from maasproject.errors import ServiceError
 from nodes.models import Machine, MachineToken
-from nodes.services.errors import ServiceError
 
 
 class TokenInvalid(ServiceError):

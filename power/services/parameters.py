@@ -4,12 +4,23 @@ from urllib.parse import urlsplit
 
 from django.db import transaction
 
+from maasproject.errors import FieldErrors
 from power.drivers.base import PowerSettingsError
 from power.drivers.registry import get_registry
 from power.models import BMC
 from power.secrets import decrypt_secrets, encrypt_secrets, redact
 
 ADDRESS_FIELDS = ("power_address", "power_on_uri")
+
+
+class PowerParametersInvalid(FieldErrors):
+    """A power type or parameters the driver refused (HTTP 400, under `power_type` or
+    `power_parameters`); the drivers' PowerSettingsError, as the region's API reports it."""
+
+    def body(self) -> dict:
+        if "power_type" in self.errors:
+            return {"power_type": self.errors["power_type"]}
+        return {"power_parameters": self.errors}
 
 
 def driver_for(power_type: str):
@@ -57,7 +68,10 @@ def machine_set_power(machine, power_type: str, params: dict[str, Any]) -> None:
     existing = {}
     if machine.bmc_id and machine.power_type == power_type:
         existing = {**machine.bmc.power_parameters, **machine.power_parameters}
-    bmc_params, node_params = clean_power_parameters(power_type, params, existing)
+    try:
+        bmc_params, node_params = clean_power_parameters(power_type, params, existing)
+    except PowerSettingsError as exc:
+        raise PowerParametersInvalid(exc.errors) from exc
     machine.power_type = power_type
     machine.power_parameters = node_params
     if not driver_for(power_type).settings:

@@ -36,6 +36,10 @@ print(json.dumps({
     "metadata": [settings.METADATA_MAX_OUTPUT, settings.METADATA_HEARTBEAT_INTERVAL,
                  settings.METADATA_HEARTBEAT_TIMEOUT, settings.ENLIST_COMMISSION,
                  settings.DEPLOY_RETRY_WAIT, settings.PXE_BOOT_RETRIES],
+    "region_url": settings.REGION_URL, "boot_resources_dir": settings.BOOT_RESOURCES_DIR,
+    "racks": [settings.RACK_DEAD_AFTER, settings.RACK_STATUS_INTERVAL],
+    "dhcp": [settings.DHCP_LEASE_TIME, settings.DHCP_ENLIST_LEASE_TIME],
+    "power_secrets_key": settings.POWER_SECRETS_KEY,
 }))
 """
 
@@ -46,7 +50,8 @@ ENV_VARS = [
     "MACHINE_RELEASING_TIMEOUT", "DEADLINE_CHECK_INTERVAL", "POWER_POLL_INTERVAL",
     "POWER_POLL_TICK", "LOG_LEVEL", "CI", "METADATA_MAX_OUTPUT", "METADATA_HEARTBEAT_INTERVAL",
     "METADATA_HEARTBEAT_TIMEOUT", "ENLIST_COMMISSION", "CELERY_BROKER_DIR", "DEPLOY_RETRY_WAIT",
-    "PXE_BOOT_RETRIES",
+    "PXE_BOOT_RETRIES", "REGION_URL", "BOOT_RESOURCES_DIR", "RACK_DEAD_AFTER",
+    "RACK_STATUS_INTERVAL", "DHCP_LEASE_TIME", "DHCP_ENLIST_LEASE_TIME", "POWER_SECRETS_KEY",
 ]
 
 
@@ -83,6 +88,9 @@ def test_embedded_defaults(tmp_path):
     assert s["log_level"] == "INFO"
     assert s["static_root"] == str(var / "static")
     assert s["metadata"] == [4 * 1024 * 1024, 30, 300, True, 10, 2]
+    assert s["region_url"] == "" and s["boot_resources_dir"] == str(var / "boot-resources")
+    assert s["racks"] == [30, 10] and s["dhcp"] == [600, 120]
+    assert s["power_secrets_key"] == ""
     # The secret key is generated once into var/secret_key (0600) and reused.
     key_file = var / "secret_key"
     assert key_file.read_text().strip() == s["secret_key"] and len(s["secret_key"]) >= 50
@@ -113,6 +121,13 @@ def test_environment_overrides(tmp_path):
         ENLIST_COMMISSION="false",
         DEPLOY_RETRY_WAIT="2",
         PXE_BOOT_RETRIES="5",
+        REGION_URL="http://10.0.0.2:5240/",
+        BOOT_RESOURCES_DIR="/srv/boot",
+        RACK_DEAD_AFTER="12",
+        RACK_STATUS_INTERVAL="3",
+        DHCP_LEASE_TIME="3600",
+        DHCP_ENLIST_LEASE_TIME="60",
+        POWER_SECRETS_KEY="k",
     )
     assert s["secret_key"] == "s3cret"
     assert not (tmp_path / "secret_key").exists()
@@ -127,6 +142,9 @@ def test_environment_overrides(tmp_path):
     assert s["poll"] == [120, 5]
     assert s["log_level"] == "DEBUG"
     assert s["metadata"] == [1024, 5, 60, False, 2, 5]
+    assert s["region_url"] == "http://10.0.0.2:5240/" and s["boot_resources_dir"] == "/srv/boot"
+    assert s["racks"] == [12, 3] and s["dhcp"] == [3600, 60]
+    assert s["power_secrets_key"] == "k"
 
 
 def test_filesystem_broker_folder_can_be_shared(tmp_path):

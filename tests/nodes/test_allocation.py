@@ -3,7 +3,8 @@ import pytest
 
 from nodes.choices import EventLevel, NodeStatus
 from nodes.models import Event, Machine
-from nodes.services.allocation import AllocationConstraints, machine_allocate
+from nodes.selectors.allocation import AllocationConstraints
+from nodes.services.allocation import machine_allocate
 from nodes.services.errors import InvalidConstraint, NoMatchingMachine
 from tests.factories import (
     MachineFactory,

@@ -14,7 +14,8 @@ from rest_framework.test import APIClient
 from maasproject.env import env_bool
 from nodes.choices import NodeStatus
 from nodes.models import Event, Machine
-from nodes.services.allocation import AllocationConstraints, machine_allocate
+from nodes.selectors.allocation import AllocationConstraints
+from nodes.services.allocation import machine_allocate
 from nodes.services.errors import NoMatchingMachine
 from tests.factories import MachineFactory, UserFactory, make_api_key
 

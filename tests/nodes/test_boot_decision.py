@@ -2,7 +2,7 @@
 import pytest
 
 from nodes.choices import NodeStatus
-from nodes.services.boot import boot_decision
+from nodes.selectors.boot import boot_decision
 from tests.factories import (
     InterfaceFactory,
     MachineFactory,
@@ -82,9 +82,8 @@ def test_unknown_mac_enlists_only_through_a_rack_on_an_enlisting_subnet(settings
     }
 
 
-def test_boot_endpoint_uses_the_request_host_without_region_url(settings, monkeypatch):
-    settings.REGION_URL = None
-    monkeypatch.delenv("REGION_URL", raising=False)
+def test_boot_endpoint_uses_the_request_host_without_region_url(settings):
+    settings.REGION_URL = ""
     rack, token = register("r1")
     machine = MachineFactory(status=NodeStatus.COMMISSIONING)
     InterfaceFactory(machine=machine, mac_address=MAC)

@@ -5,10 +5,10 @@ import io
 import pytest
 from django.core.exceptions import ValidationError
 
+from maasproject.errors import NotPermitted
 from nodes.bootimages import formats
 from nodes.models import BootResource, BootResourceFile, Event
 from nodes.services import bootresources
-from nodes.services.errors import NotPermitted
 from tests.factories import AdminFactory, UserFactory
 from tests.nodes.bootresource_factories import BootResourceFactory, payloads
 from zones.services.bootfiles import boot_files

@@ -8,7 +8,8 @@ from maasproject.celery import app as celery_app
 from nodes import lifecycle
 from nodes.choices import EventLevel, NodeStatus
 from nodes.models import Event, Machine
-from nodes.services.lifecycle import expire_status_deadlines, run_action
+from nodes.services.deadlines import expire_status_deadlines
+from nodes.services.lifecycle import run_action
 from tests.factories import MachineFactory
 
 PAST = timedelta(minutes=1)

@@ -160,10 +160,6 @@ def test_bad_progress_is_400(client, bad):
     assert response.status_code == 400
 
 
-def test_default_dir_is_under_var_dir(settings, monkeypatch):
-    monkeypatch.delenv("BOOT_RESOURCES_DIR", raising=False)
-    if hasattr(settings, "BOOT_RESOURCES_DIR"):
-        del settings.BOOT_RESOURCES_DIR
-    assert bootfiles.boot_resources_dir() == settings.VAR_DIR / "boot-resources"
-    monkeypatch.setenv("BOOT_RESOURCES_DIR", os.fspath(settings.VAR_DIR / "x"))
+def test_dir_follows_the_setting(settings):
+    settings.BOOT_RESOURCES_DIR = os.fspath(settings.VAR_DIR / "x")
     assert bootfiles.boot_resources_dir() == settings.VAR_DIR / "x"

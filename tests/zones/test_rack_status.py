@@ -18,11 +18,7 @@ def status_of(name: str) -> str:
     return RackController.objects.get(name=name).status
 
 
-def test_dead_after_defaults_to_30_seconds_and_follows_settings(settings, monkeypatch):
-    monkeypatch.delenv("RACK_DEAD_AFTER", raising=False)
-    assert rack_dead_after() == 30
-    monkeypatch.setenv("RACK_DEAD_AFTER", "12")
-    assert rack_dead_after() == 12
+def test_dead_after_follows_the_setting(settings):
     settings.RACK_DEAD_AFTER = 3
     assert rack_dead_after() == 3
 

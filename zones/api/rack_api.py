@@ -10,7 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from nodes.models.hardware import normalise_mac
-from nodes.services.boot import boot_decision, boot_decision_record
+from nodes.selectors.boot import boot_decision
+from nodes.services.boot import boot_decision_record
 from zones.choices import LeaseState
 from zones.models import RackController
 from zones.services import rackapi

@@ -3,8 +3,8 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from maasproject.permissions import require_admin
 from nodes.models import Interface
-from nodes.services.permissions import require_admin
 from zones.choices import IPAddressAllocType
 from zones.models import IPRange, StaticIPAddress, Subnet
 from zones.services.common import apply, lock, record, validate

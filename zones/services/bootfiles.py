@@ -39,9 +39,8 @@ class BootFile:
 
 
 def boot_resources_dir() -> Path:
-    """BOOT_RESOURCES_DIR: the Django setting, else the env var, else $VAR_DIR/boot-resources."""
-    value = getattr(settings, "BOOT_RESOURCES_DIR", None) or os.environ.get("BOOT_RESOURCES_DIR")
-    return Path(value or Path(settings.VAR_DIR) / "boot-resources")
+    """The BOOT_RESOURCES_DIR setting (default $VAR_DIR/boot-resources)."""
+    return Path(settings.BOOT_RESOURCES_DIR)
 
 
 def boot_files() -> list[BootFile]:

@@ -4,8 +4,8 @@ from collections.abc import Callable
 from django.db import models
 from django.db.models import ProtectedError
 
+from maasproject.errors import InUseError
 from nodes.services.events import event_record
-from zones.services.errors import InUseError
 
 
 def lock(instance: models.Model) -> models.Model:

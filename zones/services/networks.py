@@ -2,10 +2,10 @@
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from nodes.services.permissions import require_admin
+from maasproject.errors import InUseError
+from maasproject.permissions import require_admin
 from zones.models import VLAN, Fabric, RackController, Subnet
 from zones.services.common import apply, delete, lock, record, validate
-from zones.services.errors import InUseError
 from zones.services.validation import check_subnet, check_vlan
 
 DEFAULT_VID = 0

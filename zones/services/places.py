@@ -2,11 +2,11 @@
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from nodes.services.permissions import require_admin
+from maasproject.errors import InUseError
+from maasproject.permissions import require_admin
 from zones.models import ResourcePool, Zone
 from zones.models.place import DEFAULT_NAME, NamedGroup
 from zones.services.common import apply, delete, lock, record, validate
-from zones.services.errors import InUseError
 
 KINDS = {Zone: "zone", ResourcePool: "pool"}
 

@@ -16,10 +16,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from maasproject.env import generated_secret
+from maasproject.errors import ServiceError
 from nodes.choices import EventLevel
 from nodes.models import Event, Interface
 from nodes.services.bootretry import boot_transfer_broken
-from nodes.services.errors import ServiceError
 from nodes.services.events import event_record
 from zones.choices import IPRangeType, LeaseState
 from zones.models import DHCPLease, RackController, StaticIPAddress, Subnet
@@ -142,8 +142,8 @@ def _subnet_config(subnet: Subnet) -> dict:
         "gateway": subnet.gateway_ip,
         "dns_servers": list(subnet.dns_servers or []),
         "mtu": subnet.vlan.mtu,
-        "lease_time": int(getattr(settings, "DHCP_LEASE_TIME", 600)),
-        "enlist_lease_time": int(getattr(settings, "DHCP_ENLIST_LEASE_TIME", 120)),
+        "lease_time": settings.DHCP_LEASE_TIME,
+        "enlist_lease_time": settings.DHCP_ENLIST_LEASE_TIME,
         "allow_enlistment": subnet.allow_enlistment,
         "dynamic_ranges": [{"start": r.start_ip, "end": r.end_ip}
                            for r in ranges if r.type == IPRangeType.DYNAMIC],

@@ -1,5 +1,4 @@
 """Admin-side writes for rack controllers (racks register and heartbeat themselves)."""
-import os
 from datetime import datetime
 
 from django.conf import settings
@@ -7,13 +6,13 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from maasproject.errors import InUseError
+from maasproject.permissions import require_admin
 from nodes.choices import EventLevel
 from nodes.services.events import event_record
-from nodes.services.permissions import require_admin
 from zones.choices import RackStatus
 from zones.models import VLAN, RackController, Subnet
 from zones.services.common import lock, record
-from zones.services.errors import InUseError
 
 
 @transaction.atomic
@@ -45,9 +44,8 @@ _SWEEP_LOCK_KEY = 0x6D6161735F726B  # PostgreSQL advisory lock of the rack statu
 
 
 def rack_dead_after() -> float:
-    """Seconds without a heartbeat after which a rack is dead (setting or env, default 30)."""
-    value = getattr(settings, "RACK_DEAD_AFTER", None)
-    return float(value if value is not None else os.environ.get("RACK_DEAD_AFTER", "30"))
+    """Seconds without a heartbeat after which a rack is dead (the RACK_DEAD_AFTER setting)."""
+    return float(settings.RACK_DEAD_AFTER)
 
 
 def rack_status_for(rack: RackController, now: datetime) -> str:

@@ -3,7 +3,7 @@ import pytest
 
 from nodes.choices import NodeStatus, ScriptStatus
 from nodes.models import Event, MachineToken, ScriptSet
-from nodes.services.boot import boot_decision
+from nodes.selectors.boot import boot_decision
 from nodes.services.tokens import token_active
 from tests.factories import InterfaceFactory, MachineFactory, ScriptFactory
 

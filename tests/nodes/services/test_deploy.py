@@ -7,9 +7,9 @@ from django.utils import timezone
 
 from nodes.choices import EventLevel, NodeStatus, ResultType, ScriptStatus
 from nodes.models import Event, ScriptResult, ScriptSet
+from nodes.selectors.boot import machine_action
 from nodes.services import deploy
 from nodes.services.actions import machine_abort, machine_deploy
-from nodes.services.boot import machine_action
 from nodes.services.metadata import heartbeat_sweep, job_report
 from nodes.services.tokens import token_active
 from tests.factories import BlockDeviceFactory, MachineFactory, UserFactory

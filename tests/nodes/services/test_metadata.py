@@ -7,7 +7,7 @@ from django.utils import timezone
 from nodes.choices import EventLevel, NodeStatus, ResultType, ScriptStatus
 from nodes.models import Event, ScriptResult, ScriptSet
 from nodes.services.actions import machine_abort
-from nodes.services.lifecycle import expire_status_deadlines
+from nodes.services.deadlines import expire_status_deadlines
 from nodes.services.metadata import heartbeat_sweep
 from nodes.services.tokens import token_active
 from tests.nodes.api.metadata_helpers import API, machine_client, running_job

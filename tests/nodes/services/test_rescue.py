@@ -3,10 +3,10 @@ import pytest
 
 from nodes.choices import EventLevel, NodeStatus
 from nodes.models import Event, Machine
+from nodes.selectors.boot import machine_action
 from nodes.services import accounts, actions
-from nodes.services.boot import machine_action
+from nodes.services.power import power_result_record
 from nodes.services.tokens import token_active, token_issue
-from power.services.results import power_result_record
 from tests.factories import AdminFactory, MachineFactory, UserFactory
 from tests.nodes.api.metadata_helpers import API, machine_client
 from tests.nodes.api.test_sshkeys import ECDSA, ED25519, ED25519_FINGERPRINT

@@ -2,9 +2,10 @@
 import pytest
 from django.core.exceptions import ValidationError
 
+from maasproject.errors import NotPermitted
 from nodes.models import Event, Script, ScriptResult, ScriptSet
 from nodes.services import scripts
-from nodes.services.errors import NotPermitted, ScriptProtected, UnknownScripts
+from nodes.services.errors import ScriptProtected, UnknownScripts
 from tests.factories import MachineFactory, ScriptFactory, ScriptSetFactory
 
 pytestmark = pytest.mark.django_db

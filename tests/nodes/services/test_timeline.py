@@ -6,8 +6,8 @@ from django.utils import timezone
 
 from nodes.choices import EventLevel, NodeStatus, ResultType
 from nodes.models import Event
+from nodes.services.deadlines import expire_status_deadlines
 from nodes.services.events import event_record
-from nodes.services.lifecycle import expire_status_deadlines
 from nodes.services.timeline import last_step_seen
 from tests.factories import MachineFactory, ScriptSetFactory
 

@@ -1,8 +1,8 @@
 """Every zones write is admin only, recorded as an Event, and all-or-nothing."""
 import pytest
 
+from maasproject.errors import InUseError, NotPermitted
 from nodes.models import Event
-from nodes.services.errors import NotPermitted
 from tests.factories import (
     FabricFactory,
     IPRangeFactory,
@@ -15,7 +15,6 @@ from tests.factories import (
 from zones.models import VLAN, Fabric, Zone
 from zones.services import addresses, networks, places
 from zones.services.common import delete
-from zones.services.errors import InUseError
 
 pytestmark = pytest.mark.django_db
 

@@ -1,9 +1,9 @@
 """Admin-side rack writes."""
 import pytest
 
+from maasproject.errors import InUseError
 from tests.factories import RackControllerFactory, VLANFactory
 from zones.models import RackController
-from zones.services.errors import InUseError
 from zones.services.racks import rack_delete
 
 pytestmark = pytest.mark.django_db

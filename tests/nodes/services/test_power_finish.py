@@ -4,7 +4,7 @@ from django.db import transaction
 
 from nodes.choices import NodeStatus
 from nodes.models import Event, Machine
-from nodes.services.lifecycle import machine_finish_and_power_off
+from nodes.services.power import machine_finish_and_power_off
 from nodes.services.tokens import token_active, token_issue
 from tests.factories import MachineFactory
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 def dispatched(monkeypatch) -> list[tuple[str, str]]:
     """Record power requests instead of sending them (the callback binds dispatch_power)."""
     calls = []
-    monkeypatch.setattr("power.services.dispatch.dispatch_power",
+    monkeypatch.setattr("nodes.services.power.dispatch_power",
                         lambda system_id, action: calls.append((system_id, action)))
     return calls
 

@@ -1,5 +1,7 @@
-"""API permission classes."""
+"""API permission classes shared by every app."""
 from rest_framework import permissions
+
+from maasproject.permissions import is_admin
 
 
 class IsAdminOrReadOnly(permissions.BasePermission):
@@ -8,11 +10,11 @@ class IsAdminOrReadOnly(permissions.BasePermission):
     def has_permission(self, request, view) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
-        return request.method in permissions.SAFE_METHODS or request.user.is_superuser
+        return request.method in permissions.SAFE_METHODS or is_admin(request.user)
 
 
 class IsAdmin(permissions.BasePermission):
     """Only admins (superusers)."""
 
     def has_permission(self, request, view) -> bool:
-        return bool(request.user and request.user.is_authenticated and request.user.is_superuser)
+        return is_admin(request.user)

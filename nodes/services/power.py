@@ -1,4 +1,11 @@
-"""Record what racks report about power: state, time, Event; end waiting lifecycle steps."""
+"""Power and the machine: send power requests to racks, and the one place power results enter.
+
+power.services builds the request a rack needs (BMC, driver, secrets); this module decides what
+a request and its outcome mean for a machine: events, power state, and the lifecycle step a
+release or a job was waiting on. Rack results reach it through nodes.tasks.
+"""
+from collections.abc import Callable
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -8,12 +15,57 @@ from nodes.models import Machine
 from nodes.services.errors import ActionNotAllowed
 from nodes.services.events import event_record
 from nodes.services.lifecycle import machine_finish
+from power.services.requests import power_is_manual, power_request
+from rack_worker.client import choose_rack_queue, enqueue_power
+from zones.selectors import healthy_racks
 
 # A power outcome that ends an in-progress status: purpose -> the status it ends on success.
 COMPLETES_ON_SUCCESS = {"release": NodeStatus.RELEASING,
                         "exit-rescue": NodeStatus.EXITING_RESCUE_MODE}
 # Purposes whose failure fails the machine's in-progress status.
 FAILS_ON_ERROR = frozenset({"release", "job", "exit-rescue"})
+
+
+def dispatch_power(system_id: str, action: str, *, purpose: str = "user",
+                   netboot: bool = False) -> str | None:
+    """Send a power action to a rack that can reach the BMC; return the queue used.
+
+    A manual machine has nothing to drive: the operator does it, and that is recorded.
+    No healthy rack fails the request at once, as a dead BMC would.
+    """
+    machine = Machine.objects.select_related("bmc").get(system_id=system_id)
+    if power_is_manual(machine.power_type):
+        event_record(machine=machine, type="power_request",
+                     description=f"Power {action}: power type {machine.power_type}, "
+                                 "the operator does it")
+        return None
+    request = power_request(machine, action, purpose, netboot)
+    queue = choose_rack_queue(request["address"], healthy_racks())
+    if queue is None:
+        power_failure_record(system_id=system_id, action=action, purpose=purpose,
+                             kind="NoRackAvailable",
+                             message="No healthy rack controller can reach this BMC.")
+        return None
+    enqueue_power(request, queue)
+    event_record(machine=machine, type="power_request", level=EventLevel.DEBUG,
+                 description=f"Power {action} sent to {queue}")
+    return queue
+
+
+def power_off_callback(system_id: str) -> Callable[[], None]:
+    """A callable for transaction.on_commit that asks the rack to power the machine off."""
+    return lambda: dispatch_power(system_id, "off")
+
+
+def machine_finish_and_power_off(system_id: str, *, success: bool, reason: str = "") -> Machine:
+    """End a machine's job as machine_finish does, then queue a power-off for after commit.
+
+    Call it inside the caller's transaction: the power-off request is sent only once that
+    transaction commits, and is dropped if it rolls back.
+    """
+    machine = machine_finish(system_id, success=success, reason=reason)
+    transaction.on_commit(power_off_callback(system_id))
+    return machine
 
 
 def power_result_record(*, system_id: str, action: str, purpose: str, state: str,

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from nodes.choices import NodeStatus
 from nodes.models import Machine
-from power.services.polling import claim_power_polls
+from nodes.services.power_polling import claim_power_polls
 
 pytestmark = pytest.mark.django_db
 

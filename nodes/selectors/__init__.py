@@ -4,6 +4,7 @@ from collections import defaultdict
 from django.conf import settings
 from django.db.models import Prefetch, Q, QuerySet
 
+from maasproject.permissions import is_admin
 from nodes.choices import BlockDeviceType, NodeStatus, ResultType, ScriptStatus
 from nodes.metadata.render import erase_job_spec, rescue_job_spec
 from nodes.models import (
@@ -17,7 +18,7 @@ from nodes.models import (
     ScriptSet,
     SSHKey,
 )
-from nodes.services.permissions import is_admin
+from power.drivers.registry import get_registry
 
 INTERFACE_FIELDS = ("id", "name", "type", "mac_address", "vlan", "enabled", "link_speed")
 BLOCK_DEVICE_FIELDS = ("id", "name", "type", "size", "block_size", "model", "serial", "id_path",
@@ -198,3 +199,9 @@ def token_job_spec(machine: Machine, token: MachineToken) -> dict | None:
                                                         NodeStatus.RESCUE_MODE):
         return rescue_job_spec(system_id=machine.system_id)
     return None
+
+
+def pollable_machines() -> QuerySet[Machine]:
+    """Machines whose driver can query power, except Broken ones (as MAAS skips them)."""
+    queryable = [driver.name for driver in get_registry().all() if driver.queryable]
+    return Machine.objects.filter(power_type__in=queryable).exclude(status=NodeStatus.BROKEN)

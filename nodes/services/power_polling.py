@@ -7,15 +7,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from nodes.choices import NodeStatus
 from nodes.models import Machine
-from power.drivers.registry import get_registry
-
-
-def pollable_machines():
-    """Machines whose driver can query power, except Broken ones (as MAAS skips them)."""
-    queryable = [driver.name for driver in get_registry().all() if driver.queryable]
-    return Machine.objects.filter(power_type__in=queryable).exclude(status=NodeStatus.BROKEN)
+from nodes.selectors import pollable_machines
+from nodes.services.power import dispatch_power
 
 
 def claim_power_polls(now=None) -> list[str]:
@@ -44,8 +38,6 @@ def claim_power_polls(now=None) -> list[str]:
 
 def poll_power_states() -> int:
     """Claim due machines and send each a power query; return how many were sent."""
-    from power.services.dispatch import dispatch_power
-
     claimed = claim_power_polls()
     for system_id in claimed:
         dispatch_power(system_id, "query", purpose="poll")

@@ -1,0 +1,20 @@
+"""The project's DRF exception handler: service errors and model validation errors as JSON."""
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from maasproject.errors import ServiceError
+
+
+def exception_handler(exc, context):
+    """DRF's handler, plus ServiceError (its own status and body) and Django's ValidationError."""
+    if isinstance(exc, ServiceError):
+        return Response(exc.body(), status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "error_dict"):
+            body = exc.message_dict
+        else:
+            body = {"non_field_errors": exc.messages}
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    return drf_exception_handler(exc, context)

@@ -1,0 +1,56 @@
+"""The shared exception handler answers every app's ServiceError with its own status and body."""
+import pytest
+from django.core.exceptions import ValidationError
+from rest_framework.exceptions import NotAuthenticated
+
+from maasproject.api.errors import exception_handler
+from maasproject.errors import Conflict, FieldErrors, InUseError, NotPermitted, ServiceError
+from nodes.choices import NodeStatus
+from nodes.services.errors import ActionNotAllowed, InvalidConstraint, NoMatchingMachine
+from power.services.parameters import PowerParametersInvalid
+from tests.factories import MachineFactory
+
+
+def answer(exc):
+    response = exception_handler(exc, {})
+    return response.status_code, response.data
+
+
+@pytest.mark.parametrize("exc,status", [
+    (ServiceError("no"), 400), (NotPermitted("no"), 403), (Conflict("no"), 409),
+    (InUseError("still used"), 409), (NoMatchingMachine("none"), 409),
+])
+def test_service_errors_answer_their_status_with_the_message(exc, status):
+    assert answer(exc) == (status, {"detail": str(exc)})
+
+
+def test_field_errors_answer_400_keyed_by_field():
+    errors = {"zone": ["No such zone: 'x'."]}
+    assert answer(FieldErrors(errors)) == (400, errors)
+    assert answer(InvalidConstraint(errors)) == (400, errors)
+
+
+def test_power_parameter_errors_sit_under_power_type_or_power_parameters():
+    assert answer(PowerParametersInvalid({"power_type": ["Unknown."]})) == (
+        400, {"power_type": ["Unknown."]})
+    assert answer(PowerParametersInvalid({"power_port": ["Bad."]})) == (
+        400, {"power_parameters": {"power_port": ["Bad."]}})
+
+
+@pytest.mark.django_db
+def test_action_not_allowed_says_what_is_allowed():
+    machine = MachineFactory(status=NodeStatus.DEPLOYED)
+    status, body = answer(ActionNotAllowed(machine, "commission"))
+    assert status == 409
+    assert body["status_name"] == "Deployed" and "release" in body["allowed_actions"]
+    assert body["detail"].startswith(f"Cannot commission machine {machine.system_id}")
+
+
+def test_django_validation_errors_are_400():
+    assert answer(ValidationError({"name": ["Taken."]})) == (400, {"name": ["Taken."]})
+    assert answer(ValidationError("Bad.")) == (400, {"non_field_errors": ["Bad."]})
+
+
+def test_other_exceptions_go_to_drf():
+    assert answer(NotAuthenticated())[0] == 401
+    assert exception_handler(KeyError("x"), {}) is None
