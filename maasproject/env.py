@@ -29,7 +29,9 @@ def generated_secret(filename: str, nbytes: int = 48) -> str:
         # at once (gunicorn workers) exactly one creates it, and none reads it half-written.
         fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{filename}.")
         with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(nbytes))
+            # Hex, not URL-safe base64: a secret starting with "-" would read as an option
+            # when passed on a command line (rackd --secret).
+            handle.write(secrets.token_hex(nbytes))
         try:
             os.link(temp, path)
         except FileExistsError:
