@@ -49,42 +49,59 @@ def parse_oauth_header(header: str) -> tuple[str, str, str]:
     return consumer, token, signature.split("&", 1)[1]
 
 
-class ApiKeyOAuthAuthentication(authentication.BaseAuthentication):
+class HeaderAuthentication(authentication.BaseAuthentication):
+    """Base of the `Authorization: <keyword> <credentials>` schemes of every API surface."""
+
+    keyword = ""
+    realm = "api"
+
+    def credentials(self, request) -> str | None:
+        """What follows `<keyword> ` in the Authorization header, or None for another scheme."""
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        prefix = self.keyword + " "
+        return header[len(prefix):].strip() if header.startswith(prefix) else None
+
+    def authenticate_header(self, request) -> str:
+        return f'{self.keyword} realm="{self.realm}"'
+
+
+class HeaderScheme(OpenApiAuthenticationExtension):
+    """Describe an Authorization header scheme in the OpenAPI schema (subclasses set target)."""
+
+    description = ""
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": self.description}
+
+
+class ApiKeyOAuthAuthentication(HeaderAuthentication):
     """`Authorization: OAuth ... oauth_signature_method="PLAINTEXT"`, as MAAS clients send."""
 
+    keyword = "OAuth"
+
     def authenticate(self, request):
-        header = request.META.get("HTTP_AUTHORIZATION", "")
-        if not header.startswith("OAuth "):
-            return None
-        return authenticate_key(*parse_oauth_header(header))
-
-    def authenticate_header(self, request) -> str:
-        return 'OAuth realm="api"'
+        credentials = self.credentials(request)
+        return None if credentials is None else authenticate_key(*parse_oauth_header(credentials))
 
 
-class ApiKeyBearerAuthentication(authentication.BaseAuthentication):
+class ApiKeyBearerAuthentication(HeaderAuthentication):
     """`Authorization: Bearer consumer:token:secret`."""
 
+    keyword = "Bearer"
+
     def authenticate(self, request):
-        header = request.META.get("HTTP_AUTHORIZATION", "")
-        if not header.startswith("Bearer "):
-            return None
-        return authenticate_key(*split_key(header[len("Bearer "):]))
-
-    def authenticate_header(self, request) -> str:
-        return 'Bearer realm="api"'
+        credentials = self.credentials(request)
+        return None if credentials is None else authenticate_key(*split_key(credentials))
 
 
-class ApiKeyOAuthScheme(OpenApiAuthenticationExtension):
+class ApiKeyOAuthScheme(HeaderScheme):
     """Describe the OAuth PLAINTEXT header in the OpenAPI schema."""
 
     target_class = ApiKeyOAuthAuthentication
     name = "maasOAuth"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "header", "name": "Authorization",
-                "description": 'OAuth oauth_signature_method="PLAINTEXT", oauth_consumer_key='
-                               '"C", oauth_token="T", oauth_signature="&S"'}
+    description = ('OAuth oauth_signature_method="PLAINTEXT", oauth_consumer_key="C", '
+                   'oauth_token="T", oauth_signature="&S"')
 
 
 class ApiKeyBearerScheme(OpenApiAuthenticationExtension):

@@ -1,16 +1,20 @@
 """Machine token authentication for the metadata API (API keys: maasproject.api.authentication)."""
 from django.contrib.auth.models import AnonymousUser
-from rest_framework import authentication, exceptions
+from rest_framework import exceptions
 
+from maasproject.api.authentication import HeaderAuthentication
 from nodes.services.tokens import TokenInvalid, token_authenticate
 
 
-class MachineTokenAuthentication(authentication.BaseAuthentication):
+class MachineTokenAuthentication(HeaderAuthentication):
     """`Authorization: Machine <system_id>:<token>`, from a machine's ephemeral environment.
 
     No header: anonymous (the view decides). A malformed, unknown or revoked token: 401.
     request.user stays anonymous; request.auth is the MachineToken (with its machine).
     """
+
+    keyword = "Machine"
+    realm = "metadata"
 
     def authenticate(self, request):
         header = request.META.get("HTTP_AUTHORIZATION", "")
@@ -18,7 +22,7 @@ class MachineTokenAuthentication(authentication.BaseAuthentication):
             return None
         scheme, _, credentials = header.partition(" ")
         system_id, sep, key = credentials.strip().partition(":")
-        if scheme != "Machine" or not sep:
+        if scheme != self.keyword or not sep:
             raise exceptions.AuthenticationFailed(
                 "Use Authorization: Machine <system_id>:<token>.")
         try:
@@ -26,6 +30,3 @@ class MachineTokenAuthentication(authentication.BaseAuthentication):
         except TokenInvalid as exc:
             raise exceptions.AuthenticationFailed(str(exc)) from exc
         return AnonymousUser(), token
-
-    def authenticate_header(self, request) -> str:
-        return 'Machine realm="metadata"'

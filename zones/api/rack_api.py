@@ -4,11 +4,11 @@ Racks authenticate with `Authorization: Rack SYSTEM_ID:TOKEN`; only registration
 shared secret) is open.
 """
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions, permissions, serializers, status
+from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from maasproject.api.authentication import HeaderAuthentication, HeaderScheme
 from nodes.models.hardware import normalise_mac
 from nodes.selectors.boot import boot_decision
 from nodes.services.boot import boot_decision_record
@@ -35,32 +35,29 @@ class RackPrincipal:
         return self.username
 
 
-class RackAuthentication(authentication.BaseAuthentication):
+class RackAuthentication(HeaderAuthentication):
     """`Authorization: Rack SYSTEM_ID:TOKEN`; the token is checked against its stored hash."""
 
     keyword = "Rack"
+    realm = "rack"
 
     def authenticate(self, request):
-        header = request.META.get("HTTP_AUTHORIZATION", "")
-        if not header.startswith(self.keyword + " "):
+        credentials = self.credentials(request)
+        if credentials is None:
             return None
-        system_id, _, token = header[len(self.keyword) + 1:].strip().partition(":")
+        system_id, _, token = credentials.partition(":")
         rack = rackapi.rack_authenticate(system_id, token) if system_id and token else None
         if rack is None:
             raise exceptions.AuthenticationFailed("Invalid rack credentials.")
         return RackPrincipal(rack), rack
 
-    def authenticate_header(self, request) -> str:
-        return 'Rack realm="rack"'
 
+class RackAuthenticationScheme(HeaderScheme):
+    """Describe the rack header in the OpenAPI schema."""
 
-class RackAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = RackAuthentication
     name = "rackAuth"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "header", "name": "Authorization",
-                "description": "`Rack SYSTEM_ID:TOKEN`"}
+    description = "`Rack SYSTEM_ID:TOKEN`"
 
 
 class IsRack(permissions.BasePermission):
