@@ -15,7 +15,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 CONFIG = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())["tool"]["importlinter"]
 CONTRACTS = {contract["id"]: contract for contract in CONFIG["contracts"]}
-RACK_SIDE = {"power.drivers", "power.vbmc", "bootsvc", "rack_worker"}
+RACK_SIDE = {"power.drivers", "bootsvc", "rack_worker"}
 REGION_APPS = ["nodes", "zones", "power"]
 
 
