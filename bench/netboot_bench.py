@@ -138,7 +138,7 @@ class Bench:
         config = VAR / "vbmc.json"
         config.write_text(f'{{"bmcs": [{{"port": {BMC_PORT}, "address": "127.0.0.1", '
                           f'"backend": "qemu", "qmp": "{qmp}", "command": "{command}"}}]}}')
-        self.start("br", [sys.executable, "-m", "power.vbmc", "--config", str(config)],
+        self.start("br", [sys.executable, "-m", "lab.vbmc", "--config", str(config)],
                    "vbmc.log")
         wait_for(lambda: self.access_log.exists() and '"ready"' in read(VAR / "vbmc.log"), 60)
 

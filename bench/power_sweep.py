@@ -42,7 +42,7 @@ def spawn(args: list[str], log: Path) -> subprocess.Popen:
 
 
 def start_bmcs(count: int, log: Path) -> tuple[subprocess.Popen, list[int]]:
-    proc = subprocess.Popen([sys.executable, "-m", "power.vbmc", "--port", "0", "--count",
+    proc = subprocess.Popen([sys.executable, "-m", "lab.vbmc", "--port", "0", "--count",
                              str(count), "--user", "admin", "--password", "bench-pass"],
                             cwd=ROOT, env=ENV, start_new_session=True, stdout=subprocess.PIPE,
                             stderr=open(log, "wb"), text=True)

@@ -11,7 +11,7 @@ from bootsvc.http import STALL_TIMEOUT, BootHttpServer
 from bootsvc.region import RegionClient, RegionError
 from bootsvc.service import DecisionCache, DhcpManager, EventSink, Options, seed_loaders
 from bootsvc.tftp import BootTftpServer
-from maasproject.env import var_dir
+from rack_worker.env import var_dir
 
 log = logging.getLogger("bootsvc")
 

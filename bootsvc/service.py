@@ -19,7 +19,7 @@ from bootsvc.dhcp.server import DhcpServer
 from bootsvc.http import STALL_TIMEOUT
 from bootsvc.ra import SolicitationAnswerer
 from bootsvc.region import RegionClient, RegionError
-from maasproject.env import env_bool
+from rack_worker.env import env_bool
 from rack_worker.netinfo import read_interfaces
 
 log = logging.getLogger("bootsvc")

@@ -196,7 +196,7 @@ class Lab:
             vm.create_disk(self.config.disk_gib)
         config = self.state.dir / "vbmc.json"
         config.write_text(json.dumps({"bmcs": [vm.bmc_spec(qemu) for vm in self.vms]}))
-        self.spawn("vbmc", [sys.executable, "-m", "power.vbmc", "--config", str(config)],
+        self.spawn("vbmc", [sys.executable, "-m", "lab.vbmc", "--config", str(config)],
                    self.bridge_ns)
         self.wait_for_log("vbmc", '"ready"')
 

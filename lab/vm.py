@@ -1,6 +1,6 @@
 """Lab VMs: qemu (TCG) with a fixed MAC, a virtio disk, a serial console file and a virtual BMC.
 
-A VM is off until powered on through its BMC (`power.vbmc`, qemu backend): the BMC starts qemu
+A VM is off until powered on through its BMC (`lab.vbmc`, qemu backend): the BMC starts qemu
 in the bridge namespace, where its tap is, and stops it over QMP.
 """
 import json
@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from power.vbmc.backends import QMPClient, QMPError
+from lab.vbmc.backends import QMPClient, QMPError
 
 ROM = "/usr/lib/ipxe/qemu/efi-virtio.rom"  # qemu's default virtio-net ROM (BIOS+EFI iPXE)
 PROJECT_DIR = Path(__file__).resolve().parents[1]

@@ -1,24 +1,9 @@
-"""Environment helpers: the var/ directory and values generated once into it."""
+"""Region-only environment: secrets generated once into var/ (shared helpers: rack_worker.env)."""
 import os
 import secrets
 import tempfile
-from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def var_dir() -> Path:
-    """Return the state directory (VAR_DIR, default ./var), creating it if needed."""
-    path = Path(os.environ.get("VAR_DIR", BASE_DIR / "var")).resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+from rack_worker.env import var_dir
 
 
 def generated_secret(filename: str, nbytes: int = 48) -> str:

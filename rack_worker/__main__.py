@@ -2,7 +2,7 @@
 import argparse
 import os
 
-from maasproject.env import var_dir
+from rack_worker.env import var_dir
 
 
 def main(argv: list[str] | None = None) -> None:

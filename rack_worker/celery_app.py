@@ -1,9 +1,11 @@
 """The rack's Celery app: consumes its own `rack.<name>` queue; no Django, no database."""
 from celery import Celery
 
-from maasproject.broker import broker_transport_options, broker_url
+from rack_worker.env import broker_transport_options, broker_url
 
-app = Celery("rack_worker", include=["rack_worker.tasks"])
+# fixups=[]: Celery applies its Django fixup whenever DJANGO_SETTINGS_MODULE is set (a rack
+# started from a region shell inherits it), and that fixup loads the region's settings.
+app = Celery("rack_worker", include=["rack_worker.tasks"], fixups=[])
 app.conf.update(
     broker_url=broker_url(),
     broker_transport_options=broker_transport_options(broker_url()),

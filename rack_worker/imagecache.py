@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bootsvc.region import RegionClient, RegionError
-from maasproject.env import var_dir
+from rack_worker.env import var_dir
 
 log = logging.getLogger("imagecache")
 INDEX_NAME = ".imagecache-index.json"

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from bootsvc.region import RegionAuthError, RegionClient, RegionError
-from maasproject.env import var_dir
+from rack_worker.env import var_dir
 from rack_worker.netinfo import read_interfaces
 
 logger = logging.getLogger("rackd")

@@ -3,8 +3,8 @@ import os
 
 import dj_database_url
 
-from maasproject.broker import broker_transport_options, broker_url
-from maasproject.env import BASE_DIR, env_bool, generated_secret, var_dir
+from maasproject.env import generated_secret
+from rack_worker.env import BASE_DIR, broker_transport_options, broker_url, env_bool, var_dir
 
 VAR_DIR = var_dir()
 

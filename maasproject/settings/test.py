@@ -2,8 +2,8 @@
 import importlib
 import os
 
-from maasproject.env import env_bool
 from maasproject.settings import base as _base
+from rack_worker.env import env_bool
 
 if env_bool("CI"):
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/maas")

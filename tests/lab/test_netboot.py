@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from lab.vbmc.backends import QMPClient
 from lab.vm import plain_console
 from nodes.choices import NodeStatus
 from nodes.models import Event
@@ -22,7 +23,6 @@ from nodes.services.actions import machine_commission
 from nodes.services.bootresources import boot_resource_register_ephemeral
 from nodes.services.tokens import token_active
 from power.services.parameters import machine_set_power
-from power.vbmc.backends import QMPClient
 from tests.factories import (
     AdminFactory,
     FabricFactory,

@@ -11,12 +11,12 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from maasproject.env import env_bool
 from nodes.choices import NodeStatus
 from nodes.models import Event, Machine
 from nodes.selectors.allocation import AllocationConstraints
 from nodes.services.allocation import machine_allocate
 from nodes.services.errors import NoMatchingMachine
+from rack_worker.env import env_bool
 from tests.factories import MachineFactory, UserFactory, make_api_key
 
 CLIENTS = 50

@@ -8,6 +8,7 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 from pyghmi.exceptions import IpmiException
 
+from lab.vbmc.server import free_udp_port
 from power.drivers.base import (
     PowerAuthError,
     PowerConnectionError,
@@ -16,7 +17,6 @@ from power.drivers.base import (
     PowerUnsupportedError,
 )
 from power.drivers.ipmi import IPMIDriver, map_error
-from power.vbmc.server import free_udp_port
 
 SUITES = pytest.mark.parametrize("suite", ["3", "17"])
 

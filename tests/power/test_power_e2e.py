@@ -24,7 +24,7 @@ def stack(tmp_path):
         port = free_udp_port()
         logs.update({name: tmp_path / f"{name}.log" for name in ("vbmc", "region", "rack")})
         procs.extend([
-            start(["-m", "power.vbmc", "--port", str(port), "--user", "admin", "--password",
+            start(["-m", "lab.vbmc", "--port", str(port), "--user", "admin", "--password",
                    "e2e-pass"], logs["vbmc"]),
             start(region_worker_args("e2e-region"), logs["region"]),
             start(["-m", "rack_worker", "--name", RACK, "--concurrency", "2"], logs["rack"],

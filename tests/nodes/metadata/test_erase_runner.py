@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from maasproject.env import env_bool
 from nodes.choices import EventLevel, NodeStatus
 from nodes.models import Event, Machine
 from nodes.services import metadata as metadata_service
 from nodes.services.tokens import token_active, token_issue
+from rack_worker.env import env_bool
 from tests.factories import BlockDeviceFactory, MachineFactory, UserFactory
 from tests.nodes.metadata.test_runner import (  # noqa: F401 - fixtures
     busybox_path,

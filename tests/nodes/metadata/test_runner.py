@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from maasproject.env import env_bool
 from nodes.choices import NodeStatus, ResultType, ScriptStatus
 from nodes.models import Event, Machine, Script, ScriptResult
 from nodes.services.tokens import token_active
+from rack_worker.env import env_bool
 from tests.factories import ScriptFactory, ScriptResultFactory, SubnetFactory
 from tests.nodes.api.metadata_helpers import running_job
 

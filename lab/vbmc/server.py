@@ -16,7 +16,7 @@ from pyghmi.ipmi import bmc as pyghmi_bmc
 from pyghmi.ipmi.private import constants, serversession
 from pyghmi.ipmi.private import session as ipmisession
 
-from power.vbmc.backends import Backend
+from lab.vbmc.backends import Backend
 
 logger = logging.getLogger(__name__)
 

@@ -1,20 +1,33 @@
-"""Celery broker settings shared by the region and the racks (no Django, no database)."""
+"""Environment of every process, rack or region: the var/ directory, flags and the broker."""
 import os
 from pathlib import Path
 
-from maasproject.env import var_dir
+BASE_DIR = Path(__file__).resolve().parent.parent
+FILESYSTEM_BROKER = "filesystem://"
 
-FILESYSTEM = "filesystem://"
+
+def var_dir() -> Path:
+    """Return the state directory (VAR_DIR, default ./var), creating it if needed."""
+    path = Path(os.environ.get("VAR_DIR", BASE_DIR / "var")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
 def broker_url() -> str:
     """CELERY_BROKER_URL, or kombu's filesystem transport under var/ (the embedded default)."""
-    return os.environ.get("CELERY_BROKER_URL") or FILESYSTEM
+    return os.environ.get("CELERY_BROKER_URL") or FILESYSTEM_BROKER
 
 
 def broker_transport_options(url: str) -> dict:
     """Folders of the filesystem transport (shared by every process on this machine)."""
-    if url != FILESYSTEM:
+    if url != FILESYSTEM_BROKER:
         return {}
     # CELERY_BROKER_DIR lets processes with a VAR_DIR of their own (lab racks) share the queues.
     folder = Path(os.environ.get("CELERY_BROKER_DIR") or var_dir() / "broker")

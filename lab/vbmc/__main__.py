@@ -1,4 +1,4 @@
-"""Run virtual BMCs: `python -m power.vbmc --port 6230` or `--config bmcs.json` for many."""
+"""Run virtual BMCs: `python -m lab.vbmc --port 6230` or `--config bmcs.json` for many."""
 from __future__ import annotations
 
 import argparse
@@ -8,8 +8,8 @@ import signal
 import sys
 from typing import Any
 
-from power.vbmc.backends import DEFAULT_QEMU_COMMAND, Backend, MemoryBackend, QemuBackend
-from power.vbmc.server import BmcHost
+from lab.vbmc.backends import DEFAULT_QEMU_COMMAND, Backend, MemoryBackend, QemuBackend
+from lab.vbmc.server import BmcHost
 
 CONFIG_HELP = """JSON file: {"bmcs": [{"port": 6230, "address": "127.0.0.1", "user": "admin",
 "password": "password", "backend": "memory", "power": "off", "state_file": null}, {"port": 6231,
@@ -18,7 +18,7 @@ unix:{qmp},server=on,wait=off -boot order={boot_order}"}]}. Port 0 picks a free 
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m power.vbmc", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m lab.vbmc", description=__doc__,
                                      epilog=CONFIG_HELP)
     parser.add_argument("--config", help="JSON file listing the BMCs to run")
     parser.add_argument("--port", type=int, default=623, help="UDP port (first one with --count)")

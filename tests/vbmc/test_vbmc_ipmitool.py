@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from lab.vbmc.backends import QemuBackend, QMPClient, QMPError
 from power.drivers.ipmi import IPMIDriver
-from power.vbmc.backends import QemuBackend, QMPClient, QMPError
-from tests.power.conftest import PASSWORD, USER, require_tool
+from tests.vbmc.conftest import PASSWORD, USER, require_tool
 
 SUITES = pytest.mark.parametrize("suite", ["3", "17"])
 
@@ -135,8 +135,8 @@ def test_real_qemu_through_the_bmc(vbmc_factory, ipmi_params, qmp_path):
 
 def test_in_process_host_serves_many_bmcs(ipmitool):
     """BmcHost runs several BMCs on pyghmi's one event loop inside the calling process."""
-    from power.vbmc.backends import MemoryBackend
-    from power.vbmc.server import BmcHost
+    from lab.vbmc.backends import MemoryBackend
+    from lab.vbmc.server import BmcHost
 
     host = BmcHost()
     backends = [MemoryBackend() for _ in range(5)]
