@@ -21,6 +21,7 @@ from nodes.models.hardware import normalise_mac
 from nodes.scripts.metadata import parse_script_metadata
 from nodes.services import accounts, actions, machines
 from nodes.services import scripts as script_services
+from nodes.services.action_registry import ACTION_SERVICES
 from nodes.services.errors import ActionNotAllowed, ScriptProtected
 
 # Fields changed only by the lifecycle services, shown read-only.
@@ -63,8 +64,9 @@ class BlockDeviceInline(ReadOnlyInline):
     fields = ("name", "type", "size", "model", "serial", "id_path")
 
 
-def machine_action(name: str, service, label: str):
+def machine_action(name: str, service):
     """An admin action that runs a lifecycle service on each selected machine."""
+    label = name.replace("-", " ").capitalize()
 
     def run(modeladmin, request, queryset) -> None:
         done = []
@@ -96,14 +98,10 @@ class MachineAdmin(admin.ModelAdmin):
     readonly_fields = MACHINE_READONLY
     filter_horizontal = ("tags",)
     inlines = (InterfaceInline, BlockDeviceInline)
-    actions = (
-        machine_action("commission", actions.machine_commission, "Commission"),
-        machine_action("abort", actions.machine_abort, "Abort"),
-        machine_action("mark-broken", actions.machine_mark_broken, "Mark broken"),
-        machine_action("mark-fixed", actions.machine_mark_fixed, "Mark fixed"),
-        machine_action("lock", actions.machine_lock, "Lock"),
-        machine_action("unlock", actions.machine_unlock, "Unlock"),
-        machine_action("release", actions.machine_release, "Release"),
+    # The registry's admin actions (admin=True), in table order.
+    actions = tuple(
+        machine_action(name, entry.service)
+        for name, entry in ACTION_SERVICES.items() if entry.admin
     )
 
     @admin.display(description="status", ordering="status")

@@ -3,9 +3,10 @@
 MAAS's rules: every in-progress status has a failed status; abort returns to the status the
 machine was in before the work started (erasing is the exception: a half-wiped disk is a
 failure, as in MAAS); mark fixed returns to Deployed or Ready; lock only on Deployed, and a
-locked machine refuses every action but unlock (and the read-only power query).
+locked machine refuses every action but unlock (and the read-only power query). Admins may run
+every action; each rule says who else may (nodes.services.permissions enforces it).
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nodes.choices import NodeStatus as S
 
@@ -17,6 +18,12 @@ DEPLOYED_OR_READY = "deployed_or_ready"
 UNCHANGED = "unchanged"
 SOURCE = "source"
 
+# Who may run an action besides admins (who may run all): nobody else, the machine's owner, or
+# also any user when the machine has no owner (deploying a Ready machine allocates it).
+ADMIN = "admin"
+OWNER = "owner"
+OWNER_OR_UNOWNED = "owner_or_unowned"
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -27,6 +34,8 @@ class Rule:
     # What to keep in previous_status (where abort and exit-rescue return):
     # SOURCE, a fixed status, or None.
     remember: int | str | None = None
+    # ADMIN, OWNER or OWNER_OR_UNOWNED: keyword-only and required, so every row states it.
+    who: str = field(kw_only=True)
 
 
 FAILED_STATUSES = frozenset(
@@ -47,56 +56,62 @@ IN_PROGRESS = {
     S.EXITING_RESCUE_MODE: (PREVIOUS, S.FAILED_EXITING_RESCUE_MODE),
 }
 
-# User actions, keyed by the name used in the API path (/machines/{id}/<action>/).
+# User actions, keyed by the name used in the API path (/machines/{id}/<action>/). Each has one
+# service (nodes.services.action_registry), one API endpoint (nodes.api.machine_actions, but
+# allocate and delete) and, when it changes the status, one Machine transition of its name.
 ACTIONS: dict[str, Rule] = {
     "commission": Rule(
         frozenset({S.NEW, S.READY, S.BROKEN, S.MISSING, S.RETIRED, S.FAILED_COMMISSIONING,
                    S.FAILED_TESTING, S.FAILED_DISK_ERASING}),
-        S.COMMISSIONING, remember=SOURCE,
+        S.COMMISSIONING, remember=SOURCE, who=ADMIN,
     ),
     "test": Rule(
         frozenset({S.READY, S.DEPLOYED, S.BROKEN, S.FAILED_TESTING}), S.TESTING,
-        remember=SOURCE,
+        remember=SOURCE, who=ADMIN,
     ),
     "abort": Rule(
-        frozenset({S.COMMISSIONING, S.TESTING, S.DEPLOYING, S.DISK_ERASING}), PREVIOUS
+        frozenset({S.COMMISSIONING, S.TESTING, S.DEPLOYING, S.DISK_ERASING}), PREVIOUS, who=OWNER
     ),
-    "allocate": Rule(frozenset({S.READY}), S.ALLOCATED),
+    # In effect any user: allocation only ever picks unowned machines (nodes.selectors.allocation).
+    "allocate": Rule(frozenset({S.READY}), S.ALLOCATED, who=OWNER_OR_UNOWNED),
     # Deploying a Ready machine allocates it first (as MAAS does): abort returns to Allocated.
-    "deploy": Rule(frozenset({S.READY, S.ALLOCATED}), S.DEPLOYING, remember=S.ALLOCATED),
+    "deploy": Rule(
+        frozenset({S.READY, S.ALLOCATED}), S.DEPLOYING, remember=S.ALLOCATED,
+        who=OWNER_OR_UNOWNED,
+    ),
     "release": Rule(
         frozenset({S.ALLOCATED, S.RESERVED, S.DEPLOYED, S.FAILED_DEPLOYMENT, S.FAILED_RELEASING,
                    S.FAILED_DISK_ERASING, S.FAILED_ENTERING_RESCUE_MODE,
                    S.FAILED_EXITING_RESCUE_MODE}),
-        S.RELEASING,
+        S.RELEASING, who=OWNER,
     ),
-    "mark-broken": Rule(ALL - {S.BROKEN, S.RETIRED}, S.BROKEN, remember=SOURCE),
-    "mark-fixed": Rule(frozenset({S.BROKEN}), DEPLOYED_OR_READY),
-    "lock": Rule(frozenset({S.DEPLOYED})),
-    "unlock": Rule(ALL),
+    "mark-broken": Rule(ALL - {S.BROKEN, S.RETIRED}, S.BROKEN, remember=SOURCE, who=OWNER),
+    "mark-fixed": Rule(frozenset({S.BROKEN}), DEPLOYED_OR_READY, who=ADMIN),
+    "lock": Rule(frozenset({S.DEPLOYED}), who=OWNER),
+    "unlock": Rule(ALL, who=OWNER),
     "rescue-mode": Rule(
         frozenset({S.READY, S.ALLOCATED, S.DEPLOYED, S.BROKEN, S.FAILED_COMMISSIONING,
                    S.FAILED_DEPLOYMENT, S.FAILED_TESTING, S.FAILED_RELEASING,
                    S.FAILED_DISK_ERASING}),
-        S.ENTERING_RESCUE_MODE, remember=SOURCE,
+        S.ENTERING_RESCUE_MODE, remember=SOURCE, who=OWNER,
     ),
     "exit-rescue-mode": Rule(
         frozenset({S.RESCUE_MODE, S.FAILED_ENTERING_RESCUE_MODE, S.FAILED_EXITING_RESCUE_MODE}),
-        S.EXITING_RESCUE_MODE,
+        S.EXITING_RESCUE_MODE, who=OWNER,
     ),
-    "override-failed-testing": Rule(frozenset({S.FAILED_TESTING}), DEPLOYED_OR_READY),
+    "override-failed-testing": Rule(frozenset({S.FAILED_TESTING}), DEPLOYED_OR_READY, who=ADMIN),
     "retire": Rule(
         frozenset({S.NEW, S.READY, S.BROKEN, S.MISSING, S.FAILED_COMMISSIONING, S.FAILED_TESTING,
                    S.FAILED_RELEASING, S.FAILED_DISK_ERASING}),
-        S.RETIRED,
+        S.RETIRED, who=ADMIN,
     ),
-    "set-zone": Rule(ALL),
-    "set-pool": Rule(ALL),
-    "power-on": Rule(ALL - {S.RETIRED}),
-    "power-off": Rule(ALL),
-    "power-cycle": Rule(ALL - {S.RETIRED}),
-    "query-power-state": Rule(ALL),
-    "delete": Rule(ALL - frozenset(IN_PROGRESS)),
+    "set-zone": Rule(ALL, who=ADMIN),
+    "set-pool": Rule(ALL, who=ADMIN),
+    "power-on": Rule(ALL - {S.RETIRED}, who=OWNER),
+    "power-off": Rule(ALL, who=OWNER),
+    "power-cycle": Rule(ALL - {S.RETIRED}, who=OWNER),
+    "query-power-state": Rule(ALL, who=OWNER),
+    "delete": Rule(ALL - frozenset(IN_PROGRESS), who=ADMIN),
 }
 
 # What a locked machine still accepts.

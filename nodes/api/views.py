@@ -9,55 +9,14 @@ from rest_framework.response import Response
 from maasproject.api.permissions import IsAdmin, IsAdminOrReadOnly
 from nodes.api import serializers as s
 from nodes.api.filtersets import EventFilter, MachineFilter
+from nodes.api.machine_actions import MachineActionsMixin
 from nodes.models import Tag
 from nodes.selectors import events_visible_to, load_hardware, machines_visible_to
 from nodes.services import actions, machines, tags
 from power.services.parameters import machine_power_parameters
 
-# action name in the URL -> (service, parameter serializer)
-MACHINE_ACTIONS = {
-    "commission": (actions.machine_commission, s.CommissionParams),
-    "test": (actions.machine_test, s.TestingParams),
-    "abort": (actions.machine_abort, s.NoParams),
-    "deploy": (actions.machine_deploy, s.DeployParams),
-    "release": (actions.machine_release, s.ReleaseParams),
-    "mark-broken": (actions.machine_mark_broken, s.MarkBrokenParams),
-    "mark-fixed": (actions.machine_mark_fixed, s.NoParams),
-    "lock": (actions.machine_lock, s.CommentParams),
-    "unlock": (actions.machine_unlock, s.NoParams),
-    "rescue-mode": (actions.machine_rescue_mode, s.NoParams),
-    "exit-rescue-mode": (actions.machine_exit_rescue_mode, s.NoParams),
-    "override-failed-testing": (actions.machine_override_failed_testing, s.NoParams),
-    "retire": (actions.machine_retire, s.NoParams),
-    "set-zone": (actions.machine_set_zone, s.SetZoneParams),
-    "set-pool": (actions.machine_set_pool, s.SetPoolParams),
-    "power-on": (lambda sid, user: actions.machine_power(sid, user, "power-on"), s.NoParams),
-    "power-off": (
-        lambda sid, user, **kw: actions.machine_power(sid, user, "power-off", **kw),
-        s.PowerOffParams,
-    ),
-    "power-cycle": (lambda sid, user: actions.machine_power(sid, user, "power-cycle"), s.NoParams),
-    "query-power-state": (
-        lambda sid, user: actions.machine_power(sid, user, "query-power-state"), s.NoParams
-    ),
-}
 
-
-def _action_view(name: str, service, params_serializer):
-    @extend_schema(request=params_serializer, responses=s.MachineSerializer, operation_id=name)
-    def view(self, request, system_id=None):
-        machine = self.get_object()
-        params = params_serializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        service(machine.system_id, request.user, **params.validated_data)
-        return Response(self.machine_body(machine.pk))
-
-    view.__name__ = name.replace("-", "_")
-    view.__doc__ = f"Lifecycle action `{name}`."
-    return action(detail=True, methods=["post"], url_path=name, url_name=name)(view)
-
-
-class MachineViewSet(viewsets.ModelViewSet):
+class MachineViewSet(MachineActionsMixin, viewsets.ModelViewSet):
     """Machines: list, create, read, update, delete, and lifecycle actions."""
 
     lookup_field = "system_id"
@@ -118,10 +77,6 @@ class MachineViewSet(viewsets.ModelViewSet):
         machine = self.get_object()
         return Response({"power_type": machine.power_type,
                          "power_parameters": machine_power_parameters(machine)})
-
-    for _name, (_service, _params) in MACHINE_ACTIONS.items():
-        locals()[_name.replace("-", "_")] = _action_view(_name, _service, _params)
-    del _name, _service, _params
 
 
 class _MachinePartViewSet(

@@ -1,4 +1,4 @@
-"""The Machine model and its lifecycle state machine (transitions generated from the table)."""
+"""The Machine model and its lifecycle state machine (one transition per table action)."""
 import secrets
 
 from django.conf import settings
@@ -22,8 +22,11 @@ def generate_system_id() -> str:
     return "".join(secrets.choice(SYSTEM_ID_ALPHABET) for _ in range(6))
 
 
-def _transition_method(action: str, rule: lifecycle.Rule):
-    """Build the django-fsm transition method for one status-changing action."""
+def lifecycle_transition(action: str):
+    """Build the django-fsm transition of a status-changing action from its table row."""
+    rule = lifecycle.ACTIONS[action]
+    if rule.target == lifecycle.UNCHANGED:
+        raise ValueError(f"{action} leaves the status unchanged: it has no transition")
 
     def target_for(machine: "Machine", *args, **kwargs) -> int:
         if action == "release" and kwargs.get("erase"):
@@ -42,9 +45,11 @@ def _transition_method(action: str, rule: lifecycle.Rule):
 
     method.__name__ = action.replace("-", "_")
     method.__doc__ = f"Lifecycle transition for the `{action}` action."
-    return transition(
+    built = transition(
         field="status", source=sorted(rule.sources), target=GET_STATE(target_for, states=possible)
     )(method)
+    built.lifecycle_action = action  # how TRANSITIONS finds it, by action name
+    return built
 
 
 def _outcome_method(name: str, index: int):
@@ -119,9 +124,28 @@ class Machine(ConcurrentTransitionMixin, models.Model):
     def status_name(self) -> str:
         return NodeStatus(self.status).label
 
-    for _action, _rule in lifecycle.ACTIONS.items():
-        if _rule.target != lifecycle.UNCHANGED:
-            locals()[_action.replace("-", "_")] = _transition_method(_action, _rule)
+    # One transition per status-changing action of the table (tests/nodes/test_action_registry
+    # checks that none is missing), named after the action.
+    commission = lifecycle_transition("commission")
+    test = lifecycle_transition("test")
+    abort = lifecycle_transition("abort")
+    allocate = lifecycle_transition("allocate")
+    deploy = lifecycle_transition("deploy")
+    release = lifecycle_transition("release")
+    mark_broken = lifecycle_transition("mark-broken")
+    mark_fixed = lifecycle_transition("mark-fixed")
+    rescue_mode = lifecycle_transition("rescue-mode")
+    exit_rescue_mode = lifecycle_transition("exit-rescue-mode")
+    override_failed_testing = lifecycle_transition("override-failed-testing")
+    retire = lifecycle_transition("retire")
+    # The end of in-progress work (nodes.services.lifecycle.machine_finish).
     complete = _outcome_method("complete", 0)
     fail = _outcome_method("fail", 1)
-    del _action, _rule
+
+
+# Status-changing action name -> its transition (nodes.services.lifecycle.apply_action runs it).
+TRANSITIONS = {
+    method.lifecycle_action: method
+    for method in vars(Machine).values()
+    if hasattr(method, "lifecycle_action")
+}

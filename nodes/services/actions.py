@@ -247,6 +247,22 @@ def machine_power(system_id: str, user, action: str, *, stop_mode: str = "hard")
     )
 
 
+def machine_power_on(system_id: str, user) -> Machine:
+    return machine_power(system_id, user, "power-on")
+
+
+def machine_power_off(system_id: str, user, *, stop_mode: str = "hard") -> Machine:
+    return machine_power(system_id, user, "power-off", stop_mode=stop_mode)
+
+
+def machine_power_cycle(system_id: str, user) -> Machine:
+    return machine_power(system_id, user, "power-cycle")
+
+
+def machine_query_power_state(system_id: str, user) -> Machine:
+    return machine_power(system_id, user, "query-power-state")
+
+
 def machine_delete(system_id: str, user) -> None:
     """Delete a machine (its Events stay, with its hostname, for the audit trail)."""
     from nodes.services.lifecycle import check_action, lock_machine

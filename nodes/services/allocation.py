@@ -22,6 +22,7 @@ from nodes.selectors.allocation import (
     no_match_error,
 )
 from nodes.services.lifecycle import apply_action, check_action
+from nodes.services.permissions import require_action_permission
 
 # How often to retry when another transaction changed the chosen machine underneath us.
 MAX_ATTEMPTS = 5
@@ -61,6 +62,7 @@ def _allocate_once(
         machine = candidates(filters).select_for_update(skip_locked=True).first()
         if machine is None:
             raise no_match_error(constraints, filters)
+        require_action_permission(user, machine, "allocate")
         check_action(machine, "allocate")
 
         def change(m: Machine) -> None:

@@ -9,6 +9,7 @@ from django.utils import timezone
 from nodes import lifecycle
 from nodes.choices import EventLevel, NodeStatus
 from nodes.models import Machine
+from nodes.models.machine import TRANSITIONS
 from nodes.services.errors import ActionNotAllowed
 from nodes.services.events import event_record
 from nodes.services.jobs import job_close
@@ -69,7 +70,7 @@ def apply_action(
     """Transition an already locked and checked machine, save it and write the Event."""
     before = machine.status
     if lifecycle.ACTIONS[action].target != lifecycle.UNCHANGED:
-        getattr(machine, action.replace("-", "_"))(**(fsm_kwargs or {}))
+        TRANSITIONS[action](machine, **(fsm_kwargs or {}))
     if machine.status != before and machine.status not in lifecycle.FAILED_STATUSES:
         machine.error_description = ""
     if change is not None:

@@ -1,18 +1,17 @@
-"""Who may do what: admins everything; users act on machines they own."""
+"""Who may do what: admins everything; other users what the lifecycle table's `who` allows."""
 from maasproject.errors import NotPermitted
 from maasproject.permissions import is_admin
+from nodes import lifecycle
 from nodes.models import Machine
 
-# Actions a non-admin owner may perform on a machine they own.
-OWNER_ACTIONS = frozenset(
-    {
-        "deploy", "release", "abort", "power-on", "power-off", "power-cycle",
-        "query-power-state", "lock", "unlock", "rescue-mode", "exit-rescue-mode", "mark-broken",
-    }
-)
 
-# Actions a user may perform on an unowned machine (deploying a Ready machine allocates it).
-UNOWNED_ACTIONS = frozenset({"deploy"})
+def may_run(who: str, *, owns: bool, unowned: bool) -> bool:
+    """Return whether a non-admin may run an action whose rule says `who`."""
+    if who == lifecycle.OWNER:
+        return owns
+    if who == lifecycle.OWNER_OR_UNOWNED:
+        return owns or unowned
+    return False
 
 
 def require_action_permission(user, machine: Machine, action: str) -> None:
@@ -21,9 +20,7 @@ def require_action_permission(user, machine: Machine, action: str) -> None:
         return
     if is_admin(user):
         return
-    if action in OWNER_ACTIONS and machine.owner_id == user.pk:
-        return
-    if action in UNOWNED_ACTIONS and machine.owner_id is None:
+    who = lifecycle.ACTIONS[action].who
+    if may_run(who, owns=machine.owner_id == user.pk, unowned=machine.owner_id is None):
         return
     raise NotPermitted(f"You do not have permission to {action} machine {machine.system_id}.")
-
