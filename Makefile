@@ -106,9 +106,10 @@ run: admin images
 	    --access-logfile - --control-socket "$(VAR_DIR)/gunicorn.ctl" & pgids+=($$!)
 	$(BIN)/celery -A maasproject worker -Q region -l info --hostname "region@%h" & pgids+=($$!)
 	$(BIN)/celery -A maasproject beat -l info & pgids+=($$!)
-	# The local rack: registers with the shared secret (from the environment, not argv), then
-	# heartbeats and runs its rack.$(RACK) worker; it waits for the web server to come up.
-	RACK_SECRET="$$($(MANAGE) rack_secret)" $(BIN)/python -m rack_worker.rackd \
+	# The local rack: registers with the shared secret, read from its 0600 file (never argv or
+	# the environment), then heartbeats and runs its rack.$(RACK) worker once the web is up.
+	$(MANAGE) rack_secret >/dev/null
+	$(BIN)/python -m rack_worker.rackd --secret-file "$(VAR_DIR)/rack_secret" \
 	    --region-url "http://$(HOST):$(PORT)/" --name "$(RACK)" & pgids+=($$!)
 	set +m
 	echo "Started web, worker, beat and rack $(RACK) (process groups $${pgids[*]}); Ctrl-C stops them all."
@@ -120,7 +121,7 @@ run: admin images
 # them, but no local rack: the lab's rack (in a namespace) serves the VMs, and a rack in the root
 # namespace could send DHCP or IPMI out of it. Root and qemu needed; Ctrl-C tears all down.
 demo: admin images
-	@RACK_SECRET="$$($(MANAGE) rack_secret)" exec $(BIN)/python -m lab.demo --port "$(PORT)" \
+	@exec $(BIN)/python -m lab.demo --port "$(PORT)" \
 	    --vms "$(DEMO_VMS)" --web-workers "$(WEB_WORKERS)"
 
 lint: install-dev

@@ -8,12 +8,11 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from lab import cleanup, netns
+from lab import cleanup, netns, region
 from lab.core import Lab, LabBusy, LabConfig, describe
 from lab.rack import Rack
 from lab.state import LabState, default_state_dir
@@ -50,11 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def rack_secret(args: argparse.Namespace) -> str:
     if args.rack_secret or not args.racks:
         return args.rack_secret
-    result = subprocess.run([sys.executable, "manage.py", "rack_secret"], cwd=PROJECT_DIR,
-                            capture_output=True, text=True)
-    if result.returncode:
-        raise SystemExit(f"manage.py rack_secret failed (pass --rack-secret):\n{result.stderr}")
-    return result.stdout.strip().splitlines()[-1]
+    return region.rack_secret(PROJECT_DIR)
 
 
 def config_from(args: argparse.Namespace) -> LabConfig:

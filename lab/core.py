@@ -201,7 +201,7 @@ class Lab:
         self.wait_for_log("vbmc", '"ready"')
 
     def rack_env(self, rack: Rack) -> dict:
-        env = {**self.config.env, "VAR_DIR": rack.var_dir, "RACK_SECRET": self.config.rack_secret}
+        env = {**self.config.env, "VAR_DIR": rack.var_dir}
         broker = self.broker_forward()
         if broker:
             env["CELERY_BROKER_URL"] = broker[1]
@@ -217,7 +217,13 @@ class Lab:
     def start_rack(self, rack: Rack) -> None:
         """rackd: registers with the rack secret (or its saved token), then runs its children."""
         Path(rack.var_dir).mkdir(parents=True, exist_ok=True)
-        self.spawn(rack.name, rack.rackd_argv(self.region_url), rack.netns, self.rack_env(rack))
+        # The secret goes in a 0600 file, never rackd's argv or environment.
+        secret_file = Path(rack.var_dir) / "rack_secret"
+        fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(self.config.rack_secret)
+        argv = [*rack.rackd_argv(self.region_url), "--secret-file", str(secret_file)]
+        self.spawn(rack.name, argv, rack.netns, self.rack_env(rack))
 
     def reset_rack(self, rack: Rack) -> None:
         """Stop rackd and forget its token, leases and cache: the next start registers anew."""

@@ -2,7 +2,7 @@
 registered as machines with IPMI power. Ctrl-C tears everything down.
 
 Everything goes through processes and the REST API: the admin key comes from
-$VAR_DIR/admin-credentials, the rack secret from RACK_SECRET (the Makefile passes it).
+$VAR_DIR/admin-credentials, the rack secret from `manage.py rack_secret`.
 """
 import argparse
 import os
@@ -11,11 +11,13 @@ import sys
 import time
 from pathlib import Path
 
+from lab import region
 from lab.api import Api, api_key_from
 from lab.core import DYNAMIC_RANGE, NETWORK, Lab, LabBusy, LabConfig
 from lab.state import default_state_dir
 
-VAR_DIR = Path(os.environ.get("VAR_DIR") or Path(__file__).resolve().parents[1] / "var")
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+VAR_DIR = Path(os.environ.get("VAR_DIR") or PROJECT_DIR / "var")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -34,7 +36,7 @@ def make_lab(args: argparse.Namespace) -> Lab:
                          memory=args.memory, region_port=args.port,
                          broker_url=os.environ.get("CELERY_BROKER_URL", ""),
                          broker_dir=str(VAR_DIR.resolve() / "broker"),
-                         rack_secret=os.environ.get("RACK_SECRET", "")))
+                         rack_secret=region.rack_secret(PROJECT_DIR)))
 
 
 def start(lab: Lab, web_workers: int) -> None:

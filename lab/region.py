@@ -4,10 +4,20 @@ The lab reaches them only through the portal; gunicorn reads the portal's PROXY 
 so the region sees (and logs) the lab client's own address.
 """
 import os
+import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+
+
+def rack_secret(project_dir) -> str:
+    """The region's rack secret, from `manage.py rack_secret` (generated on first use)."""
+    result = subprocess.run([sys.executable, "manage.py", "rack_secret"], cwd=project_dir,
+                            capture_output=True, text=True)
+    if result.returncode:
+        raise SystemExit(f"manage.py rack_secret failed (pass --rack-secret):\n{result.stderr}")
+    return result.stdout.strip().splitlines()[-1]
 
 
 def web_argv(port: int, access_log: str, workers: int = 1) -> list[str]:

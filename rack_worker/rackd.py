@@ -1,4 +1,4 @@
-"""The rack controller daemon: `python -m rack_worker.rackd --region-url URL --secret S`.
+"""The rack controller daemon: `python -m rack_worker.rackd --region-url URL --secret-file F`.
 
 Registers with the region (or reuses $VAR_DIR/rack/credentials.json), heartbeats its interfaces
 and service states in a thread, and supervises its children: the Celery worker of `rack.<name>`
@@ -211,9 +211,12 @@ class Rackd:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="rackd", description="Run a rack controller.")
     parser.add_argument("--region-url", required=True, help="e.g. http://region:5240/")
-    parser.add_argument("--secret", default=os.environ.get("RACK_SECRET", ""),
-                        help="shared secret (manage.py rack_secret); or RACK_SECRET, which "
-                             "keeps it out of the process list")
+    parser.add_argument("--secret", default="",
+                        help="shared secret (manage.py rack_secret); visible in the process "
+                             "list: prefer --secret-file")
+    parser.add_argument("--secret-file", default="",
+                        help="a file holding the shared secret (- reads it from stdin); "
+                             "else the RACK_SECRET environment variable")
     parser.add_argument("--name", default="", help="rack name (default: host name)")
     parser.add_argument("--heartbeat-interval", type=float, default=10.0)
     parser.add_argument("--timeout", type=float, default=10.0, help="region request timeout")
@@ -221,7 +224,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--with-bootsvc", action=argparse.BooleanOptionalAction, default=True,
                         help="start `python -m bootsvc` when it exists (default on)")
     parser.add_argument("--loglevel", default="INFO")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.secret = read_secret(args)
+    return args
+
+
+def read_secret(args: argparse.Namespace) -> str:
+    """The shared secret from --secret, else --secret-file, else RACK_SECRET.
+
+    RACK_SECRET leaves the environment here, so that no child (worker, bootsvc, image cache)
+    inherits it: after registration only the rack's own token (a 0600 file) is needed.
+    """
+    from_env = os.environ.pop("RACK_SECRET", "")
+    if args.secret:
+        return args.secret
+    if not args.secret_file:
+        return from_env
+    try:
+        text = sys.stdin.read() if args.secret_file == "-" else Path(args.secret_file).read_text()
+    except OSError as exc:
+        raise SystemExit(f"Cannot read the rack secret: {exc}") from exc
+    return text.strip()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,10 +1,13 @@
 """rackd: interfaces, credentials, (re-)registration, child supervision, and end to end."""
+import io
 import json
+import os
 import stat
 import subprocess
 import sys
 import time
 from argparse import Namespace
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -94,6 +97,27 @@ def test_saved_credentials_are_reused_and_re_registered_when_refused(live_server
     assert Event.objects.filter(type="rack_registered", hostname="u1").count() == 2
 
 
+def test_secret_from_a_file_or_stdin(tmp_path, monkeypatch):
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("s3cret\n")
+    args = rackd.parse_args(["--region-url", "http://x/", "--secret-file", str(secret_file)])
+    assert args.secret == "s3cret"
+    monkeypatch.setattr(sys, "stdin", io.StringIO("piped\n"))
+    assert rackd.parse_args(["--region-url", "http://x/", "--secret-file", "-"]).secret == "piped"
+
+
+def test_unreadable_secret_file_is_a_clear_exit(tmp_path):
+    with pytest.raises(SystemExit, match="Cannot read the rack secret"):
+        rackd.parse_args(["--region-url", "http://x/", "--secret-file", str(tmp_path / "no")])
+
+
+def test_rack_secret_leaves_the_environment_so_no_child_inherits_it(monkeypatch):
+    monkeypatch.setenv("RACK_SECRET", "from-env")
+    args = rackd.parse_args(["--region-url", "http://x/", "--name", "u1"])
+    assert args.secret == "from-env" and "RACK_SECRET" not in os.environ
+    assert all("RACK_SECRET" not in child.env for child in rackd.Rackd(args).make_children())
+
+
 def test_bootsvc_is_optional():
     names = [c.name for c in rackd.Rackd(_args("http://x/", extra=["--no-with-bootsvc"]))
              .make_children()]
@@ -110,12 +134,19 @@ def test_manage_py_rackd_delegates_to_rackd():
 def _start_rackd(url: str, var, log):
     env = process_env()
     env["VAR_DIR"] = str(var)
+    secret_file = var.parent / "rack_secret"
+    secret_file.write_text(rack_secret())
     return subprocess.Popen(
-        [sys.executable, "-m", "rack_worker.rackd", "--region-url", url, "--secret",
-         rack_secret(), "--name", "t1", "--heartbeat-interval", "1", "--worker-concurrency", "1",
-         "--no-with-bootsvc"],
+        [sys.executable, "-m", "rack_worker.rackd", "--region-url", url, "--secret-file",
+         str(secret_file), "--name", "t1", "--heartbeat-interval", "1", "--worker-concurrency",
+         "1", "--no-with-bootsvc"],
         cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return [int(c) for t in tasks for c in (t / "children").read_text().split()]
 
 
 def _running_with_interfaces():
@@ -136,6 +167,8 @@ def test_rackd_end_to_end(live_server, tmp_path, settings):
         assert any("127.0.0.1/8" in i["addresses"] for i in rack.interfaces)
         creds = tmp_path / "var" / "rack" / "credentials.json"
         assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+        for pid in [process.pid, *_children(process.pid)]:  # rackd and its worker
+            assert rack_secret().encode() not in Path(f"/proc/{pid}/environ").read_bytes()
     finally:
         stop(process)
     assert process.returncode == 0, log_path.read_text()
