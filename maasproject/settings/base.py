@@ -116,10 +116,21 @@ SPECTACULAR_SETTINGS = {
 
 # Celery: with no broker configured, kombu's filesystem transport under var/ (no server).
 CELERY_BROKER_URL = broker_url()
+# The cache holds rate limits, shared by every region process: Redis when the broker is Redis,
+# else files under var/ (the region processes of one host). Never cache.clear(): with Redis it
+# would flush the broker's database.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                      "LOCATION": CELERY_BROKER_URL}
+          if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else
+          {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+           "LOCATION": str(VAR_DIR / "cache")}}
 CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)
 CELERY_TASK_DEFAULT_QUEUE = "region"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# Wrong rack secrets a source address may send per minute before /rack/register/ answers 429.
+RACK_REGISTER_FAILURES = int(os.environ.get("RACK_REGISTER_FAILURES", "10"))
 
 # Lifecycle deadlines (seconds) for in-progress statuses.
 MACHINE_STATUS_TIMEOUT = int(os.environ.get("MACHINE_STATUS_TIMEOUT", "1800"))

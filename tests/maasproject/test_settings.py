@@ -37,7 +37,9 @@ print(json.dumps({
                  settings.METADATA_HEARTBEAT_TIMEOUT, settings.ENLIST_COMMISSION,
                  settings.DEPLOY_RETRY_WAIT, settings.PXE_BOOT_RETRIES],
     "region_url": settings.REGION_URL, "boot_resources_dir": settings.BOOT_RESOURCES_DIR,
-    "racks": [settings.RACK_DEAD_AFTER, settings.RACK_STATUS_INTERVAL],
+    "racks": [settings.RACK_DEAD_AFTER, settings.RACK_STATUS_INTERVAL,
+              settings.RACK_REGISTER_FAILURES],
+    "cache": settings.CACHES["default"],
     "dhcp": [settings.DHCP_LEASE_TIME, settings.DHCP_ENLIST_LEASE_TIME],
     "power_secrets_key": settings.POWER_SECRETS_KEY,
 }))
@@ -52,6 +54,7 @@ ENV_VARS = [
     "METADATA_HEARTBEAT_TIMEOUT", "ENLIST_COMMISSION", "CELERY_BROKER_DIR", "DEPLOY_RETRY_WAIT",
     "PXE_BOOT_RETRIES", "REGION_URL", "BOOT_RESOURCES_DIR", "RACK_DEAD_AFTER",
     "RACK_STATUS_INTERVAL", "DHCP_LEASE_TIME", "DHCP_ENLIST_LEASE_TIME", "POWER_SECRETS_KEY",
+    "RACK_REGISTER_FAILURES",
 ]
 
 
@@ -89,7 +92,9 @@ def test_embedded_defaults(tmp_path):
     assert s["static_root"] == str(var / "static")
     assert s["metadata"] == [4 * 1024 * 1024, 30, 300, True, 10, 2]
     assert s["region_url"] == "" and s["boot_resources_dir"] == str(var / "boot-resources")
-    assert s["racks"] == [30, 10] and s["dhcp"] == [600, 120]
+    assert s["racks"] == [30, 10, 10] and s["dhcp"] == [600, 120]
+    assert s["cache"] == {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                          "LOCATION": str(var / "cache")}
     assert s["power_secrets_key"] == ""
     # The secret key is generated once into var/secret_key (0600) and reused.
     key_file = var / "secret_key"
@@ -125,6 +130,7 @@ def test_environment_overrides(tmp_path):
         BOOT_RESOURCES_DIR="/srv/boot",
         RACK_DEAD_AFTER="12",
         RACK_STATUS_INTERVAL="3",
+        RACK_REGISTER_FAILURES="4",
         DHCP_LEASE_TIME="3600",
         DHCP_ENLIST_LEASE_TIME="60",
         POWER_SECRETS_KEY="k",
@@ -143,7 +149,9 @@ def test_environment_overrides(tmp_path):
     assert s["log_level"] == "DEBUG"
     assert s["metadata"] == [1024, 5, 60, False, 2, 5]
     assert s["region_url"] == "http://10.0.0.2:5240/" and s["boot_resources_dir"] == "/srv/boot"
-    assert s["racks"] == [12, 3] and s["dhcp"] == [3600, 60]
+    assert s["racks"] == [12, 3, 4] and s["dhcp"] == [3600, 60]
+    assert s["cache"] == {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": "redis://cache.example:6379/3"}
     assert s["power_secrets_key"] == "k"
 
 

@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from nodes.models import Event
 from tests.factories import InterfaceFactory, MachineFactory, SubnetFactory
 from tests.zones.rack_helpers import rack_client, register
+from zones.api.rack_api import REGISTER_FAILURES
 from zones.models import DHCPLease, RackController
 from zones.services import rackapi
 
@@ -34,6 +35,34 @@ def test_register_with_the_secret_returns_credentials_and_stores_a_hash():
     assert body["token"] not in rack.token_hash
     assert rack.interfaces == IFACES
     assert Event.objects.filter(type="rack_registered", hostname="rack1").exists()
+
+
+@pytest.fixture
+def no_failures_recorded():
+    # Keys, not cache.clear(): with Redis the cache shares the broker's database.
+    addresses = ["127.0.0.1", "10.1.2.3"]
+    for address in addresses:
+        REGISTER_FAILURES.reset(address)
+    yield
+    for address in addresses:
+        REGISTER_FAILURES.reset(address)
+
+
+def test_wrong_secrets_are_limited_per_source_address(no_failures_recorded, settings):
+    for _ in range(settings.RACK_REGISTER_FAILURES):
+        assert _register(secret="guess").status_code == 403
+    refused = _register()  # even the right secret, until the window ends
+    assert refused.status_code == 429 and int(refused["Retry-After"]) == 60
+    assert "Too many failed attempts" in refused.json()["detail"]
+    elsewhere = APIClient(REMOTE_ADDR="10.1.2.3").post(
+        "/api/v1/rack/register/", {"secret": rackapi.rack_secret(), "name": "rack1",
+                                   "version": "1", "interfaces": IFACES}, format="json")
+    assert elsewhere.status_code == 200
+
+
+def test_a_right_secret_never_counts_against_the_limit(no_failures_recorded, settings):
+    for _ in range(settings.RACK_REGISTER_FAILURES + 2):
+        assert _register().status_code == 200
 
 
 def test_register_links_subnets_of_its_addresses():

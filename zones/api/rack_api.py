@@ -3,12 +3,14 @@
 Racks authenticate with `Authorization: Rack SYSTEM_ID:TOKEN`; only registration (with the
 shared secret) is open.
 """
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from maasproject.api.authentication import HeaderAuthentication, HeaderScheme
+from maasproject.api.throttling import FailureLimit
 from nodes.models.hardware import normalise_mac
 from nodes.selectors.boot import boot_decision
 from nodes.services.boot import boot_decision_record
@@ -137,6 +139,10 @@ class _RackView(APIView):
         return _plain(serializer.validated_data)
 
 
+# Wrong secrets per source address: guessing the rack secret costs a minute per ten tries.
+REGISTER_FAILURES = FailureLimit("rack-register", limit=settings.RACK_REGISTER_FAILURES, window=60)
+
+
 class RegisterView(_RackView):
     """Register a rack with the shared secret; answers its system_id and a new token."""
 
@@ -144,11 +150,14 @@ class RegisterView(_RackView):
     permission_classes = [permissions.AllowAny]
 
     def post(self, request):
+        address = request.META.get("REMOTE_ADDR", "")
+        REGISTER_FAILURES.check(address)
         data = self.validated(RegisterSerializer)
         try:
             rack, token = rackapi.rack_register(data["secret"], data["name"], data["version"],
                                                 data["interfaces"])
         except rackapi.RegistrationRefused as exc:
+            REGISTER_FAILURES.record(address)
             raise exceptions.PermissionDenied(str(exc)) from exc
         return Response({"system_id": rack.system_id, "name": rack.name, "token": token})
 
