@@ -120,7 +120,7 @@ run: admin images
 # The lab (python -m lab.demo): region web, worker and beat on 127.0.0.1:$(PORT) as `run` starts
 # them, but no local rack: the lab's rack (in a namespace) serves the VMs, and a rack in the root
 # namespace could send DHCP or IPMI out of it. Root and qemu needed; Ctrl-C tears all down.
-demo: admin images
+demo: admin images sysdeps
 	@exec $(BIN)/python -m lab.demo --port "$(PORT)" \
 	    --vms "$(DEMO_VMS)" --web-workers "$(WEB_WORKERS)"
 

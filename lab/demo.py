@@ -14,6 +14,7 @@ from pathlib import Path
 from lab import region
 from lab.api import Api, api_key_from
 from lab.core import DYNAMIC_RANGE, NETWORK, Lab, LabBusy, LabConfig
+from lab.prerequisites import unmet_reason
 from lab.state import default_state_dir
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -108,6 +109,10 @@ Ctrl-C stops the region and the lab and removes the lab.""", flush=True)
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    reason = unmet_reason()
+    if reason:  # before anything starts: VMs without loaders would sit in Commissioning
+        print(f"demo: {reason}", file=sys.stderr)
+        return 2
     lab = make_lab(args)
     try:
         lab.prepare()
