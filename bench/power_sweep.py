@@ -57,8 +57,14 @@ def seed(ports: list[int]) -> None:
     from nodes.models import Machine
     from power.services.parameters import machine_set_power
     from zones.models import RackController
+    from zones.rackkeys import rack_power_key
 
-    RackController.objects.create(name="bench-rack", system_id="benchrk", status="running")
+    rack = RackController.objects.create(name="bench-rack", system_id="benchrk", status="running")
+    # What rackd would keep after registering: the key the rack opens sealed parameters with.
+    credentials = Path(VAR) / "credentials.json"
+    credentials.write_text(json.dumps({"power_key": rack_power_key(rack.system_id,
+                                                                   rack.token_hash)}))
+    ENV["RACK_CREDENTIALS"] = str(credentials)
     for i, port in enumerate(ports):
         machine = Machine(hostname=f"bmc-{i:04d}", system_id=f"p{i:05d}")
         machine_set_power(machine, "ipmi", {"power_address": "127.0.0.1", "power_port": port,

@@ -10,6 +10,8 @@ from typing import Any
 
 from celery import current_app
 
+from rack_worker.sealing import seal
+
 POWER_TASK = "rack_worker.tasks.power"
 
 
@@ -19,13 +21,14 @@ class RackInfo:
 
     name: str
     cidrs: tuple[str, ...] = ()
+    power_key: str = ""  # the key power parameters are sealed with for this rack
 
     @property
     def queue(self) -> str:
         return f"rack.{self.name}"
 
 
-def choose_rack_queue(address: str, racks: list[RackInfo]) -> str | None:
+def choose_rack(address: str, racks: list[RackInfo]) -> RackInfo | None:
     """A healthy rack connected to the BMC's subnet, else any healthy rack, else None.
 
     Among equals the choice is a stable hash of the address, so one BMC keeps going to the
@@ -35,7 +38,7 @@ def choose_rack_queue(address: str, racks: list[RackInfo]) -> str | None:
         return None
     near = [rack for rack in racks if _on_subnet(address, rack.cidrs)]
     candidates = near or racks
-    return candidates[zlib.crc32(address.encode()) % len(candidates)].queue
+    return candidates[zlib.crc32(address.encode()) % len(candidates)]
 
 
 def _on_subnet(address: str, cidrs: tuple[str, ...]) -> bool:
@@ -46,15 +49,14 @@ def _on_subnet(address: str, cidrs: tuple[str, ...]) -> bool:
     return any(ip in ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
 
 
-def enqueue_power(request: dict[str, Any], queue: str) -> None:
-    """Send a power request to a rack queue; its secrets stay out of Celery's logs."""
-    current_app.send_task(
-        POWER_TASK, args=[request], queue=queue, argsrepr=repr([redacted(request)])
-    )
+def enqueue_power(request: dict[str, Any], rack: RackInfo) -> None:
+    """Send a power request to the rack's queue, its parameters sealed with the rack's key."""
+    current_app.send_task(POWER_TASK, args=[seal(request, rack.power_key)], queue=rack.queue,
+                          argsrepr=repr([redacted(request)]))
 
 
 def redacted(request: dict[str, Any]) -> dict[str, Any]:
-    """The request with its driver's secret parameters replaced by ***."""
+    """The request with its driver's secret parameters replaced by ***, for logs."""
     secrets = set(request.get("secret_fields", ()))
     params = {k: "***" if k in secrets else v for k, v in request.get("params", {}).items()}
     return {**request, "params": params}

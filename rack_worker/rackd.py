@@ -128,7 +128,7 @@ class Rackd:
             self.client.system_id, self.client.token = saved["system_id"], saved["token"]
             self.args.name = saved["name"]
             try:
-                self.client.heartbeat(read_interfaces(), self.services())
+                self.heartbeat()
                 logger.info("Using saved credentials of rack %s", self.args.name)
                 return
             except RegionAuthError:
@@ -144,13 +144,21 @@ class Rackd:
         save_credentials(self.credentials_file, {**answer, "region_url": self.args.region_url})
         logger.info("Registered as rack %s (%s)", answer["name"], answer["system_id"])
 
+    def heartbeat(self) -> None:
+        """Report to the region; keep the power key it answers with when it is new."""
+        key = self.client.heartbeat(read_interfaces(), self.services()).get("power_key")
+        saved = load_credentials(self.credentials_file) or {}
+        if key and saved and saved.get("power_key") != key:
+            # The rack worker reads the key from this file for every power request.
+            save_credentials(self.credentials_file, {**saved, "power_key": key})
+
     def services(self) -> dict[str, str]:
         return {child.name: child.state for child in self.children}
 
     def heartbeat_loop(self) -> None:
         while not self.stopping.wait(self.args.heartbeat_interval):
             try:
-                self.client.heartbeat(read_interfaces(), self.services())
+                self.heartbeat()
             except RegionAuthError:
                 logger.warning("The region refused the rack's token; registering again")
                 self._try(self.register)
@@ -198,7 +206,7 @@ class Rackd:
             child.start()
         beat = threading.Thread(target=self.heartbeat_loop, name="heartbeat", daemon=True)
         beat.start()
-        self._try(lambda: self.client.heartbeat(read_interfaces(), self.services()))
+        self._try(self.heartbeat)
         while not self.stopping.wait(0.5):
             for child in self.children:
                 child.supervise(time.monotonic())

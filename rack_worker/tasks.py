@@ -9,6 +9,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from power.drivers.base import PowerError
 from rack_worker.celery_app import app
 from rack_worker.power import perform_power_action
+from rack_worker.sealing import SealError, power_key, unseal
 
 logger = logging.getLogger(__name__)
 RESULT_TASK = "nodes.tasks.record_power_result"
@@ -22,6 +23,12 @@ RETRY_BACKOFF = float(os.environ.get("POWER_TASK_RETRY_BACKOFF", "2"))
           soft_time_limit=POWER_SOFT_LIMIT, time_limit=POWER_SOFT_LIMIT + 30)
 def power(self, request: dict[str, Any]) -> str | None:
     """Perform a power request; retry transient failures with backoff, report the outcome."""
+    try:
+        request = unseal(request, power_key())
+    except SealError as exc:
+        report(FAILURE_TASK, request, kind="PowerKeyError", message=f"Cannot open the power "
+               f"parameters: {exc}.")
+        return None
     try:
         state = perform_power_action(request)
     except PowerError as exc:

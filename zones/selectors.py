@@ -13,6 +13,7 @@ from zones.models import (
     Subnet,
     Zone,
 )
+from zones.rackkeys import rack_power_key
 
 
 def zones_list() -> QuerySet[Zone]:
@@ -65,11 +66,12 @@ def racks_list() -> QuerySet[RackController]:
 
 
 def healthy_racks():
-    """Running racks with the CIDRs of their subnets, for choosing where work runs."""
+    """Running racks with the CIDRs of their subnets and their power keys, to send work to."""
     from rack_worker.client import RackInfo
 
     racks = RackController.objects.filter(status=RackStatus.RUNNING).prefetch_related("subnets")
     return [
-        RackInfo(name=rack.name, cidrs=tuple(subnet.cidr for subnet in rack.subnets.all()))
+        RackInfo(name=rack.name, cidrs=tuple(subnet.cidr for subnet in rack.subnets.all()),
+                 power_key=rack_power_key(rack.system_id, rack.token_hash))
         for rack in racks.order_by("name")
     ]

@@ -16,7 +16,7 @@ from nodes.services.errors import ActionNotAllowed
 from nodes.services.events import event_record
 from nodes.services.lifecycle import machine_finish
 from power.services.requests import power_is_manual, power_request
-from rack_worker.client import choose_rack_queue, enqueue_power
+from rack_worker.client import choose_rack, enqueue_power
 from zones.selectors import healthy_racks
 
 # A power outcome that ends an in-progress status: purpose -> the status it ends on success.
@@ -40,16 +40,16 @@ def dispatch_power(system_id: str, action: str, *, purpose: str = "user",
                                  "the operator does it")
         return None
     request = power_request(machine, action, purpose, netboot)
-    queue = choose_rack_queue(request["address"], healthy_racks())
-    if queue is None:
+    rack = choose_rack(request["address"], healthy_racks())
+    if rack is None:
         power_failure_record(system_id=system_id, action=action, purpose=purpose,
                              kind="NoRackAvailable",
                              message="No healthy rack controller can reach this BMC.")
         return None
-    enqueue_power(request, queue)
+    enqueue_power(request, rack)
     event_record(machine=machine, type="power_request", level=EventLevel.DEBUG,
-                 description=f"Power {action} sent to {queue}")
-    return queue
+                 description=f"Power {action} sent to {rack.queue}")
+    return rack.queue
 
 
 def power_off_callback(system_id: str) -> Callable[[], None]:

@@ -9,7 +9,9 @@ import pytest
 from nodes.models import Event, Machine
 from power.drivers.ipmi import IPMIDriver
 from tests.factories import AdminFactory, RackControllerFactory, make_api_key
+from tests.power.broker_capture import BrokerCapture
 from tests.processes import free_udp_port, region_worker_args, start, stop, wait_until
+from zones.rackkeys import rack_power_key
 
 RACK = "e2e-rack"
 TIMEOUT = 90
@@ -23,6 +25,12 @@ def stack(tmp_path):
     def start_stack(**rack_env: str) -> int:
         port = free_udp_port()
         logs.update({name: tmp_path / f"{name}.log" for name in ("vbmc", "region", "rack")})
+        rack = RackControllerFactory(name=RACK, status="running")
+        # What rackd keeps after registering: the worker opens sealed parameters with this key.
+        credentials = tmp_path / "credentials.json"
+        credentials.write_text(json.dumps(
+            {"power_key": rack_power_key(rack.system_id, rack.token_hash)}))
+        rack_env.setdefault("RACK_CREDENTIALS", str(credentials))
         procs.extend([
             start(["-m", "lab.vbmc", "--port", str(port), "--user", "admin", "--password",
                    "e2e-pass"], logs["vbmc"]),
@@ -30,7 +38,6 @@ def stack(tmp_path):
             start(["-m", "rack_worker", "--name", RACK, "--concurrency", "2"], logs["rack"],
                   **rack_env),
         ])
-        RackControllerFactory(name=RACK, status="running")
         return port
 
     start_stack.logs = logs
@@ -66,9 +73,12 @@ def test_power_on_through_rack_reaches_the_bmc_and_is_recorded(live_server, stac
                   {"hostname": "e2e-node", "power_type": "ipmi", "power_parameters": params})
     system_id = machine["system_id"]
 
-    api(live_server, key, "POST", f"machines/{system_id}/power-on/", {})
-    wait_until(lambda: Machine.objects.get(system_id=system_id).power_state == "on",
-               TIMEOUT, lambda: logs_text(logs))
+    with BrokerCapture() as broker:
+        api(live_server, key, "POST", f"machines/{system_id}/power-on/", {})
+        wait_until(lambda: Machine.objects.get(system_id=system_id).power_state == "on",
+                   TIMEOUT, lambda: logs_text(logs))
+    assert "sealed_params" in broker.text, broker.text[-2000:]  # the request was seen, sealed
+    assert "e2e-pass" not in broker.text
     assert Event.objects.filter(machine__system_id=system_id, type="power_on").exists()
     assert IPMIDriver(params).power_query() == "on"
 

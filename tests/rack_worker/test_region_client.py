@@ -28,7 +28,7 @@ def test_register_heartbeat_and_config(client, caplog):
     vlan = VLANFactory(dhcp_on=True, primary_rack=rack)
     SubnetFactory(vlan=vlan, cidr="10.7.0.0/24")
     with caplog.at_level(logging.DEBUG):
-        assert client.heartbeat(IFACES, {"worker": "running"}) == {"status": "running"}
+        assert client.heartbeat(IFACES, {"worker": "running"})["status"] == "running"
         config, etag = client.get_config()
         assert [s["cidr"] for s in config["dhcp"]["subnets"]] == ["10.7.0.0/24"]
         assert client.get_config(etag) is None

@@ -12,6 +12,7 @@ from tests.factories import InterfaceFactory, MachineFactory, SubnetFactory
 from tests.zones.rack_helpers import rack_client, register
 from zones.api.rack_api import REGISTER_FAILURES
 from zones.models import DHCPLease, RackController
+from zones.rackkeys import rack_power_key
 from zones.services import rackapi
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +29,7 @@ def test_register_with_the_secret_returns_credentials_and_stores_a_hash():
     response = _register()
     assert response.status_code == 200, response.data
     body = response.json()
-    assert set(body) == {"system_id", "name", "token"} and body["name"] == "rack1"
+    assert set(body) == {"system_id", "name", "token", "power_key"} and body["name"] == "rack1"
     rack = RackController.objects.get(name="rack1")
     assert rack.system_id == body["system_id"] and rack.version == "1.2"
     assert rack.token_hash == hashlib.sha256(body["token"].encode()).hexdigest()
@@ -63,6 +64,18 @@ def test_wrong_secrets_are_limited_per_source_address(no_failures_recorded, sett
 def test_a_right_secret_never_counts_against_the_limit(no_failures_recorded, settings):
     for _ in range(settings.RACK_REGISTER_FAILURES + 2):
         assert _register().status_code == 200
+
+
+def test_the_power_key_comes_with_registration_and_heartbeats_and_changes_with_the_token():
+    first = _register().json()
+    rack = RackController.objects.get(name="rack1")
+    assert first["power_key"] == rack_power_key(rack.system_id, rack.token_hash)
+    beat = APIClient().post("/api/v1/rack/heartbeat/", {"interfaces": IFACES, "services": {}},
+                            format="json",
+                            HTTP_AUTHORIZATION=f"Rack {first['system_id']}:{first['token']}")
+    assert beat.status_code == 200 and beat.json()["power_key"] == first["power_key"]
+    again = _register().json()  # re-registered: a new token, a new key
+    assert again["power_key"] != first["power_key"]
 
 
 def test_register_links_subnets_of_its_addresses():
@@ -123,7 +136,7 @@ def test_heartbeat_links_subnets_and_sets_status(user_client):
     response = rack_client(rack, token).post(
         "/api/v1/rack/heartbeat/", {"interfaces": IFACES, "services": {"worker": "running"}},
         format="json")
-    assert response.status_code == 200 and response.json() == {"status": "running"}
+    assert response.status_code == 200 and response.json()["status"] == "running"
     rack.refresh_from_db()
     assert rack.status == "running" and rack.last_heartbeat is not None
     assert list(rack.subnets.all()) == [subnet]
@@ -137,7 +150,7 @@ def test_heartbeat_with_a_failed_service_is_degraded():
     response = rack_client(rack, token).post(
         "/api/v1/rack/heartbeat/", {"services": {"worker": "running", "dhcp": "failed"}},
         format="json")
-    assert response.json() == {"status": "degraded"}
+    assert response.json()["status"] == "degraded"
     assert Event.objects.filter(type="rack_status", description__contains="degraded").exists()
 
 

@@ -16,6 +16,7 @@ from nodes.selectors.boot import boot_decision
 from nodes.services.boot import boot_decision_record
 from zones.choices import LeaseState
 from zones.models import RackController
+from zones.rackkeys import rack_power_key
 from zones.services import rackapi
 
 EVENT_TYPES = ["dhcp_discover", "dhcp_offer", "dhcp_ack", "tftp_file", "http_file",
@@ -159,7 +160,8 @@ class RegisterView(_RackView):
         except rackapi.RegistrationRefused as exc:
             REGISTER_FAILURES.record(address)
             raise exceptions.PermissionDenied(str(exc)) from exc
-        return Response({"system_id": rack.system_id, "name": rack.name, "token": token})
+        return Response({"system_id": rack.system_id, "name": rack.name, "token": token,
+                         "power_key": rack_power_key(rack.system_id, rack.token_hash)})
 
 
 class HeartbeatView(_RackView):
@@ -168,7 +170,10 @@ class HeartbeatView(_RackView):
     def post(self, request):
         data = self.validated(HeartbeatSerializer)
         state = rackapi.rack_heartbeat(request.auth, data["interfaces"], data["services"])
-        return Response({"status": state})
+        # The power key again: a rack registered before keys existed, or whose key changed with
+        # the region's SECRET_KEY, picks it up without registering anew.
+        return Response({"status": state, "power_key": rack_power_key(request.auth.system_id,
+                                                                      request.auth.token_hash)})
 
 
 class ConfigView(_RackView):

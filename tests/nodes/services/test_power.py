@@ -5,7 +5,9 @@ from nodes.choices import EventLevel, NodeStatus, PowerState
 from nodes.models import Event
 from nodes.services import actions
 from nodes.services.power import power_failure_record, power_result_record
+from rack_worker.sealing import unseal
 from tests.factories import MachineFactory, RackControllerFactory, SubnetFactory
+from zones.rackkeys import rack_power_key
 
 pytestmark = pytest.mark.django_db
 IPMI = {"power_address": "10.5.0.21", "power_user": "admin", "power_pass": "s3cr3t-pw"}
@@ -25,7 +27,7 @@ def sent(monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_power_on_goes_to_a_healthy_rack_with_secrets_out_of_the_log_repr(admin, sent):
+def test_power_on_goes_to_a_healthy_rack_with_secrets_sealed_for_it(admin, sent):
     subnet = SubnetFactory(cidr="10.5.0.0/24")
     RackControllerFactory(name="dead", status="dead")
     rack = RackControllerFactory(name="r1", status="running")
@@ -39,8 +41,10 @@ def test_power_on_goes_to_a_healthy_rack_with_secrets_out_of_the_log_repr(admin,
     (message,) = sent
     assert message["queue"] == "rack.r1" and message["name"] == "rack_worker.tasks.power"
     request = message["args"][0]
-    assert request["params"]["power_pass"] == "s3cr3t-pw"  # the rack needs it to log in
-    assert "s3cr3t-pw" not in message["argsrepr"]
+    assert "s3cr3t-pw" not in repr(request) and "s3cr3t-pw" not in message["argsrepr"]
+    # Only r1's key opens them: the rack needs the password to log in to the BMC.
+    opened = unseal(request, rack_power_key(rack.system_id, rack.token_hash))
+    assert opened["params"]["power_pass"] == "s3cr3t-pw"
     assert request["action"] == "on" and request["address"] == "10.5.0.21"
 
 
