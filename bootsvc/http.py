@@ -230,6 +230,7 @@ class BootHttpHandler(BaseHTTPRequestHandler):
             wait_until_acknowledged(self.connection, stall)
         except OSError as exc:  # reset, broken pipe, no progress within the stall timeout
             sent = max(0, sent - unacknowledged(self.connection))  # what the client has
+            abort_on_close(self.connection)
             reason = exc.strerror or type(exc).__name__
             log.warning("HTTP %s to %s aborted after %d of %d bytes: %s",
                         self.path, self.client_address[0], sent, count, reason)
@@ -238,6 +239,19 @@ class BootHttpHandler(BaseHTTPRequestHandler):
             if sent < count:  # the response is broken: never reuse the connection
                 self.close_connection = True
         return sent, ""
+
+
+def abort_on_close(sock: socket.socket) -> None:
+    """Make close() reset the connection and forget it at once, unsent data and all.
+
+    A graceful close would leave an orphan in FIN-WAIT-1 retransmitting to a client that is
+    gone. A rebooted lpxelinux reuses the same source port (lwIP's port counter starts over),
+    its SYN meets that orphan, and its HTTP load fails again ("Boot failed"), boot after boot.
+    """
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
 
 
 def unacknowledged(sock: socket.socket) -> int:

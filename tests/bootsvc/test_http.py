@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from bootsvc.http import BootHttpServer, parse_range
-from tests.processes import skip_or_fail
+from tests.processes import skip_or_fail, wait_until
 
 MAC = "52:54:00:12:34:56"
 SIZE = 1_000_003
@@ -273,3 +273,22 @@ def test_client_that_stops_taking_data_is_given_up(server, cache, size):
     event = server.events[-1]
     assert event["path"] == "stuck.img" and "no " in event["error"], event
     assert 0 < event["bytes"] < size, event
+
+
+def test_a_transfer_given_up_is_reset_and_leaves_no_connection_behind(server, cache):
+    """The server resets a connection it gives up on: no orphan keeps retransmitting in
+    FIN-WAIT-1 for a rebooted boot loader's SYN (same address and port) to run into."""
+    server.stall_timeout = 0.5
+    (cache / "stuck.img").write_bytes(os.urandom(8 << 20))
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        client_port = sock.getsockname()[1]
+        sock.sendall(b"GET /stuck.img HTTP/1.0\r\n\r\n")
+        wait_until(lambda: server.events, 10, lambda: "no event")
+        with pytest.raises(ConnectionResetError):
+            while sock.recv(1 << 16):
+                pass
+    left = subprocess.run(["ss", "-Htan", f"( sport = :{server.port} and dport = :{client_port} )"],
+                          capture_output=True, text=True, check=True).stdout
+    assert left.strip() == "", left
