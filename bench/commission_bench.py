@@ -315,6 +315,8 @@ def start_stack(options: Options, env: dict, var: Path, bmcs: dict[str, str],
     from zones.services.rackapi import rack_secret
 
     url = f"http://127.0.0.1:{options.port}/"
+    # Every simulated machine calls from this host's one address, which no rack leased to it.
+    env = dict(env, METADATA_TOKEN_SOURCES="any")
     procs["gunicorn"] = spawn(
         ["-m", "gunicorn", "maasproject.wsgi", "-b", f"127.0.0.1:{options.port}",
          "-w", str(options.web_workers), "--backlog", str(options.backlog), "--timeout", "120",

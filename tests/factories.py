@@ -1,11 +1,25 @@
 """factory_boy factories for region models."""
+import ipaddress
+import itertools
+from datetime import timedelta
+
 import factory
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from nodes.choices import NodeStatus
 from nodes.models import ApiKey, BlockDevice, Interface, Machine, Tag
 from nodes.models.apikey import hash_secret
-from zones.models import VLAN, Fabric, IPRange, RackController, ResourcePool, Subnet, Zone
+from zones.models import (
+    VLAN,
+    DHCPLease,
+    Fabric,
+    IPRange,
+    RackController,
+    ResourcePool,
+    Subnet,
+    Zone,
+)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -173,3 +187,22 @@ class ScriptResultFactory(factory.django.DjangoModelFactory):
     script = None
     script_name = factory.LazyAttributeSequence(
         lambda r, n: r.script.name if r.script is not None else f"result-{n}")
+
+
+LEASE_NETWORK = ipaddress.ip_network("10.250.0.0/16")
+_lease_numbers = itertools.count(1)
+
+
+def machine_lease(machine, ip: str | None = None) -> str:
+    """Lease an address to the machine's first MAC (an interface is made if it has none), as a
+    rack would, and return it: metadata calls with the machine's token must come from it."""
+    interface = machine.interfaces.order_by("id").first() or InterfaceFactory(machine=machine)
+    ip = ip or str(LEASE_NETWORK[next(_lease_numbers) % (LEASE_NETWORK.num_addresses - 2) + 1])
+    subnet = (Subnet.objects.filter(cidr=str(LEASE_NETWORK)).first()
+              or SubnetFactory(cidr=str(LEASE_NETWORK)))
+    DHCPLease.objects.filter(ip=ip, state="active").exclude(mac=interface.mac_address).delete()
+    DHCPLease.objects.update_or_create(
+        ip=ip, mac=interface.mac_address,
+        defaults={"subnet": subnet, "state": "active",
+                  "expires": timezone.now() + timedelta(hours=1)})
+    return ip

@@ -143,6 +143,9 @@ POWER_POLL_TICK = float(os.environ.get("POWER_POLL_TICK", "10"))
 
 # Metadata API (machines' ephemeral environment).
 METADATA_MAX_OUTPUT = int(os.environ.get("METADATA_MAX_OUTPUT", str(4 * 1024 * 1024)))
+# "leases": a machine token (and a hello without one) works only from an address a rack leased
+# to the machine's MAC or assigned to it; "any": from anywhere (machines behind NAT, simulations).
+METADATA_TOKEN_SOURCES = os.environ.get("METADATA_TOKEN_SOURCES", "leases")
 METADATA_HEARTBEAT_INTERVAL = int(os.environ.get("METADATA_HEARTBEAT_INTERVAL", "30"))
 # The deploy runner's first wait before it downloads the image again (then 2x, 3x...).
 DEPLOY_RETRY_WAIT = int(os.environ.get("DEPLOY_RETRY_WAIT", "10"))

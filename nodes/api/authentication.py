@@ -9,7 +9,8 @@ from nodes.services.tokens import TokenInvalid, token_authenticate
 class MachineTokenAuthentication(HeaderAuthentication):
     """`Authorization: Machine <system_id>:<token>`, from a machine's ephemeral environment.
 
-    No header: anonymous (the view decides). A malformed, unknown or revoked token: 401.
+    No header: anonymous (the view decides). A malformed, unknown or revoked token, or one used
+    from an address that is not the machine's: 401.
     request.user stays anonymous; request.auth is the MachineToken (with its machine).
     """
 
@@ -26,7 +27,7 @@ class MachineTokenAuthentication(HeaderAuthentication):
             raise exceptions.AuthenticationFailed(
                 "Use Authorization: Machine <system_id>:<token>.")
         try:
-            token = token_authenticate(system_id, key)
+            token = token_authenticate(system_id, key, request.META.get("REMOTE_ADDR", ""))
         except TokenInvalid as exc:
             raise exceptions.AuthenticationFailed(str(exc)) from exc
         return AnonymousUser(), token

@@ -20,6 +20,7 @@ from nodes.selectors import job_pending_results, job_result, job_script_set, tok
 from nodes.selectors.boot import region_url
 from nodes.services import metadata
 from nodes.services.enlistment import enlistment_allowed_from, machine_enlist, parse_fields
+from nodes.services.tokens import mac_uses_address
 
 ENLIST_MAX_BODY = 64 * 1024
 
@@ -189,11 +190,13 @@ class HelloView(MetadataView):
 
     def post(self, request):
         data = self.validated(HelloSerializer)
-        token = request.auth
+        token, address = request.auth, request.META.get("REMOTE_ADDR", "")
         machine = token.machine if token is not None else None
-        if machine is None and not data["mac"]:
-            raise exceptions.NotAuthenticated()
-        metadata.hello_record(machine, mac=data["mac"], ip=data["ip"])
+        if machine is None and not mac_uses_address(data["mac"], address):
+            # The same answer for an unknown MAC: hello tells no one which MACs exist.
+            raise exceptions.NotAuthenticated("Say hello with the machine's token, or from the "
+                                              "address a rack leased to this MAC.")
+        metadata.hello_record(machine, mac=data["mac"], ip=data["ip"] or address)
         return text("ok\n")
 
 

@@ -1,8 +1,13 @@
 """Per-machine metadata tokens: issued when a job starts, revoked when it ends, checked per call."""
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from maasproject.errors import ServiceError
 from nodes.models import Machine, MachineToken
+from nodes.models.hardware import normalise_mac
+from zones.choices import LeaseState
+from zones.models import DHCPLease, StaticIPAddress
 
 
 class TokenInvalid(ServiceError):
@@ -30,8 +35,9 @@ def token_active(machine: Machine) -> MachineToken | None:
     return MachineToken.objects.filter(machine=machine, revoked__isnull=True).first()
 
 
-def token_authenticate(system_id: str, key: str) -> MachineToken:
-    """The active token of `system_id` matching `key` (with its machine); else TokenInvalid."""
+def token_authenticate(system_id: str, key: str, address: str) -> MachineToken:
+    """The active token of `system_id` matching `key`, used from one of the machine's own
+    addresses (machine_uses_address); else TokenInvalid."""
     if not system_id or not key:
         raise TokenInvalid("Missing machine token.")
     tokens = MachineToken.objects.select_related("machine").filter(
@@ -39,5 +45,31 @@ def token_authenticate(system_id: str, key: str) -> MachineToken:
     )
     for token in tokens:
         if token.matches(key):
+            if not machine_uses_address(token.machine, address):
+                raise TokenInvalid(f"This machine token is not valid from {address}: it works "
+                                   "only from an address leased or assigned to the machine.")
             return token
     raise TokenInvalid("Invalid or revoked machine token.")
+
+
+def machine_uses_address(machine: Machine, address: str) -> bool:
+    """Whether `address` is the machine's: a rack leased it to one of its MACs, or it is assigned
+    to one of its interfaces. A token read from a boot config (served to anyone who asks) is
+    then useless elsewhere. METADATA_TOKEN_SOURCES=any turns the check off (machines behind NAT).
+    """
+    if settings.METADATA_TOKEN_SOURCES == "any":
+        return True
+    macs = machine.interfaces.values_list("mac_address", flat=True)
+    return (DHCPLease.objects.filter(ip=address, mac__in=macs, state=LeaseState.ACTIVE).exists()
+            or StaticIPAddress.objects.filter(ip=address, interface__machine=machine).exists())
+
+
+def mac_uses_address(mac: str, address: str) -> bool:
+    """Whether a rack leased `address` to `mac` (the proof a machine without a token gives)."""
+    if settings.METADATA_TOKEN_SOURCES == "any":
+        return True
+    try:
+        mac = normalise_mac(mac)
+    except ValidationError:
+        return False
+    return DHCPLease.objects.filter(ip=address, mac=mac, state=LeaseState.ACTIVE).exists()

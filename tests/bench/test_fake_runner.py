@@ -12,6 +12,12 @@ from tests.factories import InterfaceFactory, MachineFactory, ScriptFactory
 from tests.zones.rack_helpers import register
 
 
+@pytest.fixture(autouse=True)
+def shared_address(settings):
+    """Simulated machines all call from 127.0.0.1, which no rack leased to any of them."""
+    settings.METADATA_TOKEN_SOURCES = "any"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_fake_runner_commissions_three_machines(live_server, tmp_path, capsys):
     ScriptFactory(name="bench-test", script_type="testing")

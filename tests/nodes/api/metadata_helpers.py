@@ -3,7 +3,13 @@ from rest_framework.test import APIClient
 
 from nodes.choices import NodeStatus, ResultType
 from nodes.services.tokens import token_issue
-from tests.factories import MachineFactory, ScriptFactory, ScriptResultFactory, ScriptSetFactory
+from tests.factories import (
+    MachineFactory,
+    ScriptFactory,
+    ScriptResultFactory,
+    ScriptSetFactory,
+    machine_lease,
+)
 
 API = "/api/v1/metadata/"
 
@@ -30,7 +36,9 @@ def running_job(machine=None, *, names=("01-a", "02-b"), result_type=ResultType.
 
 
 def machine_client(machine, key: str, **defaults) -> APIClient:
-    """An API client that authenticates as the machine's ephemeral environment."""
+    """An API client that authenticates as the machine's ephemeral environment, calling from
+    an address leased to it."""
+    defaults.setdefault("REMOTE_ADDR", machine_lease(machine))
     client = APIClient(**defaults)
     client.credentials(HTTP_AUTHORIZATION=f"Machine {machine.system_id}:{key}")
     return client

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 from nodes.choices import NodeStatus, ScriptStatus
 from nodes.models import Event, ScriptResult
 from nodes.services.tokens import token_issue, token_revoke
-from tests.factories import InterfaceFactory, MachineFactory
+from tests.factories import InterfaceFactory, MachineFactory, machine_lease
 from tests.nodes.api.metadata_helpers import API, machine_client, running_job
 
 pytestmark = pytest.mark.django_db
@@ -258,20 +258,38 @@ def test_heartbeat_without_a_job_is_400_and_changes_nothing():
     assert machine.status_expires is None
 
 
-def test_hello_from_a_machine_without_a_job_is_found_by_mac():
+def test_hello_from_a_machine_without_a_job_is_found_by_mac_from_its_leased_address():
     machine = MachineFactory()
     InterfaceFactory(machine=machine, mac_address="52:54:00:aa:bb:cc")
-    client = APIClient()
+    client = APIClient(REMOTE_ADDR=machine_lease(machine))
     response = client.post(API + "hello/", {"mac": "52:54:00:AA:BB:CC", "ip": "10.0.0.9"})
     assert response.status_code == 200
     event = Event.objects.get(machine=machine, type="hello")
     assert "10.0.0.9" in event.description and "52:54:00:aa:bb:cc" in event.description
-    assert client.post(API + "hello/", {"mac": "52:54:00:00:00:01"}).status_code == 404
-    assert client.post(API + "hello/", {"mac": "not-a-mac"}).status_code == 400
     assert client.post(API + "hello/", {"ip": "10.0.0.9"}).status_code == 401
     assert client.post(API + "hello/", {"mac": "52:54:00:aa:bb:cc", "ip": "x"}).status_code \
         == 400
     assert Event.objects.filter(type="hello").count() == 1
+
+
+@pytest.mark.parametrize("mac", ["52:54:00:aa:bb:cc", "52:54:00:00:00:01", "not-a-mac"])
+def test_hello_without_proof_is_401_and_tells_nothing(mac):
+    """From an address not leased to the MAC: 401 alike for a registered MAC, an unknown one and
+    garbage (hello does not reveal which MACs exist), and no event is written."""
+    machine = MachineFactory()
+    InterfaceFactory(machine=machine, mac_address="52:54:00:aa:bb:cc")
+    machine_lease(machine)
+    response = APIClient(REMOTE_ADDR="10.66.0.1").post(API + "hello/", {"mac": mac,
+                                                                        "ip": "10.0.0.9"})
+    assert response.status_code == 401, response.content
+    assert not Event.objects.filter(type="hello").exists()
+
+
+def test_a_token_from_a_boot_config_is_401_from_another_address():
+    machine, _set, _results, key = running_job()
+    assert machine_client(machine, key).get(API + "job/").status_code == 200
+    stolen = machine_client(machine, key, REMOTE_ADDR="10.66.0.1").get(API + "job/")
+    assert stolen.status_code == 401 and "not valid from 10.66.0.1" in stolen.json()["detail"]
 
 
 def test_hello_with_a_token_names_its_machine():

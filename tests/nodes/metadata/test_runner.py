@@ -4,16 +4,19 @@ import shutil
 import subprocess
 import time
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from nodes.choices import NodeStatus, ResultType, ScriptStatus
 from nodes.models import Event, Machine, Script, ScriptResult
 from nodes.services.tokens import token_active
 from rack_worker.env import env_bool
-from tests.factories import ScriptFactory, ScriptResultFactory, SubnetFactory
+from tests.factories import ScriptFactory, ScriptResultFactory, SubnetFactory, machine_lease
 from tests.nodes.api.metadata_helpers import running_job
+from zones.models import DHCPLease
 
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 PASS = '#!/bin/sh\nsleep 1\necho "hello $GREETING"\necho warn >&2\necho r=1 > "$RESULT_PATH"\n'
@@ -46,7 +49,10 @@ def region(live_server, settings) -> str:
 
 
 def fetch_job(region: str, machine=None, key: str = "") -> Path:
+    """The job as the machine's runner fetches it (from 127.0.0.1, leased to the machine)."""
     headers = {"Authorization": f"Machine {machine.system_id}:{key}"} if key else {}
+    if key:
+        machine_lease(machine, "127.0.0.1")
     request = urllib.request.Request(region + "api/v1/metadata/job/", headers=headers)
     with urllib.request.urlopen(request, timeout=30) as response:
         return response.read()
@@ -135,7 +141,10 @@ def test_commissioning_then_testing_in_one_boot(region, busybox_path, tmp_path):
 @pytest.mark.django_db(transaction=True)
 def test_enlistment_runner_enlists_and_commissions_in_the_same_boot(region, busybox_path,
                                                                     tmp_path):
-    SubnetFactory(cidr="127.0.0.0/8", allow_enlistment=True)
+    subnet = SubnetFactory(cidr="127.0.0.0/8", allow_enlistment=True)
+    # The rack leased the unknown machine its address: its new token works from there only.
+    DHCPLease.objects.create(ip="127.0.0.1", mac="52:54:00:77:00:01", subnet=subnet,
+                             expires=timezone.now() + timedelta(hours=1))
     Script.objects.all().delete()  # no built-in inventory scripts on this host
     done, _seconds = run_runner(fetch_job(region), tmp_path, busybox_path, region,
                                 METAL_MAC="52:54:00:77:00:01")

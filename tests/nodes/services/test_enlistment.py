@@ -9,7 +9,7 @@ from nodes.models import Event, Interface, Machine, ScriptSet
 from nodes.services.enlistment import enlistment_allowed_from, parse_fields
 from nodes.services.metadata import MetadataError
 from nodes.services.tokens import token_active, token_authenticate
-from tests.factories import SubnetFactory
+from tests.factories import SubnetFactory, machine_lease
 from tests.nodes.api.metadata_helpers import API
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +64,8 @@ def test_enlist_creates_a_machine_and_starts_commissioning(enlisting):
                                                                           2048)
     # Commissioning in the same boot, without a power action; the token is the job's.
     assert machine.status == NodeStatus.COMMISSIONING
-    assert token_authenticate(machine.system_id, fields["token"]).machine == machine
+    address = machine_lease(machine)
+    assert token_authenticate(machine.system_id, fields["token"], address).machine == machine
     assert ScriptSet.objects.filter(machine=machine, result_type="commissioning").exists()
     types = set(Event.objects.filter(machine=machine).values_list("type", flat=True))
     assert {"enlisted", "commission"} <= types

@@ -9,7 +9,7 @@ from nodes.services.tokens import (
     token_issue,
     token_revoke,
 )
-from tests.factories import MachineFactory
+from tests.factories import MachineFactory, StaticIPAddressFactory, machine_lease
 
 pytestmark = pytest.mark.django_db
 
@@ -21,9 +21,10 @@ def test_issue_revokes_the_previous_token():
     first.refresh_from_db()
     assert first.revoked is not None and second.revoked is None
     assert token_active(machine) == second
+    address = machine_lease(machine)
     with pytest.raises(TokenInvalid):
-        token_authenticate(machine.system_id, first.key)
-    assert token_authenticate(machine.system_id, second.key) == second
+        token_authenticate(machine.system_id, first.key, address)
+    assert token_authenticate(machine.system_id, second.key, address) == second
 
 
 def test_the_key_is_derived_not_stored():
@@ -40,7 +41,7 @@ def test_revoke_ends_every_active_token():
     assert token_active(machine) is None
     assert token_revoke(machine) == 0
     with pytest.raises(TokenInvalid):
-        token_authenticate(machine.system_id, token.key)
+        token_authenticate(machine.system_id, token.key, machine_lease(machine))
 
 
 @pytest.mark.parametrize("case", ["other machine", "unknown system id", "wrong key", "empty"])
@@ -54,4 +55,19 @@ def test_authenticate_refuses(case):
         "empty": (machine.system_id, ""),
     }[case]
     with pytest.raises(TokenInvalid):
-        token_authenticate(system_id, key)
+        token_authenticate(system_id, key, machine_lease(machine))
+
+
+def test_a_token_works_only_from_the_machines_own_addresses(settings):
+    """A token read from a boot config (anyone can fetch one) is useless from elsewhere."""
+    machine, other = MachineFactory(), MachineFactory()
+    token = token_issue(machine, "commissioning")
+    leased, others = machine_lease(machine), machine_lease(other)
+    assert token_authenticate(machine.system_id, token.key, leased) == token
+    for address in (others, "10.9.9.9", "", "not an address"):
+        with pytest.raises(TokenInvalid, match="not valid from"):
+            token_authenticate(machine.system_id, token.key, address)
+    assigned = StaticIPAddressFactory(interface=machine.interfaces.get()).ip  # a deployed OS
+    assert token_authenticate(machine.system_id, token.key, assigned) == token
+    settings.METADATA_TOKEN_SOURCES = "any"  # machines behind NAT: the operator's choice
+    assert token_authenticate(machine.system_id, token.key, "10.9.9.9") == token
