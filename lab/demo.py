@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from lab import region
-from lab.api import Api, api_key_from
+from lab.api import Api, ApiError, api_key_from
 from lab.core import DYNAMIC_RANGE, NETWORK, Lab, LabBusy, LabConfig
 from lab.prerequisites import unmet_reason
 from lab.state import default_state_dir
@@ -73,8 +73,25 @@ def configure_network(api: Api, lab: Lab) -> dict:
     return api.patch(f"vlans/{subnet['vlan']}/", dhcp)
 
 
+# Statuses whose job runs on the VM: gone with the lab, so it could never finish.
+IN_PROGRESS = ("Commissioning", "Testing", "Deploying", "Disk erasing")
+
+
+def abort_unfinished(api: Api, macs: list[str], reason: str) -> list[str]:
+    """Abort the lab machines whose job is in progress, the reason in the event; their ids."""
+    aborted = []
+    for mac in macs:
+        for machine in api.items(f"machines/?mac_address={mac}"):
+            if machine["status_name"] in IN_PROGRESS:
+                api.post(f"machines/{machine['system_id']}/abort/", {"comment": reason})
+                aborted.append(machine["system_id"])
+    return aborted
+
+
 def register_machines(api: Api, lab: Lab) -> list[dict]:
     """Each VM as a machine (New) with IPMI power; reused when its MAC is already known."""
+    abort_unfinished(api, [vm.mac for vm in lab.vms], "an earlier make demo stopped without "
+                     "cleaning up: its VMs were gone")
     machines = []
     for vm in lab.vms:
         found = api.items(f"machines/?mac_address={vm.mac}")
@@ -107,6 +124,18 @@ Try (KEY from {VAR_DIR / 'admin-credentials'}; H="Authorization: Bearer $KEY"):
 Ctrl-C stops the region and the lab and removes the lab.""", flush=True)
 
 
+def stop_jobs(api: Api, lab: Lab) -> None:
+    """Before the VMs go: abort their jobs, so that the next start can act on the machines."""
+    try:
+        aborted = abort_unfinished(api, [vm.mac for vm in lab.vms],
+                                   "make demo stopped: the lab's VMs are gone")
+    except (OSError, ValueError, ApiError) as exc:  # region gone: the next start aborts
+        print(f"Could not abort the machines' jobs ({exc}); the next make demo will.")
+        return
+    if aborted:
+        print(f"Aborted the jobs of {', '.join(aborted)}.", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     reason = unmet_reason()
@@ -120,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo: {exc}", file=sys.stderr)
         return 1
     stop: list[int] = []
+    api = None
     try:
         start(lab, args.web_workers)
         api = Api(f"http://127.0.0.1:{args.port}", api_key_from(VAR_DIR / "admin-credentials"))
@@ -136,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):  # make passes Ctrl-C on too
             signal.signal(signum, signal.SIG_IGN)
         print("Stopping the region and the lab...", flush=True)
+        if api is not None:
+            stop_jobs(api, lab)
         lab.down()
     return 0 if stop else 1
 

@@ -52,10 +52,10 @@ class MachineActionsMixin:
         """Test the hardware with testing scripts in the ephemeral environment."""
         actions.machine_test(system_id, user, **params)
 
-    @machine_action("abort", s.NoParams)
-    def abort(self, system_id: str, user) -> None:
+    @machine_action("abort", s.AbortParams)
+    def abort(self, system_id: str, user, **params) -> None:
         """Abort the work in progress: back to the status before it, powered off."""
-        actions.machine_abort(system_id, user)
+        actions.machine_abort(system_id, user, **params)
 
     @machine_action("deploy", s.DeployParams)
     def deploy(self, system_id: str, user, **params) -> None:

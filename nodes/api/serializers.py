@@ -246,5 +246,9 @@ class SetPoolParams(serializers.Serializer):
     pool = serializers.SlugRelatedField(slug_field="name", queryset=ResourcePool.objects.all())
 
 
+class AbortParams(serializers.Serializer):
+    comment = serializers.CharField(required=False, default="", allow_blank=True, max_length=1000)
+
+
 class NoParams(serializers.Serializer):
     pass

@@ -92,9 +92,12 @@ def _jobs_create(machine: Machine, jobs: list[tuple], options: dict) -> None:
         raise ValidationError(errors)
 
 
-def machine_abort(system_id: str, user) -> Machine:
-    """Abort in-progress work: back to the previous status, job closed, machine powered off."""
-    return run_action(system_id, "abort", user, change=job_close,
+def machine_abort(system_id: str, user, *, comment: str = "") -> Machine:
+    """Abort in-progress work: back to the previous status, job closed, machine powered off.
+
+    `comment` (why) goes into the event, as MAAS's abort comment does.
+    """
+    return run_action(system_id, "abort", user, change=job_close, note=comment,
                       after_commit=partial(_power, system_id, "off"))
 
 

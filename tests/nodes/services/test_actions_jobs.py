@@ -110,3 +110,16 @@ def test_boot_decision_carries_the_token_only_while_a_job_runs(admin_client, set
     assert "metal.token" not in boot_decision(mac)["kernel_params"]
     decision_events = Event.objects.filter(machine=machine).values_list("description", flat=True)
     assert not any("metal.token" in text for text in decision_events)
+
+
+def test_abort_says_why_in_its_event(admin_client):
+    """MAAS's abort takes a comment: the operator's reason goes on the machine's timeline."""
+    machine = MachineFactory(status=NodeStatus.NEW)
+    admin_client.post(f"{URL}{machine.system_id}/commission/")
+    response = admin_client.post(f"{URL}{machine.system_id}/abort/",
+                                 {"comment": "the demo lab was stopped"}, format="json")
+    assert response.status_code == 200, response.content
+    machine.refresh_from_db()
+    assert machine.status == NodeStatus.NEW
+    event = Event.objects.filter(machine=machine, type="abort").get()
+    assert "the demo lab was stopped" in event.description
