@@ -2,6 +2,7 @@
 import secrets
 from collections.abc import Iterable
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from maasproject.permissions import require_admin
@@ -92,11 +93,20 @@ def tags_by_name(names: Iterable[str]) -> list[Tag]:
     return tags
 
 
-def _part_create(model, machine: Machine, user, what: str, describe, **fields):
+def _part_create(part_model, machine: Machine, user, what: str, describe, /, **fields):
     """Add an interface or block device to a machine (validated, with its Event)."""
     require_admin(user, f"add {what}s")
-    part = model(machine=machine, **fields)
-    part.full_clean(exclude=["machine"])
+    part = part_model(machine=machine, **fields)
+    try:
+        part.full_clean(exclude=["machine"])
+        errors = {}
+    except ValidationError as exc:
+        errors = exc.message_dict
+    if part_model.objects.filter(machine=machine, name=part.name).exists():
+        errors.setdefault("name", []).append(
+            f"This machine already has a {what} named {part.name}.")
+    if errors:
+        raise ValidationError(errors)
     part.save()
     event_record(machine=machine, type=f"{what.replace(' ', '_')}_added", user=user,
                  description=describe(part))
