@@ -1,14 +1,16 @@
 """The project's DRF exception handler: service errors and model validation errors as JSON."""
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from maasproject.errors import ServiceError
 
 
 def exception_handler(exc, context):
-    """DRF's handler, plus ServiceError (its own status and body) and Django's ValidationError."""
+    """DRF's handler, plus ServiceError, Django's ValidationError and DataError (all 400-style)."""
     if isinstance(exc, ServiceError):
         return Response(exc.body(), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
@@ -17,4 +19,9 @@ def exception_handler(exc, context):
         else:
             body = {"non_field_errors": exc.messages}
         return Response(body, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DataError):  # a value the database refuses: the input, not the server
+        set_rollback()
+        return Response({"detail": "A value is not valid for the database (control characters, "
+                                   "or a number or text too large)."},
+                        status=status.HTTP_400_BAD_REQUEST)
     return drf_exception_handler(exc, context)

@@ -2,6 +2,7 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from maasproject.api.fields import NameField, NameRelatedField, TextField
 from nodes.choices import EventLevel
 from nodes.metadata.render import ERASE_MODES
 from nodes.models import BlockDevice, Event, Interface, Machine, Tag
@@ -108,12 +109,12 @@ class MachineSerializer(serializers.ModelSerializer):
 class MachineWriteSerializer(serializers.ModelSerializer):
     """Fields an admin sets when creating or editing a machine."""
 
-    zone = serializers.SlugRelatedField(slug_field="name", queryset=Zone.objects.all(),
-                                        required=False)
-    pool = serializers.SlugRelatedField(slug_field="name", queryset=ResourcePool.objects.all(),
-                                        required=False)
-    tag_names = serializers.ListField(child=serializers.CharField(), required=False)
-    mac_addresses = serializers.ListField(child=serializers.CharField(), required=False)
+    zone = NameRelatedField(queryset=Zone.objects.all(),
+                            required=False)
+    pool = NameRelatedField(queryset=ResourcePool.objects.all(),
+                            required=False)
+    tag_names = serializers.ListField(child=NameField(), required=False)
+    mac_addresses = serializers.ListField(child=NameField(), required=False)
     power_parameters = serializers.DictField(required=False, write_only=True)
 
     class Meta:
@@ -175,7 +176,7 @@ class EventSerializer(serializers.ModelSerializer):
 class ScriptNamesField(serializers.ListField):
     """Script names or tags: a list, or MAAS's comma-separated string ("none": no scripts)."""
 
-    child = serializers.CharField(max_length=255)
+    child = NameField(max_length=255)
 
     def to_internal_value(self, data):
         if isinstance(data, str):
@@ -199,10 +200,10 @@ class TestingParams(serializers.Serializer):
 
 
 class DeployParams(serializers.Serializer):
-    osystem = serializers.CharField(required=False, default="", max_length=64)
-    distro_series = serializers.CharField(required=False, default="", max_length=64)
-    user_data = serializers.CharField(required=False, default="", allow_blank=True,
-                                      trim_whitespace=False)
+    osystem = NameField(required=False, default="", max_length=64)
+    distro_series = NameField(required=False, default="", max_length=64)
+    user_data = TextField(required=False, default="", allow_blank=True,
+                          trim_whitespace=False)
 
 
 class ReleaseParams(serializers.Serializer):
@@ -213,7 +214,7 @@ class ReleaseParams(serializers.Serializer):
     erase_mode = serializers.ChoiceField(choices=ERASE_MODES, required=False)
     quick_erase = serializers.BooleanField(required=False)
     secure_erase = serializers.BooleanField(required=False)
-    comment = serializers.CharField(required=False, default="", allow_blank=True)
+    comment = TextField(required=False, default="", allow_blank=True)
 
     def validate(self, data: dict) -> dict:
         try:
@@ -227,11 +228,11 @@ class ReleaseParams(serializers.Serializer):
 
 
 class CommentParams(serializers.Serializer):
-    comment = serializers.CharField(required=False, default="", allow_blank=True)
+    comment = TextField(required=False, default="", allow_blank=True)
 
 
 class MarkBrokenParams(serializers.Serializer):
-    description = serializers.CharField(required=False, default="", allow_blank=True)
+    description = TextField(required=False, default="", allow_blank=True)
 
 
 class PowerOffParams(serializers.Serializer):
@@ -239,11 +240,11 @@ class PowerOffParams(serializers.Serializer):
 
 
 class SetZoneParams(serializers.Serializer):
-    zone = serializers.SlugRelatedField(slug_field="name", queryset=Zone.objects.all())
+    zone = NameRelatedField(queryset=Zone.objects.all())
 
 
 class SetPoolParams(serializers.Serializer):
-    pool = serializers.SlugRelatedField(slug_field="name", queryset=ResourcePool.objects.all())
+    pool = NameRelatedField(queryset=ResourcePool.objects.all())
 
 
 class NoParams(serializers.Serializer):

@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from netaddr import EUI, AddrFormatError, mac_unix_expanded
 
+from maasproject.validators import validate_name
 from nodes.choices import BlockDeviceType, InterfaceType
 
 
@@ -24,7 +25,7 @@ class Interface(models.Model):
     machine = models.ForeignKey(
         "nodes.Machine", on_delete=models.CASCADE, related_name="interfaces"
     )
-    name = models.CharField(max_length=64)
+    name = models.CharField(max_length=64, validators=[validate_name])
     type = models.CharField(
         max_length=16, choices=InterfaceType.choices, default=InterfaceType.PHYSICAL
     )
@@ -55,15 +56,15 @@ class BlockDevice(models.Model):
     machine = models.ForeignKey(
         "nodes.Machine", on_delete=models.CASCADE, related_name="block_devices"
     )
-    name = models.CharField(max_length=64)
+    name = models.CharField(max_length=64, validators=[validate_name])
     type = models.CharField(
         max_length=16, choices=BlockDeviceType.choices, default=BlockDeviceType.PHYSICAL
     )
     size = models.BigIntegerField(help_text="bytes")
     block_size = models.PositiveIntegerField(default=512)
-    model = models.CharField(max_length=128, blank=True, default="")
-    serial = models.CharField(max_length=128, blank=True, default="")
-    id_path = models.CharField(max_length=256, blank=True, default="")
+    model = models.CharField(max_length=128, blank=True, default="", validators=[validate_name])
+    serial = models.CharField(max_length=128, blank=True, default="", validators=[validate_name])
+    id_path = models.CharField(max_length=256, blank=True, default="", validators=[validate_name])
     tags = models.JSONField(default=list, blank=True)
 
     class Meta:

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from maasproject.api.authentication import HeaderAuthentication, HeaderScheme
+from maasproject.api.fields import NameField, TextField
 from maasproject.api.throttling import FailureLimit
 from nodes.models.hardware import normalise_mac
 from nodes.selectors.boot import boot_decision
@@ -76,28 +77,28 @@ class MacField(serializers.CharField):
 
 
 class InterfaceSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=64)
-    mac = serializers.CharField(max_length=32, allow_blank=True, required=False, default="")
-    addresses = serializers.ListField(child=serializers.CharField(max_length=64), default=list)
+    name = NameField(max_length=64)
+    mac = NameField(max_length=32, allow_blank=True, required=False, default="")
+    addresses = serializers.ListField(child=NameField(max_length=64), default=list)
 
 
 class RegisterSerializer(serializers.Serializer):
     secret = serializers.CharField()
     name = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-    version = serializers.CharField(max_length=64, allow_blank=True, required=False, default="")
+    version = NameField(max_length=64, allow_blank=True, required=False, default="")
     interfaces = InterfaceSerializer(many=True, required=False, default=list)
 
 
 class HeartbeatSerializer(serializers.Serializer):
     interfaces = InterfaceSerializer(many=True, required=False, default=list)
-    services = serializers.DictField(child=serializers.CharField(max_length=32), default=dict)
+    services = serializers.DictField(child=NameField(max_length=32), default=dict)
 
 
 class LeaseSerializer(serializers.Serializer):
     mac = MacField()
     ip = serializers.IPAddressField()
-    hostname = serializers.CharField(max_length=255, allow_blank=True, required=False,
-                                     allow_null=True, default="")
+    hostname = NameField(max_length=255, allow_blank=True, required=False,
+                         allow_null=True, default="")
     expires = serializers.FloatField(min_value=0)
     state = serializers.ChoiceField(choices=LeaseState.values)
 
@@ -109,11 +110,11 @@ class LeasesSerializer(serializers.Serializer):
 class EventSerializer(serializers.Serializer):
     mac = MacField()
     type = serializers.ChoiceField(choices=EVENT_TYPES)
-    description = serializers.CharField(allow_blank=True, required=False, default="")
+    description = TextField(allow_blank=True, required=False, default="")
     time = serializers.FloatField(min_value=0, required=False, allow_null=True, default=None)
-    path = serializers.CharField(allow_blank=True, required=False, default="", max_length=1024)
+    path = NameField(allow_blank=True, required=False, default="", max_length=1024)
     # Why a transfer broke off (http_file): the region may then retry the boot.
-    error = serializers.CharField(allow_blank=True, required=False, default="", max_length=500)
+    error = TextField(allow_blank=True, required=False, default="", max_length=500)
 
 
 class EventsSerializer(serializers.Serializer):

@@ -54,3 +54,10 @@ def test_django_validation_errors_are_400():
 def test_other_exceptions_go_to_drf():
     assert answer(NotAuthenticated())[0] == 401
     assert exception_handler(KeyError("x"), {}) is None
+
+
+def test_a_value_the_database_refuses_is_400_not_500():
+    from django.db import DataError
+
+    status, body = answer(DataError("invalid byte sequence for encoding UTF8: 0x00"))
+    assert status == 400 and "0x00" not in body["detail"]
