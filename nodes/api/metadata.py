@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from maasproject.api.fields import NameField, TextField
 from nodes.api.authentication import MachineTokenAuthentication
+from nodes.api.fields import MacAddressField
 from nodes.choices import ResultType
 from nodes.metadata.render import job_spec, render_job
 from nodes.models import MachineToken
@@ -45,7 +46,7 @@ class StatusSerializer(serializers.Serializer):
 
 
 class HelloSerializer(serializers.Serializer):
-    mac = NameField(required=False, default="", allow_blank=True, max_length=64)
+    mac = MacAddressField(required=False, default="", allow_blank=True)
     ip = NameField(required=False, default="", allow_blank=True, max_length=64)
 
 

@@ -3,10 +3,10 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from maasproject.api.fields import NameField, NameRelatedField, TextField
+from nodes.api.fields import MacAddressField
 from nodes.choices import EventLevel
 from nodes.metadata.render import ERASE_MODES
 from nodes.models import BlockDevice, Event, Interface, Machine, Tag
-from nodes.models.hardware import normalise_mac
 from nodes.selectors import load_hardware
 from nodes.services.erase import erase_options
 from zones.models import ResourcePool, Zone
@@ -18,15 +18,13 @@ class NamedRefSerializer(serializers.Serializer):
 
 
 class InterfaceSerializer(serializers.ModelSerializer):
+    mac_address = MacAddressField()
+
     class Meta:
         model = Interface
         fields = ["id", "name", "type", "mac_address", "vlan", "enabled", "link_speed"]
 
-    def validate_mac_address(self, value: str) -> str:
-        try:
-            mac = normalise_mac(value)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.messages) from exc
+    def validate_mac_address(self, mac: str) -> str:
         if Interface.objects.filter(mac_address=mac).exists():
             raise serializers.ValidationError(f"MAC address {mac} is already in use.")
         return mac
@@ -114,7 +112,7 @@ class MachineWriteSerializer(serializers.ModelSerializer):
     pool = NameRelatedField(queryset=ResourcePool.objects.all(),
                             required=False)
     tag_names = serializers.ListField(child=NameField(), required=False)
-    mac_addresses = serializers.ListField(child=NameField(), required=False)
+    mac_addresses = serializers.ListField(child=MacAddressField(), required=False)
     power_parameters = serializers.DictField(required=False, write_only=True)
 
     class Meta:
@@ -133,13 +131,8 @@ class MachineWriteSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(f"Unknown tags: {', '.join(missing)}.")
         return names
 
-    def validate_mac_addresses(self, macs: list[str]) -> list[str]:
-        errors, result = [], []
-        for mac in macs:
-            try:
-                result.append(normalise_mac(mac))
-            except DjangoValidationError as exc:
-                errors.extend(exc.messages)
+    def validate_mac_addresses(self, result: list[str]) -> list[str]:
+        errors = []
         if len(set(result)) != len(result):
             errors.append("MAC addresses must be distinct.")
         taken = Interface.objects.filter(mac_address__in=result).values_list(

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from maasproject.api.authentication import HeaderAuthentication, HeaderScheme
 from maasproject.api.fields import NameField, TextField
 from maasproject.api.throttling import FailureLimit
-from nodes.models.hardware import normalise_mac
+from nodes.api.fields import MacAddressField
 from nodes.selectors.boot import boot_decision
 from nodes.services.boot import boot_decision_record
 from zones.choices import LeaseState
@@ -68,17 +68,9 @@ class IsRack(permissions.BasePermission):
         return isinstance(request.auth, RackController)
 
 
-class MacField(serializers.CharField):
-    def to_internal_value(self, data):
-        try:
-            return normalise_mac(super().to_internal_value(data))
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.messages) from exc
-
-
 class InterfaceSerializer(serializers.Serializer):
     name = NameField(max_length=64)
-    mac = NameField(max_length=32, allow_blank=True, required=False, default="")
+    mac = MacAddressField(allow_blank=True, required=False, default="")
     addresses = serializers.ListField(child=NameField(max_length=64), default=list)
 
 
@@ -95,7 +87,7 @@ class HeartbeatSerializer(serializers.Serializer):
 
 
 class LeaseSerializer(serializers.Serializer):
-    mac = MacField()
+    mac = MacAddressField()
     ip = serializers.IPAddressField()
     hostname = NameField(max_length=255, allow_blank=True, required=False,
                          allow_null=True, default="")
@@ -108,7 +100,7 @@ class LeasesSerializer(serializers.Serializer):
 
 
 class EventSerializer(serializers.Serializer):
-    mac = MacField()
+    mac = MacAddressField()
     type = serializers.ChoiceField(choices=EVENT_TYPES)
     description = TextField(allow_blank=True, required=False, default="")
     time = serializers.FloatField(min_value=0, required=False, allow_null=True, default=None)
