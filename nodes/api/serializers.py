@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from maasproject.api.fields import NameField, NameRelatedField, TextField
 from nodes.api.fields import MacAddressField
+from nodes.architectures import normalise_architecture
 from nodes.choices import EventLevel
 from nodes.metadata.render import ERASE_MODES
 from nodes.models import BlockDevice, Event, Interface, Machine, Tag
@@ -122,7 +123,14 @@ class MachineWriteSerializer(serializers.ModelSerializer):
             "osystem", "distro_series", "power_type", "power_parameters", "zone", "pool",
             "tag_names", "mac_addresses",
         ]
-        extra_kwargs = {"hostname": {"required": False}}
+        # architecture: validated (and a bare `amd64` completed) by validate_architecture.
+        extra_kwargs = {"hostname": {"required": False}, "architecture": {"validators": []}}
+
+    def validate_architecture(self, value: str) -> str:
+        try:
+            return normalise_architecture(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
 
     def validate_tag_names(self, names: list[str]) -> list[str]:
         missing = sorted(set(names) - set(Tag.objects.filter(name__in=names).values_list(

@@ -8,6 +8,7 @@ from django_fsm import GET_STATE, ConcurrentTransitionMixin, FSMIntegerField, tr
 
 from maasproject.validators import validate_name, validate_text
 from nodes import lifecycle
+from nodes.architectures import validate_architecture
 from nodes.choices import NodeStatus, PowerState
 from zones.models import ResourcePool, Zone
 
@@ -78,7 +79,8 @@ class Machine(ConcurrentTransitionMixin, models.Model):
     hostname = models.CharField(max_length=63, unique=True,
                                 validators=[hostname_validator, validate_name])
     description = models.TextField(blank=True, default="", validators=[validate_text])
-    architecture = models.CharField(max_length=64, default="amd64/generic")
+    architecture = models.CharField(max_length=64, default="amd64/generic",
+                                    validators=[validate_architecture])
     cpu_count = models.PositiveIntegerField(default=0)
     cpu_speed = models.PositiveIntegerField(default=0, help_text="MHz")
     memory = models.PositiveIntegerField(default=0, help_text="MiB")
