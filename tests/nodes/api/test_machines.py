@@ -218,3 +218,19 @@ def test_block_device_with_model_and_duplicate_names(admin_client):
                                   {**nic, "mac_address": "52:54:00:12:34:57"}, format="json")
     assert duplicate.status_code == 400 and "name" in duplicate.json(), duplicate.content
     assert machine.interfaces.count() == 1
+
+
+@pytest.mark.parametrize(("power_type", "params", "field"), [
+    ("ipmi", {"power_address": "10.0.0.9", "power_port": -1}, "power_port"),
+    ("ipmi", {"power_address": "10.0.0.9", "power_port": 65536}, "power_port"),
+    ("redfish", {"power_address": "bmc:0", "power_user": "u", "power_pass": "p"},
+     "power_address"),
+    ("redfish", {"power_address": "bmc:70000", "power_user": "u", "power_pass": "p"},
+     "power_address"),
+])
+def test_power_ports_are_1_to_65535(admin_client, power_type, params, field):
+    response = admin_client.post(URL, {"hostname": "h1", "power_type": power_type,
+                                       "power_parameters": params}, format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()["power_parameters"]
+    assert not Machine.objects.filter(hostname="h1").exists()
