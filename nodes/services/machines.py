@@ -8,6 +8,7 @@ from django.db import transaction
 from maasproject.permissions import require_admin
 from nodes.models import BlockDevice, Interface, Machine, Tag
 from nodes.services.events import event_record
+from power.services.bmcs import bmc_delete_if_unused
 from power.services.parameters import machine_set_power
 
 _ADJECTIVES = ("able", "brave", "calm", "eager", "fair", "gentle", "happy", "keen", "lively",
@@ -63,6 +64,7 @@ def machine_update(
     require_admin(user, "edit machines")
     _check_fields(fields)
     machine = Machine.objects.select_for_update().get(system_id=system_id)
+    old_bmc_id = machine.bmc_id
     for name, value in fields.items():
         setattr(machine, name, value)
     if power_type is not None or power_parameters is not None:
@@ -70,6 +72,8 @@ def machine_update(
         fields["power"] = True
     machine.full_clean(exclude=["status"])
     machine.save()
+    if machine.bmc_id != old_bmc_id:
+        bmc_delete_if_unused(old_bmc_id)
     if tag_names is not None:
         machine.tags.set(tags_by_name(tag_names))
     changed = ", ".join(sorted(set(fields) | ({"tags"} if tag_names is not None else set())))
