@@ -173,3 +173,11 @@ class ScriptResultFactory(factory.django.DjangoModelFactory):
     script = None
     script_name = factory.LazyAttributeSequence(
         lambda r, n: r.script.name if r.script is not None else f"result-{n}")
+
+
+def commissioning_passed(machine):
+    """Give `machine` a commissioning script set whose result passed (mark-fixed needs one)."""
+    script_set = ScriptSetFactory(machine=machine, result_type="commissioning")
+    ScriptResultFactory(script_set=script_set, script_name="10-cpu", status="passed",
+                        exit_status=0)
+    return machine
