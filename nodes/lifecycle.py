@@ -2,9 +2,10 @@
 
 MAAS's rules: every in-progress status has a failed status; abort returns to the status the
 machine was in before the work started (erasing is the exception: a half-wiped disk is a
-failure, as in MAAS); mark fixed returns to Deployed or Ready; lock only on Deployed, and a
-locked machine refuses every action but unlock (and the read-only power query). Admins may run
-every action; each rule says who else may (nodes.services.permissions enforces it).
+failure, as in MAAS); mark fixed returns to Deployed or Ready, and only once commissioning
+passed (a rule's `requires`); lock only on Deployed, and a locked machine refuses every action
+but unlock (and the read-only power query). Admins may run every action; each rule says who
+else may (nodes.services.permissions enforces it).
 """
 from dataclasses import dataclass, field
 
@@ -24,6 +25,10 @@ ADMIN = "admin"
 OWNER = "owner"
 OWNER_OR_UNOWNED = "owner_or_unowned"
 
+# Preconditions beyond the status a rule may require (nodes.services.lifecycle checks them):
+# the machine's latest commissioning passed (MAAS refuses to fix a never-commissioned machine).
+COMMISSIONING_PASSED = "commissioning_passed"
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -36,6 +41,8 @@ class Rule:
     remember: int | str | None = None
     # ADMIN, OWNER or OWNER_OR_UNOWNED: keyword-only and required, so every row states it.
     who: str = field(kw_only=True)
+    # Preconditions (COMMISSIONING_PASSED) the machine must also meet.
+    requires: frozenset = field(default=frozenset(), kw_only=True)
 
 
 FAILED_STATUSES = frozenset(
@@ -86,7 +93,8 @@ ACTIONS: dict[str, Rule] = {
         S.RELEASING, who=OWNER,
     ),
     "mark-broken": Rule(ALL - {S.BROKEN, S.RETIRED}, S.BROKEN, remember=SOURCE, who=OWNER),
-    "mark-fixed": Rule(frozenset({S.BROKEN}), DEPLOYED_OR_READY, who=ADMIN),
+    "mark-fixed": Rule(frozenset({S.BROKEN}), DEPLOYED_OR_READY, who=ADMIN,
+                       requires=frozenset({COMMISSIONING_PASSED})),
     "lock": Rule(frozenset({S.DEPLOYED}), who=OWNER),
     "unlock": Rule(ALL, who=OWNER),
     "rescue-mode": Rule(

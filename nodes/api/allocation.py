@@ -8,6 +8,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from maasproject.api.fields import NameField, TextField
 from nodes.api.serializers import MachineSerializer
 from nodes.selectors import machines_visible_to
 from nodes.selectors.allocation import AllocationConstraints
@@ -18,7 +19,7 @@ class NameListField(serializers.ListField):
     """A list of names given as a JSON list, repeated form fields or a comma-separated string."""
 
     def __init__(self, **kwargs) -> None:
-        kwargs.setdefault("child", serializers.CharField(max_length=256))
+        kwargs.setdefault("child", NameField(max_length=256))
         kwargs.setdefault("required", False)
         super().__init__(**kwargs)
 
@@ -33,20 +34,20 @@ class NameListField(serializers.ListField):
 class AllocateParams(serializers.Serializer):
     """Allocation constraints (MAAS names), dry_run and a comment for the Event."""
 
-    name = serializers.CharField(required=False, default="", max_length=63)
-    system_id = serializers.CharField(required=False, default="", max_length=16)
+    name = NameField(required=False, default="", max_length=63)
+    system_id = NameField(required=False, default="", max_length=16)
     arch = NameListField()
     cpu_count = serializers.IntegerField(required=False, min_value=0, allow_null=True)
     mem = serializers.IntegerField(required=False, min_value=0, allow_null=True,
                                    help_text="Minimum memory in MiB.")
     tags = NameListField()
     not_tags = NameListField()
-    zone = serializers.CharField(required=False, default="", max_length=256)
+    zone = NameField(required=False, default="", max_length=256)
     not_in_zone = NameListField()
-    pool = serializers.CharField(required=False, default="", max_length=256)
+    pool = NameField(required=False, default="", max_length=256)
     not_in_pool = NameListField()
     dry_run = serializers.BooleanField(required=False, default=False)
-    comment = serializers.CharField(required=False, default="", allow_blank=True)
+    comment = TextField(required=False, default="", allow_blank=True)
 
     def constraints(self) -> AllocationConstraints:
         """Return the validated constraints as the service's dataclass."""

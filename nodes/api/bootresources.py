@@ -7,6 +7,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from maasproject.api.fields import NameField
 from maasproject.api.permissions import IsAdmin, IsAdminOrReadOnly
 from nodes.choices import BootResourceFileFormat
 from nodes.models import BootResource, BootResourceFile
@@ -72,7 +73,7 @@ class BootResourceDetailView(_ResourceView, generics.RetrieveDestroyAPIView):
 
 
 class UploadParams(serializers.Serializer):
-    sha256 = serializers.CharField()
+    sha256 = NameField()
     size = serializers.IntegerField(min_value=0, required=False)
     image_format = serializers.ChoiceField(choices=BootResourceFileFormat.choices,
                                            required=False, allow_blank=True, default="")

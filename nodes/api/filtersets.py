@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Exists, OuterRef, QuerySet
 from rest_framework.exceptions import ValidationError
 
+from maasproject.api.filters import IsoDateTimeFilter
 from nodes.choices import EventLevel, NodeStatus
 from nodes.models import Event, Machine
 from nodes.models.hardware import normalise_mac
@@ -63,8 +64,8 @@ class EventFilter(django_filters.FilterSet):
     hostname = django_filters.CharFilter(field_name="hostname")
     type = django_filters.CharFilter(field_name="type")
     level = django_filters.CharFilter(method="filter_level")
-    after = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="gte")
-    before = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="lt")
+    after = IsoDateTimeFilter(field_name="created", lookup_expr="gte")
+    before = IsoDateTimeFilter(field_name="created", lookup_expr="lt")
 
     class Meta:
         model = Event

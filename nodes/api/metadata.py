@@ -12,7 +12,9 @@ from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from maasproject.api.fields import NameField, TextField
 from nodes.api.authentication import MachineTokenAuthentication
+from nodes.api.fields import MacAddressField
 from nodes.choices import ResultType
 from nodes.metadata.render import job_spec, render_job
 from nodes.models import MachineToken
@@ -40,13 +42,13 @@ class FinishSerializer(serializers.Serializer):
 
 class StatusSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "failed"])
-    message = serializers.CharField(required=False, default="", allow_blank=True,
-                                    max_length=2000)
+    message = TextField(required=False, default="", allow_blank=True,
+                        max_length=2000)
 
 
 class HelloSerializer(serializers.Serializer):
-    mac = serializers.CharField(required=False, default="", allow_blank=True, max_length=64)
-    ip = serializers.CharField(required=False, default="", allow_blank=True, max_length=64)
+    mac = MacAddressField(required=False, default="", allow_blank=True)
+    ip = NameField(required=False, default="", allow_blank=True, max_length=64)
 
 
 def text(body: str, code: int = 200) -> HttpResponse:

@@ -6,6 +6,7 @@ deployment job's token); it is revoked once the machine is Deployed.
 from django.urls import path
 from rest_framework import exceptions, serializers
 
+from maasproject.api.fields import TextField
 from nodes.api.metadata import MetadataView, text
 from nodes.selectors import machine_public_keys
 from nodes.services import deploy
@@ -14,12 +15,12 @@ OUTPUT_MAX = 64 * 1024
 
 
 class DeployedSerializer(serializers.Serializer):
-    message = serializers.CharField(required=False, default="", allow_blank=True,
-                                    max_length=2000)
+    message = TextField(required=False, default="", allow_blank=True,
+                        max_length=2000)
     user_data_exit = serializers.IntegerField(required=False, default=None, allow_null=True,
                                               min_value=-255, max_value=255)
-    user_data_output = serializers.CharField(required=False, default="", allow_blank=True,
-                                             trim_whitespace=False, max_length=OUTPUT_MAX)
+    user_data_output = TextField(required=False, default="", allow_blank=True,
+                                 trim_whitespace=False, max_length=OUTPUT_MAX)
 
 
 class DeployView(MetadataView):

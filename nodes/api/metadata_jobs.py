@@ -5,6 +5,7 @@ are `GET public-keys/`.
 from django.urls import path
 from rest_framework import serializers
 
+from maasproject.api.fields import NameField, TextField
 from nodes.api.metadata import MetadataView, read_body, text
 from nodes.services.erase import erase_report_record
 from nodes.services.rescue import rescue_ready_record
@@ -14,12 +15,12 @@ ERASE_REPORT_MAX = 64 * 1024
 
 class RescueReadySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "failed"])
-    ip = serializers.CharField(required=False, default="", allow_blank=True, max_length=64)
-    host_key = serializers.CharField(required=False, default="", allow_blank=True,
-                                     max_length=100)
+    ip = NameField(required=False, default="", allow_blank=True, max_length=64)
+    host_key = TextField(required=False, default="", allow_blank=True,
+                         max_length=100)
     keys = serializers.IntegerField(required=False, default=0, min_value=0, max_value=10000)
-    message = serializers.CharField(required=False, default="", allow_blank=True,
-                                    max_length=2000)
+    message = TextField(required=False, default="", allow_blank=True,
+                        max_length=2000)
 
 
 class EraseReportView(MetadataView):

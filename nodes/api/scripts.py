@@ -11,6 +11,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from maasproject.api.fields import NameField, TextField
 from maasproject.api.permissions import IsAdminOrReadOnly
 from nodes.choices import ResultType, ScriptStatus
 from nodes.models import Machine, Script, ScriptResult, ScriptSet
@@ -63,15 +64,15 @@ class AnyValue(serializers.Field):
 class ScriptWriteSerializer(serializers.Serializer):
     """A script upload: `body` (JSON) or a `script` file (multipart), plus metadata overrides."""
 
-    name = serializers.CharField(required=False, max_length=255)
-    body = serializers.CharField(required=False, trim_whitespace=False)
+    name = NameField(required=False, max_length=255)
+    body = TextField(required=False, trim_whitespace=False)
     script = serializers.FileField(required=False, write_only=True)
-    title = serializers.CharField(required=False, allow_blank=True, max_length=255)
-    description = serializers.CharField(required=False, allow_blank=True)
+    title = NameField(required=False, allow_blank=True, max_length=255)
+    description = TextField(required=False, allow_blank=True)
     tags = AnyValue(required=False)
-    script_type = serializers.CharField(required=False)
-    hardware_type = serializers.CharField(required=False)
-    parallel = serializers.CharField(required=False)
+    script_type = NameField(required=False)
+    hardware_type = NameField(required=False)
+    parallel = NameField(required=False)
     timeout = AnyValue(required=False)
     destructive = AnyValue(required=False)
     parameters = AnyValue(required=False)

@@ -2,10 +2,12 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from maasproject.api.fields import NameField, NameRelatedField, TextField
+from nodes.api.fields import MacAddressField
+from nodes.architectures import normalise_architecture
 from nodes.choices import EventLevel
 from nodes.metadata.render import ERASE_MODES
 from nodes.models import BlockDevice, Event, Interface, Machine, Tag
-from nodes.models.hardware import normalise_mac
 from nodes.selectors import load_hardware
 from nodes.services.erase import erase_options
 from zones.models import ResourcePool, Zone
@@ -17,15 +19,13 @@ class NamedRefSerializer(serializers.Serializer):
 
 
 class InterfaceSerializer(serializers.ModelSerializer):
+    mac_address = MacAddressField()
+
     class Meta:
         model = Interface
         fields = ["id", "name", "type", "mac_address", "vlan", "enabled", "link_speed"]
 
-    def validate_mac_address(self, value: str) -> str:
-        try:
-            mac = normalise_mac(value)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.messages) from exc
+    def validate_mac_address(self, mac: str) -> str:
         if Interface.objects.filter(mac_address=mac).exists():
             raise serializers.ValidationError(f"MAC address {mac} is already in use.")
         return mac
@@ -108,12 +108,12 @@ class MachineSerializer(serializers.ModelSerializer):
 class MachineWriteSerializer(serializers.ModelSerializer):
     """Fields an admin sets when creating or editing a machine."""
 
-    zone = serializers.SlugRelatedField(slug_field="name", queryset=Zone.objects.all(),
-                                        required=False)
-    pool = serializers.SlugRelatedField(slug_field="name", queryset=ResourcePool.objects.all(),
-                                        required=False)
-    tag_names = serializers.ListField(child=serializers.CharField(), required=False)
-    mac_addresses = serializers.ListField(child=serializers.CharField(), required=False)
+    zone = NameRelatedField(queryset=Zone.objects.all(),
+                            required=False)
+    pool = NameRelatedField(queryset=ResourcePool.objects.all(),
+                            required=False)
+    tag_names = serializers.ListField(child=NameField(), required=False)
+    mac_addresses = serializers.ListField(child=MacAddressField(), required=False)
     power_parameters = serializers.DictField(required=False, write_only=True)
 
     class Meta:
@@ -123,7 +123,14 @@ class MachineWriteSerializer(serializers.ModelSerializer):
             "osystem", "distro_series", "power_type", "power_parameters", "zone", "pool",
             "tag_names", "mac_addresses",
         ]
-        extra_kwargs = {"hostname": {"required": False}}
+        # architecture: validated (and a bare `amd64` completed) by validate_architecture.
+        extra_kwargs = {"hostname": {"required": False}, "architecture": {"validators": []}}
+
+    def validate_architecture(self, value: str) -> str:
+        try:
+            return normalise_architecture(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
 
     def validate_tag_names(self, names: list[str]) -> list[str]:
         missing = sorted(set(names) - set(Tag.objects.filter(name__in=names).values_list(
@@ -132,13 +139,8 @@ class MachineWriteSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(f"Unknown tags: {', '.join(missing)}.")
         return names
 
-    def validate_mac_addresses(self, macs: list[str]) -> list[str]:
-        errors, result = [], []
-        for mac in macs:
-            try:
-                result.append(normalise_mac(mac))
-            except DjangoValidationError as exc:
-                errors.extend(exc.messages)
+    def validate_mac_addresses(self, result: list[str]) -> list[str]:
+        errors = []
         if len(set(result)) != len(result):
             errors.append("MAC addresses must be distinct.")
         taken = Interface.objects.filter(mac_address__in=result).values_list(
@@ -175,7 +177,7 @@ class EventSerializer(serializers.ModelSerializer):
 class ScriptNamesField(serializers.ListField):
     """Script names or tags: a list, or MAAS's comma-separated string ("none": no scripts)."""
 
-    child = serializers.CharField(max_length=255)
+    child = NameField(max_length=255)
 
     def to_internal_value(self, data):
         if isinstance(data, str):
@@ -199,10 +201,10 @@ class TestingParams(serializers.Serializer):
 
 
 class DeployParams(serializers.Serializer):
-    osystem = serializers.CharField(required=False, default="", max_length=64)
-    distro_series = serializers.CharField(required=False, default="", max_length=64)
-    user_data = serializers.CharField(required=False, default="", allow_blank=True,
-                                      trim_whitespace=False)
+    osystem = NameField(required=False, default="", max_length=64)
+    distro_series = NameField(required=False, default="", max_length=64)
+    user_data = TextField(required=False, default="", allow_blank=True,
+                          trim_whitespace=False)
 
 
 class ReleaseParams(serializers.Serializer):
@@ -213,7 +215,7 @@ class ReleaseParams(serializers.Serializer):
     erase_mode = serializers.ChoiceField(choices=ERASE_MODES, required=False)
     quick_erase = serializers.BooleanField(required=False)
     secure_erase = serializers.BooleanField(required=False)
-    comment = serializers.CharField(required=False, default="", allow_blank=True)
+    comment = TextField(required=False, default="", allow_blank=True)
 
     def validate(self, data: dict) -> dict:
         try:
@@ -227,11 +229,11 @@ class ReleaseParams(serializers.Serializer):
 
 
 class CommentParams(serializers.Serializer):
-    comment = serializers.CharField(required=False, default="", allow_blank=True)
+    comment = TextField(required=False, default="", allow_blank=True)
 
 
 class MarkBrokenParams(serializers.Serializer):
-    description = serializers.CharField(required=False, default="", allow_blank=True)
+    description = TextField(required=False, default="", allow_blank=True)
 
 
 class PowerOffParams(serializers.Serializer):
@@ -239,11 +241,11 @@ class PowerOffParams(serializers.Serializer):
 
 
 class SetZoneParams(serializers.Serializer):
-    zone = serializers.SlugRelatedField(slug_field="name", queryset=Zone.objects.all())
+    zone = NameRelatedField(queryset=Zone.objects.all())
 
 
 class SetPoolParams(serializers.Serializer):
-    pool = serializers.SlugRelatedField(slug_field="name", queryset=ResourcePool.objects.all())
+    pool = NameRelatedField(queryset=ResourcePool.objects.all())
 
 
 class AbortParams(serializers.Serializer):

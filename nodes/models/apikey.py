@@ -6,6 +6,8 @@ import secrets
 from django.conf import settings
 from django.db import models
 
+from maasproject.validators import validate_name
+
 
 def hash_secret(secret: str) -> str:
     """Hash a token secret (random, high entropy: a keyed SHA-256 is enough)."""
@@ -18,7 +20,7 @@ class ApiKey(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
     )
-    name = models.CharField(max_length=256, blank=True, default="")
+    name = models.CharField(max_length=256, blank=True, default="", validators=[validate_name])
     consumer_key = models.CharField(max_length=32)
     token_key = models.CharField(max_length=32, unique=True)
     secret_hash = models.CharField(max_length=64)

@@ -1,6 +1,7 @@
 """Boot resources: the images racks cache and machines boot (kernel, initrd, root image)."""
 from django.db import models
 
+from nodes.architectures import validate_known_architecture
 from nodes.choices import (
     BootResourceFileFormat,
     BootResourceFileType,
@@ -14,7 +15,8 @@ class BootResource(models.Model):
 
     os = models.CharField(max_length=64)
     series = models.CharField(max_length=64)
-    architecture = models.CharField(max_length=64, help_text="e.g. amd64/generic")
+    architecture = models.CharField(max_length=64, help_text="e.g. amd64/generic",
+                                    validators=[validate_known_architecture])
     kind = models.CharField(max_length=16, choices=BootResourceKind.choices)
     origin = models.CharField(max_length=16, choices=BootResourceOrigin.choices)
     name = models.CharField(max_length=255, unique=True)

@@ -1,9 +1,18 @@
 """Hardware inventory: network interfaces and block devices of a machine."""
+import re
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from netaddr import EUI, AddrFormatError, mac_unix_expanded
 
+from maasproject.validators import validate_name
 from nodes.choices import BlockDeviceType, InterfaceType
+
+_HEX2 = "[0-9A-Fa-f]{2}"
+_HEX4 = "[0-9A-Fa-f]{4}"
+MAC_FORMAT = re.compile(
+    rf"{_HEX2}(?P<sep>[:-]){_HEX2}(?:(?P=sep){_HEX2}){{4}}|{_HEX4}\.{_HEX4}\.{_HEX4}|[0-9A-Fa-f]{{12}}"
+)
 
 
 def normalise_mac(value: str) -> str:
@@ -18,17 +27,37 @@ def normalise_mac(value: str) -> str:
     return str(mac)
 
 
+def unicast_mac(value) -> str:
+    """A MAC given as text (colons, hyphens, dots or bare hex), unicast, in lowercase colon form.
+
+    ValidationError for anything else: a number, another format, broadcast or multicast.
+    """
+    if not isinstance(value, str) or not MAC_FORMAT.fullmatch(value.strip()):
+        raise ValidationError(f"'{value}' is not a MAC address (like 52:54:00:12:34:56).",
+                              code="invalid")
+    mac = normalise_mac(value)
+    if int(mac[:2], 16) & 1:
+        raise ValidationError(f"{mac} is a broadcast or multicast address, not an interface's.",
+                              code="multicast")
+    return mac
+
+
+def validate_unicast_mac(value) -> None:
+    """Model validator: refuse what unicast_mac refuses."""
+    unicast_mac(value)
+
+
 class Interface(models.Model):
     """A network interface; its MAC is unique across the region."""
 
     machine = models.ForeignKey(
         "nodes.Machine", on_delete=models.CASCADE, related_name="interfaces"
     )
-    name = models.CharField(max_length=64)
+    name = models.CharField(max_length=64, validators=[validate_name])
     type = models.CharField(
         max_length=16, choices=InterfaceType.choices, default=InterfaceType.PHYSICAL
     )
-    mac_address = models.CharField(max_length=17, unique=True)
+    mac_address = models.CharField(max_length=17, unique=True, validators=[validate_unicast_mac])
     vlan = models.ForeignKey(
         "zones.VLAN", null=True, blank=True, on_delete=models.SET_NULL, related_name="interfaces"
     )
@@ -55,15 +84,15 @@ class BlockDevice(models.Model):
     machine = models.ForeignKey(
         "nodes.Machine", on_delete=models.CASCADE, related_name="block_devices"
     )
-    name = models.CharField(max_length=64)
+    name = models.CharField(max_length=64, validators=[validate_name])
     type = models.CharField(
         max_length=16, choices=BlockDeviceType.choices, default=BlockDeviceType.PHYSICAL
     )
     size = models.BigIntegerField(help_text="bytes")
     block_size = models.PositiveIntegerField(default=512)
-    model = models.CharField(max_length=128, blank=True, default="")
-    serial = models.CharField(max_length=128, blank=True, default="")
-    id_path = models.CharField(max_length=256, blank=True, default="")
+    model = models.CharField(max_length=128, blank=True, default="", validators=[validate_name])
+    serial = models.CharField(max_length=128, blank=True, default="", validators=[validate_name])
+    id_path = models.CharField(max_length=256, blank=True, default="", validators=[validate_name])
     tags = models.JSONField(default=list, blank=True)
 
     class Meta:

@@ -6,7 +6,9 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django_fsm import GET_STATE, ConcurrentTransitionMixin, FSMIntegerField, transition
 
+from maasproject.validators import validate_name, validate_text
 from nodes import lifecycle
+from nodes.architectures import validate_architecture
 from nodes.choices import NodeStatus, PowerState
 from zones.models import ResourcePool, Zone
 
@@ -74,9 +76,11 @@ class Machine(ConcurrentTransitionMixin, models.Model):
     """A physical server managed by the region, with its lifecycle status."""
 
     system_id = models.CharField(max_length=16, unique=True, default=generate_system_id)
-    hostname = models.CharField(max_length=63, unique=True, validators=[hostname_validator])
-    description = models.TextField(blank=True, default="")
-    architecture = models.CharField(max_length=64, default="amd64/generic")
+    hostname = models.CharField(max_length=63, unique=True,
+                                validators=[hostname_validator, validate_name])
+    description = models.TextField(blank=True, default="", validators=[validate_text])
+    architecture = models.CharField(max_length=64, default="amd64/generic",
+                                    validators=[validate_architecture])
     cpu_count = models.PositiveIntegerField(default=0)
     cpu_speed = models.PositiveIntegerField(default=0, help_text="MHz")
     memory = models.PositiveIntegerField(default=0, help_text="MiB")
@@ -85,7 +89,7 @@ class Machine(ConcurrentTransitionMixin, models.Model):
     )
     previous_status = models.IntegerField(choices=NodeStatus.choices, null=True, blank=True)
     status_expires = models.DateTimeField(null=True, blank=True, db_index=True)
-    error_description = models.TextField(blank=True, default="")
+    error_description = models.TextField(blank=True, default="", validators=[validate_text])
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="machines",
@@ -106,9 +110,10 @@ class Machine(ConcurrentTransitionMixin, models.Model):
     )
     # Stamped by the region that claims this machine for a power poll (several regions share).
     power_poll_claimed = models.DateTimeField(null=True, blank=True, db_index=True)
-    osystem = models.CharField(max_length=64, blank=True, default="")
-    distro_series = models.CharField(max_length=64, blank=True, default="")
-    user_data = models.TextField(blank=True, default="")
+    osystem = models.CharField(max_length=64, blank=True, default="", validators=[validate_name])
+    distro_series = models.CharField(max_length=64, blank=True, default="",
+                                     validators=[validate_name])
+    user_data = models.TextField(blank=True, default="", validators=[validate_text])
     netboot = models.BooleanField(default=True)
     locked = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)

@@ -1,6 +1,7 @@
 """Commissioning and testing scripts, the script sets run on a machine, and their results."""
 from django.db import models
 
+from maasproject.validators import validate_name, validate_text
 from nodes.choices import HardwareType, ResultType, ScriptParallel, ScriptStatus, ScriptType
 
 FINAL_SCRIPT_STATUSES = frozenset({
@@ -12,9 +13,9 @@ FINAL_SCRIPT_STATUSES = frozenset({
 class Script(models.Model):
     """A commissioning or testing script: built-in (default) or uploaded by an operator."""
 
-    name = models.CharField(max_length=255, unique=True)
-    title = models.CharField(max_length=255, blank=True, default="")
-    description = models.TextField(blank=True, default="")
+    name = models.CharField(max_length=255, unique=True, validators=[validate_name])
+    title = models.CharField(max_length=255, blank=True, default="", validators=[validate_name])
+    description = models.TextField(blank=True, default="", validators=[validate_text])
     tags = models.JSONField(default=list, blank=True)
     script_type = models.CharField(max_length=16, choices=ScriptType.choices,
                                    default=ScriptType.TESTING)
@@ -27,7 +28,7 @@ class Script(models.Model):
     parameters = models.JSONField(default=dict, blank=True)
     # Built-in scripts ship with the region; they run by default and cannot be deleted.
     default = models.BooleanField(default=False)
-    body = models.TextField()
+    body = models.TextField(validators=[validate_text])
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

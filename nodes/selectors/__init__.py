@@ -142,6 +142,13 @@ def script_set_get(machine: Machine, key: str) -> ScriptSet | None:
     return script_sets_of(machine).filter(pk=int(key)).first()
 
 
+def commissioning_passed(machine: Machine) -> bool:
+    """Whether the machine's latest commissioning script set ran and passed."""
+    latest = script_sets_of(machine, ResultType.COMMISSIONING).first()
+    results = list(latest.results.all()) if latest is not None else []
+    return bool(results) and script_set_status(results) == ScriptStatus.PASSED
+
+
 def script_set_status(results) -> str:
     """The status of a set from its results: running while any is not final, then the worst."""
     statuses = {result.status for result in results}

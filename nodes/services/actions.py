@@ -18,6 +18,7 @@ from nodes.services.power import dispatch_power
 from nodes.services.rescue import rescue_exit_power_action, rescue_job_create
 from nodes.services.scripts import script_set_create
 from nodes.services.tokens import token_issue
+from power.services.bmcs import bmc_delete_if_unused
 from zones.models import ResourcePool, Zone
 
 
@@ -267,7 +268,7 @@ def machine_query_power_state(system_id: str, user) -> Machine:
 
 
 def machine_delete(system_id: str, user) -> None:
-    """Delete a machine (its Events stay, with its hostname, for the audit trail)."""
+    """Delete a machine and its BMC if no other machine uses it (Events stay, for the audit)."""
     from nodes.services.lifecycle import check_action, lock_machine
 
     with transaction.atomic():
@@ -276,4 +277,6 @@ def machine_delete(system_id: str, user) -> None:
         check_action(machine, "delete")
         event_record(machine=None, type="delete", user=user, hostname=machine.hostname,
                      description=f"Deleted machine {machine.hostname} ({machine.system_id})")
+        bmc_id = machine.bmc_id
         machine.delete()
+        bmc_delete_if_unused(bmc_id)  # the last machine of a BMC takes its record along

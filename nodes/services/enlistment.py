@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from nodes.models import Interface, Machine
-from nodes.models.hardware import normalise_mac
+from nodes.models.hardware import unicast_mac
 from nodes.services.actions import machine_commission
 from nodes.services.events import event_record
 from nodes.services.inventory import inventory_apply_enlistment
@@ -60,7 +60,7 @@ def machine_enlist(fields: dict[str, list[str]], *, ip: str = "") -> Enlisted:
     handed out only with the commissioning this call starts.
     """
     try:
-        macs = [normalise_mac(mac) for mac in fields.get("mac", [])]
+        macs = [unicast_mac(mac) for mac in fields.get("mac", [])]
     except ValidationError as exc:
         raise MetadataError(" ".join(exc.messages)) from exc
     if not macs:

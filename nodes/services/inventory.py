@@ -1,11 +1,11 @@
 """Write a machine's hardware inventory from built-in script output and enlistment data."""
 import logging
-import re
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from nodes.architectures import validate_architecture
 from nodes.choices import EventLevel, ScriptStatus
 from nodes.models import BlockDevice, Interface, Machine, ScriptResult, Tag
 from nodes.models.hardware import normalise_mac
@@ -13,7 +13,6 @@ from nodes.scripts.output import SCHEMAS, parse_output
 from nodes.services.events import event_record
 
 logger = logging.getLogger(__name__)
-ARCH_RE = re.compile(r"^[a-z0-9_]{1,31}(/[a-z0-9_.-]{1,31})?$")
 # DMI vendor or product words that mean the machine is a virtual machine.
 VIRTUAL_MARKERS = ("qemu", "kvm", "bochs", "virtualbox", "vmware", "xen", "hyper-v",
                    "virtual machine", "cloud hypervisor")
@@ -63,13 +62,21 @@ def _architecture(machine: Machine, arch: str) -> str:
     return machine.architecture if current == arch else f"{arch}/{subarch or 'generic'}"
 
 
+def _known(architecture: str) -> bool:
+    try:
+        validate_architecture(architecture)
+    except ValidationError:
+        return False
+    return True
+
+
 def _apply_cpu(machine: Machine, data: dict, complete: bool = True) -> None:
     fields = {}
     if "cpu_count" in data:
         fields["cpu_count"] = data["cpu_count"]
     if "cpu_speed" in data:
         fields["cpu_speed"] = data["cpu_speed"]
-    if data.get("arch"):
+    if data.get("arch") and _known(_architecture(machine, data["arch"])):
         fields["architecture"] = _architecture(machine, data["arch"])
     _set_machine_fields(machine, **fields)
     if data.get("cpu_model"):
@@ -180,7 +187,7 @@ def inventory_apply_enlistment(machine: Machine, fields: dict[str, list[str]]) -
         elif value:
             warnings.append(f"{key}: {value!r} is not a positive integer")
     arch = (fields.get("arch") or [""])[-1].strip()
-    if ARCH_RE.match(arch):
+    if arch and _known(arch if "/" in arch else _architecture(machine, arch)):
         updates["architecture"] = arch if "/" in arch else _architecture(machine, arch)
     elif arch:
         warnings.append(f"arch: {arch!r} is not an architecture")

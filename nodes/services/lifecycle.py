@@ -10,6 +10,7 @@ from nodes import lifecycle
 from nodes.choices import EventLevel, NodeStatus
 from nodes.models import Machine
 from nodes.models.machine import TRANSITIONS
+from nodes.selectors import commissioning_passed
 from nodes.services.errors import ActionNotAllowed
 from nodes.services.events import event_record
 from nodes.services.jobs import job_close
@@ -27,6 +28,17 @@ def check_action(machine: Machine, action: str) -> None:
     """Raise ActionNotAllowed unless the table allows `action` for this machine."""
     if action not in lifecycle.allowed_actions(machine.status, machine.locked):
         raise ActionNotAllowed(machine, action)
+    for requirement in sorted(lifecycle.ACTIONS[action].requires):
+        met, reason = PRECONDITIONS[requirement]
+        if not met(machine):
+            raise ActionNotAllowed(machine, action, reason=reason)
+
+
+# What each precondition of the table checks, and why the action is refused when it fails.
+PRECONDITIONS: dict[str, tuple[Callable[[Machine], bool], str]] = {
+    lifecycle.COMMISSIONING_PASSED: (
+        commissioning_passed, "its commissioning never passed (commission it first)"),
+}
 
 
 def update_deadline(machine: Machine) -> None:

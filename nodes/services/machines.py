@@ -2,11 +2,13 @@
 import secrets
 from collections.abc import Iterable
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from maasproject.permissions import require_admin
 from nodes.models import BlockDevice, Interface, Machine, Tag
 from nodes.services.events import event_record
+from power.services.bmcs import bmc_delete_if_unused
 from power.services.parameters import machine_set_power
 
 _ADJECTIVES = ("able", "brave", "calm", "eager", "fair", "gentle", "happy", "keen", "lively",
@@ -62,6 +64,7 @@ def machine_update(
     require_admin(user, "edit machines")
     _check_fields(fields)
     machine = Machine.objects.select_for_update().get(system_id=system_id)
+    old_bmc_id = machine.bmc_id
     for name, value in fields.items():
         setattr(machine, name, value)
     if power_type is not None or power_parameters is not None:
@@ -69,6 +72,8 @@ def machine_update(
         fields["power"] = True
     machine.full_clean(exclude=["status"])
     machine.save()
+    if machine.bmc_id != old_bmc_id:
+        bmc_delete_if_unused(old_bmc_id)
     if tag_names is not None:
         machine.tags.set(tags_by_name(tag_names))
     changed = ", ".join(sorted(set(fields) | ({"tags"} if tag_names is not None else set())))
@@ -92,11 +97,20 @@ def tags_by_name(names: Iterable[str]) -> list[Tag]:
     return tags
 
 
-def _part_create(model, machine: Machine, user, what: str, describe, **fields):
+def _part_create(part_model, machine: Machine, user, what: str, describe, /, **fields):
     """Add an interface or block device to a machine (validated, with its Event)."""
     require_admin(user, f"add {what}s")
-    part = model(machine=machine, **fields)
-    part.full_clean(exclude=["machine"])
+    part = part_model(machine=machine, **fields)
+    try:
+        part.full_clean(exclude=["machine"])
+        errors = {}
+    except ValidationError as exc:
+        errors = exc.message_dict
+    if part_model.objects.filter(machine=machine, name=part.name).exists():
+        errors.setdefault("name", []).append(
+            f"This machine already has a {what} named {part.name}.")
+    if errors:
+        raise ValidationError(errors)
     part.save()
     event_record(machine=machine, type=f"{what.replace(' ', '_')}_added", user=user,
                  description=describe(part))

@@ -39,12 +39,12 @@ def script_create(user, *, name: str | None = None, body: str, **fields) -> Scri
 
 
 @transaction.atomic
-def script_update(user, name: str, **fields) -> Script:
-    """Change a user script; a new body brings its metadata, explicit fields win."""
+def script_update(user, current_name: str, /, **fields) -> Script:
+    """Change a user script (`name` renames it); a new body brings its metadata, fields win."""
     require_admin(user, "edit scripts")
-    script = Script.objects.select_for_update().get(name=name)
+    script = Script.objects.select_for_update().get(name=current_name)
     if script.default:
-        raise ScriptProtected(f"Script {name} is built in and cannot be edited.")
+        raise ScriptProtected(f"Script {current_name} is built in and cannot be edited.")
     body = fields.pop("body", None)
     changes = _script_fields(body if body is not None else "", fields)
     if body is not None:

@@ -147,7 +147,8 @@ class IPMIDriver(PowerDriver):
     queue_timeout: ClassVar[float] = 60.0  # waiting behind this process's other IPMI logins
     settings = (
         SettingField("power_address", "IP address", required=True),
-        SettingField("power_port", "UDP port", type="int", default=623),
+        SettingField("power_port", "UDP port", type="int", default=623, min_value=1,
+                     max_value=65535),
         SettingField("power_user", "Power user", default=""),
         SettingField("power_pass", "Power password", type="password", default="", secret=True),
         SettingField(

@@ -61,9 +61,15 @@ class RedfishAddress:
             raise ValueError("Enter host[:port] or an http(s):// URL.")
         if parts.path.rstrip("/") not in ("", "/redfish/v1") or parts.query or parts.username:
             raise ValueError("Enter the BMC's address without a path or credentials.")
+        try:
+            port = parts.port
+        except ValueError as exc:  # not a number, or beyond 65535
+            raise ValueError("Enter a port from 1 to 65535.") from exc
+        if port == 0:
+            raise ValueError("Enter a port from 1 to 65535.")
         self.scheme = parts.scheme
         self.host = parts.hostname
-        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.port = port or (443 if parts.scheme == "https" else 80)
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -272,16 +278,20 @@ class RedfishDriver(PowerDriver):
 
     def __init__(self, params: dict[str, Any]) -> None:
         super().__init__(params)
-        errors: dict[str, list[str]] = {}
-        try:
-            RedfishAddress(self.params["power_address"])
-        except ValueError as exc:
-            errors["power_address"] = [str(exc)]
-        if not 1 <= self.params.get("power_timeout", 20) <= 300:
-            errors["power_timeout"] = ["Enter a number of seconds between 1 and 300."]
-        if errors:
-            raise PowerSettingsError(errors)
         self._system_path: str | None = None
+
+    @classmethod
+    def check_settings(cls, cleaned: dict[str, Any]) -> dict[str, list[str]]:
+        """The address is host[:port] or an http(s) URL (port 1-65535); timeout 1-300 s."""
+        errors: dict[str, list[str]] = {}
+        if "power_address" in cleaned:
+            try:
+                RedfishAddress(cleaned["power_address"])
+            except ValueError as exc:
+                errors["power_address"] = [str(exc)]
+        if not 1 <= cleaned.get("power_timeout", 20) <= 300:
+            errors["power_timeout"] = ["Enter a number of seconds between 1 and 300."]
+        return errors
 
     def client(self) -> RedfishClient:
         """A new client for one operation (one session)."""

@@ -47,9 +47,11 @@ def _uri_errors(uri: str) -> list[str]:
         return ["A URI cannot contain spaces or control characters."]
     try:
         parts = urlsplit(uri)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
+        port = parts.port  # ValueError on a port that is no number or beyond 65535
     except ValueError:
-        return ["Enter a valid URI."]
+        return ["Enter a valid URI (a port is 1 to 65535)."]
+    if port == 0:
+        return ["Enter a valid URI (a port is 1 to 65535)."]
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return ["Enter an http:// or https:// URI with a host."]
     if "@" in parts.netloc:

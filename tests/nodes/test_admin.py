@@ -13,6 +13,7 @@ from tests.factories import (
     MachineFactory,
     TagFactory,
     UserFactory,
+    commissioning_passed,
 )
 from zones.models import ResourcePool, Zone
 
@@ -122,7 +123,7 @@ def test_disallowed_action_reports_error_and_changes_nothing(site, machine):
 
 
 def test_mixed_action_reports_each(site, machine):
-    broken = MachineFactory(status=NodeStatus.BROKEN)
+    broken = commissioning_passed(MachineFactory(status=NodeStatus.BROKEN))
     response = run_action(site, "action_mark_fixed", machine, broken)
     broken.refresh_from_db()
     machine.refresh_from_db()

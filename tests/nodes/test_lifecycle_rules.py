@@ -10,7 +10,7 @@ from nodes.models import Machine
 from nodes.services import actions
 from nodes.services.errors import ActionNotAllowed
 from nodes.services.lifecycle import machine_finish
-from tests.factories import MachineFactory
+from tests.factories import MachineFactory, commissioning_passed
 from tests.nodes.bootresource_factories import deployable_resource
 
 pytestmark = pytest.mark.django_db
@@ -101,7 +101,7 @@ def test_testing_success_returns_to_deployed_or_ready(admin):
 @pytest.mark.parametrize("previous,expected", [(S.DEPLOYED, S.DEPLOYED), (S.READY, S.READY),
                                                (S.COMMISSIONING, S.READY)])
 def test_mark_fixed_returns_to_deployed_or_ready(admin, previous, expected):
-    machine = MachineFactory(status=S.BROKEN, previous_status=previous)
+    machine = commissioning_passed(MachineFactory(status=S.BROKEN, previous_status=previous))
     actions.machine_mark_fixed(machine.system_id, admin)
     machine.refresh_from_db()
     assert machine.status == expected

@@ -9,7 +9,14 @@ import pytest
 from nodes.choices import NodeStatus as S
 from nodes.lifecycle import ACTIONS
 from nodes.models import Machine
-from tests.factories import MachineFactory, ResourcePoolFactory, ZoneFactory
+from tests.factories import (
+    MachineFactory,
+    ResourcePoolFactory,
+    ScriptResultFactory,
+    ScriptSetFactory,
+    ZoneFactory,
+    commissioning_passed,
+)
 from tests.nodes.bootresource_factories import deployable_resource
 
 pytestmark = pytest.mark.django_db
@@ -75,6 +82,10 @@ SPEC = {
 }
 
 
+# Preconditions beyond the status: mark-fixed only once commissioning passed (as MAAS).
+REQUIRES = {"mark-fixed": {"commissioning_passed"}}
+
+
 def test_spec_covers_every_action_of_the_table():
     assert set(SPEC) == set(ACTIONS)
 
@@ -83,6 +94,7 @@ def test_table_matches_spec():
     for action, rule in ACTIONS.items():
         expected_sources = set(SPEC[action]) if action != "unlock" else ALL
         assert set(rule.sources) == expected_sources, action
+        assert set(rule.requires) == REQUIRES.get(action, set()), action
 
 
 def test_there_are_23_statuses_with_maas_codes_and_names():
@@ -111,9 +123,9 @@ API_ACTIONS = [a for a in ACTIONS if a != "allocate"]
 @pytest.mark.parametrize("status", list(S), ids=lambda s: s.name)
 @pytest.mark.parametrize("action", API_ACTIONS)
 def test_every_status_action_pair(admin_client, admin, status, action):
-    machine = MachineFactory(
+    machine = commissioning_passed(MachineFactory(
         status=status, previous_status=PREVIOUS.get(status), owner=admin, power_type="ipmi"
-    )
+    ))
     response = _request(admin_client, machine, action)
     expected = SPEC[action]
     if status not in expected:
@@ -133,3 +145,25 @@ def test_every_status_action_pair(admin_client, admin, status, action):
     machine.refresh_from_db()
     assert machine.status == expected[status]
     assert machine.events.filter(type=action).exists()
+
+
+def _fix(client, machine):
+    return client.post(f"/api/v1/machines/{machine.system_id}/mark-fixed/")
+
+
+def test_mark_fixed_needs_a_commissioning_that_passed(admin_client):
+    machine = MachineFactory(status=S.NEW)
+    assert admin_client.post(f"/api/v1/machines/{machine.system_id}/mark-broken/"
+                             ).status_code == 200
+    response = _fix(admin_client, machine)
+    assert response.status_code == 409, response.content
+    assert "commissioning never passed" in response.json()["detail"]
+    assert response.json()["status_name"] == "Broken"
+    assert Machine.objects.get(pk=machine.pk).status == S.BROKEN
+    failed = ScriptSetFactory(machine=machine)  # the latest commissioning failed
+    ScriptResultFactory(script_set=failed, status="passed")
+    ScriptResultFactory(script_set=failed, status="failed")
+    assert _fix(admin_client, machine).status_code == 409
+    commissioning_passed(machine)
+    response = _fix(admin_client, machine)
+    assert response.status_code == 200 and response.json()["status_name"] == "Ready"

@@ -40,6 +40,15 @@ def test_settings_are_validated():
     assert set(caught.value.errors) == {"power_address", "power_port", "cipher_suite"}
 
 
+@pytest.mark.parametrize("port", [-1, 0, 65536, "70000"])
+def test_power_port_is_1_to_65535(port):
+    with pytest.raises(PowerSettingsError) as caught:
+        IPMIDriver.validate_settings({"power_address": "10.0.0.9", "power_port": port})
+    assert list(caught.value.errors) == ["power_port"]
+    for port in (1, 65535):
+        assert IPMIDriver.validate_settings({"power_address": "h", "power_port": port})
+
+
 @SUITES
 def test_power_on_off_query_with_cipher_suite(vbmc, ipmi_params, suite):
     driver = IPMIDriver(ipmi_params(vbmc.port, cipher_suite=suite))

@@ -69,11 +69,20 @@ def test_address_forms(address, expected):
     assert str(RedfishAddress(address)) == expected
 
 
-@pytest.mark.parametrize("address", ["ftp://bmc", "https://bmc/other", "https://u:p@bmc"])
+@pytest.mark.parametrize("address", ["ftp://bmc", "https://bmc/other", "https://u:p@bmc",
+                                     "bmc:0", "bmc:65536", "https://bmc:-1", "bmc:http"])
 def test_bad_address_is_a_settings_error(address):
     with pytest.raises(PowerSettingsError) as exc:
         make_driver(address)
     assert "power_address" in exc.value.errors
+
+
+def test_region_validation_checks_the_address_and_its_port():
+    params = {"power_address": "bmc:99999", "power_user": "u", "power_pass": "p"}
+    with pytest.raises(PowerSettingsError) as exc:
+        RedfishDriver.validate_settings(params)
+    assert exc.value.errors == {"power_address": ["Enter a port from 1 to 65535."]}
+    assert RedfishDriver.validate_settings({**params, "power_address": "bmc:65535"})
 
 
 def test_settings_defaults_and_schema():

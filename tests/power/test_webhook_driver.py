@@ -261,6 +261,7 @@ def test_redact_uri():
         ({"power_off_uri": "not a uri"}, "power_off_uri"),
         ({"power_query_uri": "http://admin:pw@host/q"}, "power_query_uri"),
         ({"power_query_uri": "http://host:99999/q"}, "power_query_uri"),
+        ({"power_query_uri": "http://host:0/q"}, "power_query_uri"),
         ({"power_on_regex": "status(("}, "power_on_regex"),
         ({"power_method": "BREW"}, "power_method"),
         ({"timeout": 0}, "timeout"),

@@ -1,6 +1,7 @@
 """Filters for the zones API lists."""
 import django_filters
 
+from maasproject.api.filters import IPAddressFilter
 from zones.models import (
     VLAN,
     Fabric,
@@ -52,6 +53,8 @@ class IPRangeFilter(django_filters.FilterSet):
 
 
 class StaticIPFilter(django_filters.FilterSet):
+    ip = IPAddressFilter(field_name="ip")
+
     class Meta:
         model = StaticIPAddress
         fields = ["ip", "subnet", "alloc_type"]

@@ -10,8 +10,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from maasproject.api.authentication import HeaderAuthentication, HeaderScheme
+from maasproject.api.fields import NameField, TextField
 from maasproject.api.throttling import FailureLimit
-from nodes.models.hardware import normalise_mac
+from nodes.api.fields import MacAddressField
 from nodes.selectors.boot import boot_decision
 from nodes.services.boot import boot_decision_record
 from zones.choices import LeaseState
@@ -68,37 +69,29 @@ class IsRack(permissions.BasePermission):
         return isinstance(request.auth, RackController)
 
 
-class MacField(serializers.CharField):
-    def to_internal_value(self, data):
-        try:
-            return normalise_mac(super().to_internal_value(data))
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.messages) from exc
-
-
 class InterfaceSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=64)
-    mac = serializers.CharField(max_length=32, allow_blank=True, required=False, default="")
-    addresses = serializers.ListField(child=serializers.CharField(max_length=64), default=list)
+    name = NameField(max_length=64)
+    mac = MacAddressField(allow_blank=True, required=False, default="")
+    addresses = serializers.ListField(child=NameField(max_length=64), default=list)
 
 
 class RegisterSerializer(serializers.Serializer):
     secret = serializers.CharField()
     name = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-    version = serializers.CharField(max_length=64, allow_blank=True, required=False, default="")
+    version = NameField(max_length=64, allow_blank=True, required=False, default="")
     interfaces = InterfaceSerializer(many=True, required=False, default=list)
 
 
 class HeartbeatSerializer(serializers.Serializer):
     interfaces = InterfaceSerializer(many=True, required=False, default=list)
-    services = serializers.DictField(child=serializers.CharField(max_length=32), default=dict)
+    services = serializers.DictField(child=NameField(max_length=32), default=dict)
 
 
 class LeaseSerializer(serializers.Serializer):
-    mac = MacField()
+    mac = MacAddressField()
     ip = serializers.IPAddressField()
-    hostname = serializers.CharField(max_length=255, allow_blank=True, required=False,
-                                     allow_null=True, default="")
+    hostname = NameField(max_length=255, allow_blank=True, required=False,
+                         allow_null=True, default="")
     expires = serializers.FloatField(min_value=0)
     state = serializers.ChoiceField(choices=LeaseState.values)
 
@@ -108,13 +101,13 @@ class LeasesSerializer(serializers.Serializer):
 
 
 class EventSerializer(serializers.Serializer):
-    mac = MacField()
+    mac = MacAddressField()
     type = serializers.ChoiceField(choices=EVENT_TYPES)
-    description = serializers.CharField(allow_blank=True, required=False, default="")
+    description = TextField(allow_blank=True, required=False, default="")
     time = serializers.FloatField(min_value=0, required=False, allow_null=True, default=None)
-    path = serializers.CharField(allow_blank=True, required=False, default="", max_length=1024)
+    path = NameField(allow_blank=True, required=False, default="", max_length=1024)
     # Why a transfer broke off (http_file): the region may then retry the boot.
-    error = serializers.CharField(allow_blank=True, required=False, default="", max_length=500)
+    error = TextField(allow_blank=True, required=False, default="", max_length=500)
 
 
 class EventsSerializer(serializers.Serializer):

@@ -6,6 +6,7 @@ from django.http import FileResponse, Http404, HttpResponse
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from maasproject.api.fields import TextField
 from zones.api.rack_api import _RackView
 from zones.services import bootfiles
 
@@ -18,7 +19,7 @@ class ProgressSerializer(serializers.Serializer):
     files_done = serializers.IntegerField(min_value=0)
     files_total = serializers.IntegerField(min_value=0)
     state = serializers.ChoiceField(choices=bootfiles.SYNC_STATES)
-    error = serializers.CharField(allow_blank=True, required=False, default="", max_length=4000)
+    error = TextField(allow_blank=True, required=False, default="", max_length=4000)
 
     def validate(self, attrs):
         if attrs["bytes_done"] > attrs["bytes_total"]:

@@ -2,6 +2,7 @@
 from django.contrib.auth.models import User
 from rest_framework import serializers
 
+from maasproject.api.fields import NameRelatedField
 from nodes.models import Interface
 from zones.models import (
     VLAN,
@@ -42,10 +43,10 @@ class FabricSerializer(serializers.ModelSerializer):
 class VLANSerializer(serializers.ModelSerializer):
     """A VLAN; racks are given by system_id, fabric and relay VLAN by id."""
 
-    primary_rack = serializers.SlugRelatedField(
+    primary_rack = NameRelatedField(
         slug_field="system_id", queryset=RackController.objects.all(), allow_null=True,
         required=False)
-    secondary_rack = serializers.SlugRelatedField(
+    secondary_rack = NameRelatedField(
         slug_field="system_id", queryset=RackController.objects.all(), allow_null=True,
         required=False)
 
@@ -78,7 +79,7 @@ class StaticIPSerializer(serializers.ModelSerializer):
     subnet = serializers.PrimaryKeyRelatedField(queryset=Subnet.objects.all(), required=False)
     interface = serializers.PrimaryKeyRelatedField(
         queryset=Interface.objects.all(), allow_null=True, required=False)
-    user = serializers.SlugRelatedField(
+    user = NameRelatedField(
         slug_field="username", queryset=User.objects.all(), allow_null=True, required=False)
 
     class Meta:

@@ -3,14 +3,15 @@ import netaddr
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from maasproject.validators import validate_name, validate_text
 from zones.choices import IPAddressAllocType, IPRangeType
 
 
 class Fabric(models.Model):
     """A set of interconnected VLANs (a switching domain)."""
 
-    name = models.CharField(max_length=256, unique=True)
-    description = models.TextField(blank=True, default="")
+    name = models.CharField(max_length=256, unique=True, validators=[validate_name])
+    description = models.TextField(blank=True, default="", validators=[validate_text])
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -25,7 +26,7 @@ class VLAN(models.Model):
 
     fabric = models.ForeignKey(Fabric, on_delete=models.CASCADE, related_name="vlans")
     vid = models.PositiveIntegerField(default=0)
-    name = models.CharField(max_length=256, blank=True, default="")
+    name = models.CharField(max_length=256, blank=True, default="", validators=[validate_name])
     mtu = models.PositiveIntegerField(default=1500)
     dhcp_on = models.BooleanField(default=False)
     primary_rack = models.ForeignKey(
@@ -61,7 +62,7 @@ class VLAN(models.Model):
 class Subnet(models.Model):
     """An IP network on a VLAN."""
 
-    name = models.CharField(max_length=256, blank=True, default="")
+    name = models.CharField(max_length=256, blank=True, default="", validators=[validate_name])
     vlan = models.ForeignKey(VLAN, on_delete=models.PROTECT, related_name="subnets")
     cidr = models.CharField(max_length=64, unique=True)
     gateway_ip = models.GenericIPAddressField(null=True, blank=True)
@@ -90,7 +91,7 @@ class IPRange(models.Model):
     type = models.CharField(max_length=16, choices=IPRangeType.choices)
     start_ip = models.GenericIPAddressField()
     end_ip = models.GenericIPAddressField()
-    comment = models.CharField(max_length=256, blank=True, default="")
+    comment = models.CharField(max_length=256, blank=True, default="", validators=[validate_name])
 
     class Meta:
         ordering = ["subnet_id", "start_ip"]

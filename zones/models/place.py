@@ -1,14 +1,16 @@
 """Availability zones and resource pools: how machines are grouped."""
 from django.db import models
 
+from maasproject.validators import validate_name, validate_text
+
 DEFAULT_NAME = "default"
 
 
 class NamedGroup(models.Model):
     """Shared shape of zones and pools: a unique name and a description."""
 
-    name = models.CharField(max_length=256, unique=True)
-    description = models.TextField(blank=True, default="")
+    name = models.CharField(max_length=256, unique=True, validators=[validate_name])
+    description = models.TextField(blank=True, default="", validators=[validate_text])
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

@@ -1,16 +1,17 @@
 """Rack controllers: the region's record of each rack (status from heartbeats)."""
 from django.db import models
 
+from maasproject.validators import validate_name
 from zones.choices import RackStatus
 
 
 class RackController(models.Model):
     """A rack controller that serves DHCP/TFTP/HTTP boot and power for its networks."""
 
-    name = models.CharField(max_length=256, unique=True)
+    name = models.CharField(max_length=256, unique=True, validators=[validate_name])
     system_id = models.CharField(max_length=16, unique=True)
     status = models.CharField(max_length=16, choices=RackStatus.choices, default=RackStatus.DEAD)
-    version = models.CharField(max_length=64, blank=True, default="")
+    version = models.CharField(max_length=64, blank=True, default="", validators=[validate_name])
     last_heartbeat = models.DateTimeField(null=True, blank=True)
     subnets = models.ManyToManyField("zones.Subnet", blank=True, related_name="racks")
     # SHA-256 of the token the rack authenticates with (`Authorization: Rack ID:TOKEN`).

@@ -1,14 +1,19 @@
 """The shared exception handler answers every app's ServiceError with its own status and body."""
+import json
+
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import DataError
 from rest_framework.exceptions import NotAuthenticated
 
 from maasproject.api.errors import exception_handler
 from maasproject.errors import Conflict, FieldErrors, InUseError, NotPermitted, ServiceError
+from maasproject.settings import base
 from nodes.choices import NodeStatus
 from nodes.services.errors import ActionNotAllowed, InvalidConstraint, NoMatchingMachine
 from power.services.parameters import PowerParametersInvalid
 from tests.factories import MachineFactory
+from zones.models import Zone
 
 
 def answer(exc):
@@ -54,3 +59,26 @@ def test_django_validation_errors_are_400():
 def test_other_exceptions_go_to_drf():
     assert answer(NotAuthenticated())[0] == 401
     assert exception_handler(KeyError("x"), {}) is None
+
+
+def test_a_value_the_database_refuses_is_400_not_500():
+    status, body = answer(DataError("invalid byte sequence for encoding UTF8: 0x00"))
+    assert status == 400 and "0x00" not in body["detail"]
+
+
+def test_the_body_limit_is_4_mib():
+    assert base.DATA_UPLOAD_MAX_MEMORY_SIZE == 4 * 1024 * 1024
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-www-form-urlencoded"])
+def test_a_body_over_the_limit_is_a_json_413(admin_client, settings, content_type):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    if content_type == "application/json":
+        body = json.dumps({"name": "big", "description": "x" * 2048})
+    else:
+        body = "name=big&description=" + "x" * 2048
+    response = admin_client.post("/api/v1/zones/", body, content_type=content_type)
+    assert response.status_code == 413 and response["Content-Type"] == "application/json"
+    assert "larger than the limit of 1024 bytes" in response.json()["detail"]
+    assert not Zone.objects.filter(name="big").exists()

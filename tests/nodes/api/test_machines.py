@@ -198,3 +198,39 @@ def test_interfaces_and_block_devices(admin_client, user_client):
 def test_unknown_machine_is_404(admin_client):
     assert admin_client.get(f"{URL}nope42/").status_code == 404
     assert admin_client.post(f"{URL}nope42/commission/").status_code == 404
+
+
+def test_block_device_with_model_and_duplicate_names(admin_client):
+    machine = MachineFactory()
+    url = f"{URL}{machine.system_id}/block-devices/"
+    disk = {"name": "sda", "size": 10**9, "model": "QEMU HARDDISK", "serial": "QM1"}
+    created = admin_client.post(url, disk, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["model"] == "QEMU HARDDISK"
+    duplicate = admin_client.post(url, {**disk, "serial": "QM2"}, format="json")
+    assert duplicate.status_code == 400 and "name" in duplicate.json(), duplicate.content
+    assert machine.block_devices.count() == 1
+    assert Event.objects.filter(machine=machine, type="block_device_added").count() == 1
+    nic = {"name": "eth0", "mac_address": "52:54:00:12:34:56"}
+    assert admin_client.post(f"{URL}{machine.system_id}/interfaces/", nic,
+                             format="json").status_code == 201
+    duplicate = admin_client.post(f"{URL}{machine.system_id}/interfaces/",
+                                  {**nic, "mac_address": "52:54:00:12:34:57"}, format="json")
+    assert duplicate.status_code == 400 and "name" in duplicate.json(), duplicate.content
+    assert machine.interfaces.count() == 1
+
+
+@pytest.mark.parametrize(("power_type", "params", "field"), [
+    ("ipmi", {"power_address": "10.0.0.9", "power_port": -1}, "power_port"),
+    ("ipmi", {"power_address": "10.0.0.9", "power_port": 65536}, "power_port"),
+    ("redfish", {"power_address": "bmc:0", "power_user": "u", "power_pass": "p"},
+     "power_address"),
+    ("redfish", {"power_address": "bmc:70000", "power_user": "u", "power_pass": "p"},
+     "power_address"),
+])
+def test_power_ports_are_1_to_65535(admin_client, power_type, params, field):
+    response = admin_client.post(URL, {"hostname": "h1", "power_type": power_type,
+                                       "power_parameters": params}, format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()["power_parameters"]
+    assert not Machine.objects.filter(hostname="h1").exists()

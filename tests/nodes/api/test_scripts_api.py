@@ -119,3 +119,16 @@ def test_users_read_but_cannot_write(user_client, anon_client):
     assert user_client.delete(f"{URL}smoke/").status_code == 403
     assert anon_client.get(URL).status_code == 401
     assert Script.objects.filter(name="smoke").exists()
+
+
+def test_patch_name_renames_and_keeps_names_unique(admin_client):
+    admin_client.post(URL, {"body": BODY}, format="json")
+    ScriptFactory(name="taken")
+    response = admin_client.patch(f"{URL}memtest/", {"name": "memtest2"}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["resource_uri"] == f"{URL}memtest2/"
+    assert admin_client.get(f"{URL}memtest/").status_code == 404
+    for bad in ("taken", "has space", "../x", "10-cpu"):
+        response = admin_client.patch(f"{URL}memtest2/", {"name": bad}, format="json")
+        assert response.status_code == 400 and "name" in response.json(), response.content
+    assert Script.objects.filter(name="memtest2").exists()

@@ -7,7 +7,7 @@ from nodes.selectors.boot import machine_action
 from nodes.services import accounts, actions
 from nodes.services.power import power_result_record
 from nodes.services.tokens import token_active, token_issue
-from tests.factories import AdminFactory, MachineFactory, UserFactory
+from tests.factories import AdminFactory, MachineFactory, UserFactory, commissioning_passed
 from tests.nodes.api.metadata_helpers import API, machine_client
 from tests.nodes.api.test_sshkeys import ECDSA, ED25519, ED25519_FINGERPRINT
 
@@ -152,7 +152,8 @@ def test_other_users_cannot_rescue(user_client):
 def test_mark_broken_leaves_a_deployed_machine_running_and_mark_fixed_returns_it(
         django_capture_on_commit_callbacks):
     admin = AdminFactory()
-    machine = MachineFactory(status=NodeStatus.DEPLOYED, owner=UserFactory(), power_type="ipmi")
+    machine = commissioning_passed(
+        MachineFactory(status=NodeStatus.DEPLOYED, owner=UserFactory(), power_type="ipmi"))
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         actions.machine_mark_broken(machine.system_id, admin, description="disk noise")
     assert len(callbacks) == 1

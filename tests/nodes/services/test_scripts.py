@@ -170,3 +170,9 @@ def test_only_the_last_ten_sets_per_type_are_kept():
     assert ScriptSet.objects.filter(pk=testing.pk).exists()
     assert ScriptSet.objects.filter(machine=other).count() == 1
     assert ScriptResult.objects.filter(script_set__machine=machine).count() == 10 * len(BUILTINS)
+
+
+def test_update_renames(admin):
+    scripts.script_create(admin, body=BODY)
+    assert scripts.script_update(admin, "fio", name="fio2", title="T").name == "fio2"
+    assert not Script.objects.filter(name="fio").exists()

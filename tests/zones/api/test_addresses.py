@@ -176,3 +176,13 @@ def test_users_see_only_their_static_ips(user_client, subnet):
     response = user_client.get("/api/v1/static-ips/")
     assert [r["id"] for r in response.data["results"]] == [mine.id]
     assert user_client.get(f"/api/v1/static-ips/{other.pk}/").status_code == 404
+
+
+def test_static_ips_filter_by_ip_and_refuse_what_is_no_address(admin_client, subnet):
+    StaticIPAddressFactory(subnet=subnet, ip="10.5.0.20")
+    StaticIPAddressFactory(subnet=subnet, ip="10.5.0.21")
+    results = admin_client.get("/api/v1/static-ips/", {"ip": "10.5.0.20"}).json()["results"]
+    assert [r["ip"] for r in results] == ["10.5.0.20"]
+    for bad in ("abc", "10.5.0.256", "10.5.0.0/24"):
+        response = admin_client.get("/api/v1/static-ips/", {"ip": bad})
+        assert response.status_code == 400 and "ip" in response.json(), bad
