@@ -189,7 +189,6 @@ class ScriptResultFactory(factory.django.DjangoModelFactory):
         lambda r, n: r.script.name if r.script is not None else f"result-{n}")
 
 
-<<<<<<< HEAD
 LEASE_NETWORK = ipaddress.ip_network("10.250.0.0/16")
 _lease_numbers = itertools.count(1)
 
@@ -207,11 +206,11 @@ def machine_lease(machine, ip: str | None = None) -> str:
         defaults={"subnet": subnet, "state": "active",
                   "expires": timezone.now() + timedelta(hours=1)})
     return ip
-=======
+
+
 def commissioning_passed(machine):
     """Give `machine` a commissioning script set whose result passed (mark-fixed needs one)."""
     script_set = ScriptSetFactory(machine=machine, result_type="commissioning")
     ScriptResultFactory(script_set=script_set, script_name="10-cpu", status="passed",
                         exit_status=0)
     return machine
->>>>>>> issue13-validation
