@@ -272,10 +272,10 @@ def test_hello_from_a_machine_without_a_job_is_found_by_mac_from_its_leased_addr
     assert Event.objects.filter(type="hello").count() == 1
 
 
-@pytest.mark.parametrize("mac", ["52:54:00:aa:bb:cc", "52:54:00:00:00:01", "not-a-mac"])
+@pytest.mark.parametrize("mac", ["52:54:00:aa:bb:cc", "52:54:00:00:00:01"])
 def test_hello_without_proof_is_401_and_tells_nothing(mac):
-    """From an address not leased to the MAC: 401 alike for a registered MAC, an unknown one and
-    garbage (hello does not reveal which MACs exist), and no event is written."""
+    """From an address not leased to the MAC: 401 alike for a registered MAC and an unknown one
+    (hello does not reveal which MACs exist), and no event is written."""
     machine = MachineFactory()
     InterfaceFactory(machine=machine, mac_address="52:54:00:aa:bb:cc")
     machine_lease(machine)
