@@ -35,7 +35,8 @@ print(json.dumps({
     "static_root": str(settings.STATIC_ROOT),
     "metadata": [settings.METADATA_MAX_OUTPUT, settings.METADATA_HEARTBEAT_INTERVAL,
                  settings.METADATA_HEARTBEAT_TIMEOUT, settings.ENLIST_COMMISSION,
-                 settings.DEPLOY_RETRY_WAIT, settings.PXE_BOOT_RETRIES],
+                 settings.DEPLOY_RETRY_WAIT, settings.PXE_BOOT_RETRIES,
+                 settings.METADATA_TOKEN_SOURCES],
     "region_url": settings.REGION_URL, "boot_resources_dir": settings.BOOT_RESOURCES_DIR,
     "racks": [settings.RACK_DEAD_AFTER, settings.RACK_STATUS_INTERVAL,
               settings.RACK_REGISTER_FAILURES],
@@ -54,7 +55,7 @@ ENV_VARS = [
     "METADATA_HEARTBEAT_TIMEOUT", "ENLIST_COMMISSION", "CELERY_BROKER_DIR", "DEPLOY_RETRY_WAIT",
     "PXE_BOOT_RETRIES", "REGION_URL", "BOOT_RESOURCES_DIR", "RACK_DEAD_AFTER",
     "RACK_STATUS_INTERVAL", "DHCP_LEASE_TIME", "DHCP_ENLIST_LEASE_TIME", "POWER_SECRETS_KEY",
-    "RACK_REGISTER_FAILURES",
+    "RACK_REGISTER_FAILURES", "METADATA_TOKEN_SOURCES",
 ]
 
 
@@ -90,7 +91,7 @@ def test_embedded_defaults(tmp_path):
     assert s["poll"] == [300, 10]
     assert s["log_level"] == "INFO"
     assert s["static_root"] == str(var / "static")
-    assert s["metadata"] == [4 * 1024 * 1024, 30, 300, True, 10, 2]
+    assert s["metadata"] == [4 * 1024 * 1024, 30, 300, True, 10, 2, "leases"]
     assert s["region_url"] == "" and s["boot_resources_dir"] == str(var / "boot-resources")
     assert s["racks"] == [30, 10, 10] and s["dhcp"] == [600, 120]
     assert s["cache"] == {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
@@ -122,6 +123,7 @@ def test_environment_overrides(tmp_path):
         LOG_LEVEL="DEBUG",
         METADATA_MAX_OUTPUT="1024",
         METADATA_HEARTBEAT_INTERVAL="5",
+        METADATA_TOKEN_SOURCES="any",
         METADATA_HEARTBEAT_TIMEOUT="60",
         ENLIST_COMMISSION="false",
         DEPLOY_RETRY_WAIT="2",
@@ -147,7 +149,7 @@ def test_environment_overrides(tmp_path):
     assert (s["status_timeout"], s["releasing_timeout"], s["check_interval"]) == (600, 90, 7.5)
     assert s["poll"] == [120, 5]
     assert s["log_level"] == "DEBUG"
-    assert s["metadata"] == [1024, 5, 60, False, 2, 5]
+    assert s["metadata"] == [1024, 5, 60, False, 2, 5, "any"]
     assert s["region_url"] == "http://10.0.0.2:5240/" and s["boot_resources_dir"] == "/srv/boot"
     assert s["racks"] == [12, 3, 4] and s["dhcp"] == [3600, 60]
     assert s["cache"] == {"BACKEND": "django.core.cache.backends.redis.RedisCache",
