@@ -137,7 +137,8 @@ SYSTEM_PACKAGES := ipmitool:ipmitool qemu-system-x86:qemu-system-x86_64 udhcpc:u
     pxelinux:/usr/lib/PXELINUX/lpxelinux.0 \
     syslinux-common:/usr/lib/syslinux/modules/bios/ldlinux.c32 kmod:depmod ndisc6:rdisc6 \
     syslinux:syslinux mtools:mcopy dosfstools:mkfs.fat fdisk:sfdisk zstd:zstd busybox:busybox \
-    openssh-client:ssh mount:losetup libc-bin:ldd extlinux:extlinux e2fsprogs:debugfs
+    openssh-client:ssh mount:losetup libc-bin:ldd extlinux:extlinux e2fsprogs:debugfs \
+    redis-server:redis-server
 sysdeps:
 	@missing=()
 	for entry in $(SYSTEM_PACKAGES); do
