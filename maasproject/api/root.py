@@ -1,7 +1,6 @@
 """The API root, GET /api/v1/: every operator endpoint without parameters, name -> absolute URL."""
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -36,7 +35,8 @@ def api_endpoints() -> dict[str, str]:
 class ApiRootView(APIView):
     """GET /api/v1/: the endpoints of this API (authenticated like every endpoint)."""
 
-    @extend_schema(responses={200: serializers.DictField(child=serializers.URLField())},
+    @extend_schema(responses={200: {"type": "object",
+                                    "additionalProperties": {"type": "string", "format": "uri"}}},
                    summary="Endpoints of the API: name -> absolute URL")
     def get(self, request):
         return Response({name: request.build_absolute_uri(path)

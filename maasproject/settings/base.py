@@ -108,10 +108,14 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Bare-metal provisioning: machines, zones, pools, networks, lifecycle actions.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request and response bodies as separate components: write-only fields (a password) are
+    # not in answers, read-only ones not asked for.
+    "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI assets served locally: regions often have no internet access.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"NodeStatusEnum": "nodes.choices.NodeStatus"},
+    "ENUM_NAME_OVERRIDES": {"NodeStatusEnum": "nodes.choices.NodeStatus",
+                            "ScriptStatusEnum": "nodes.choices.ScriptStatus"},
 }
 
 # Celery: with no broker configured, kombu's filesystem transport under var/ (no server).
