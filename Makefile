@@ -11,6 +11,9 @@ MANAGE := $(BIN)/python manage.py
 HOST ?= 127.0.0.1
 PORT ?= 5240
 WEB_WORKERS ?= 2
+# The web access log's level: DEBUG also shows the racks' routine polling (maasproject/accesslog.py).
+WEB_LOG_LEVEL ?= INFO
+export WEB_LOG_LEVEL
 ADMIN_USER ?= admin
 RACK ?= local
 PYTEST_ARGS ?=
@@ -103,7 +106,8 @@ run: admin images
 	trap 'exit 143' TERM
 	set -m
 	$(BIN)/gunicorn maasproject.wsgi --bind "$(HOST):$(PORT)" --workers $(WEB_WORKERS) --backlog 4096 \
-	    --access-logfile - --control-socket "$(VAR_DIR)/gunicorn.ctl" & pgids+=($$!)
+	    --access-logfile - --logger-class maasproject.accesslog.AccessLogger \
+	    --control-socket "$(VAR_DIR)/gunicorn.ctl" & pgids+=($$!)
 	$(BIN)/celery -A maasproject worker -Q region -l info --hostname "region@%h" & pgids+=($$!)
 	$(BIN)/celery -A maasproject beat -l info & pgids+=($$!)
 	# The local rack: registers with the shared secret, read from its 0600 file (never argv or

@@ -3,7 +3,8 @@ import os
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-FILESYSTEM_BROKER = "filesystem://"
+# A host, though unused: without one kombu warns "No hostname was supplied" at every start.
+FILESYSTEM_BROKER = "filesystem://localhost/"
 
 
 def var_dir() -> Path:
@@ -27,7 +28,7 @@ def broker_url() -> str:
 
 def broker_transport_options(url: str) -> dict:
     """Folders of the filesystem transport (shared by every process on this machine)."""
-    if url != FILESYSTEM_BROKER:
+    if not url.startswith("filesystem:"):
         return {}
     # CELERY_BROKER_DIR lets processes with a VAR_DIR of their own (lab racks) share the queues.
     folder = Path(os.environ.get("CELERY_BROKER_DIR") or var_dir() / "broker")

@@ -129,6 +129,9 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
           {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
            "LOCATION": str(VAR_DIR / "cache")}}
 CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)
+# Retry a broker that is not up yet at start too (Celery 6 stops taking broker_connection_retry
+# for it, and Celery 5 warns about that at every start until this is set).
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "region"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
