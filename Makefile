@@ -11,11 +11,14 @@ MANAGE := $(BIN)/python manage.py
 HOST ?= 127.0.0.1
 PORT ?= 5240
 WEB_WORKERS ?= 2
-# The web access log's level: DEBUG also shows the racks' routine polling (maasproject/accesslog.py).
+# The web access log's level: DEBUG shows the racks' routine polling too (maasproject/accesslog.py).
 WEB_LOG_LEVEL ?= INFO
 export WEB_LOG_LEVEL
 ADMIN_USER ?= admin
 RACK ?= local
+# The local rack's TFTP and HTTP boot listen here (bootsvc --bind): HOST, so that a first run
+# opens nothing beyond it; BOOTSVC_BIND=0.0.0.0 (or HOST=0.0.0.0) to netboot real machines.
+BOOTSVC_BIND ?= $(HOST)
 PYTEST_ARGS ?=
 DEMO_VMS ?= 2
 # State (SQLite database, filesystem broker, static files, generated secrets) lives here.
@@ -113,8 +116,9 @@ run: admin images
 	# The local rack: registers with the shared secret, read from its 0600 file (never argv or
 	# the environment), then heartbeats and runs its rack.$(RACK) worker once the web is up.
 	$(MANAGE) rack_secret >/dev/null
-	$(BIN)/python -m rack_worker.rackd --secret-file "$(VAR_DIR)/rack_secret" \
-	    --region-url "http://$(HOST):$(PORT)/" --name "$(RACK)" & pgids+=($$!)
+	BOOTSVC_BIND="$(BOOTSVC_BIND)" $(BIN)/python -m rack_worker.rackd \
+	    --secret-file "$(VAR_DIR)/rack_secret" --region-url "http://$(HOST):$(PORT)/" \
+	    --name "$(RACK)" & pgids+=($$!)
 	set +m
 	echo "Started web, worker, beat and rack $(RACK) (process groups $${pgids[*]}); Ctrl-C stops them all."
 	wait -n || true
