@@ -4,7 +4,14 @@ import os
 import dj_database_url
 
 from maasproject.env import generated_secret
-from rack_worker.env import BASE_DIR, broker_transport_options, broker_url, env_bool, var_dir
+from rack_worker.env import (
+    BASE_DIR,
+    broker_transport,
+    broker_transport_options,
+    broker_url,
+    env_bool,
+    var_dir,
+)
 
 VAR_DIR = var_dir()
 
@@ -128,6 +135,8 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
           if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else
           {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
            "LOCATION": str(VAR_DIR / "cache")}}
+# The filesystem broker's files are 0600 (rack_worker/fsbroker.py); None: the URL's transport.
+CELERY_BROKER_TRANSPORT = broker_transport(CELERY_BROKER_URL)
 CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)
 # Retry a broker that is not up yet at start too (Celery 6 stops taking broker_connection_retry
 # for it, and Celery 5 warns about that at every start until this is set).

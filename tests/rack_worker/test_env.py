@@ -7,7 +7,7 @@ import sys
 from kombu import Connection
 
 from maasproject.celery import app as region_app
-from rack_worker.env import FILESYSTEM_BROKER, broker_transport_options
+from rack_worker.env import FILESYSTEM_BROKER, broker_transport, broker_transport_options
 from tests.processes import PROJECT_DIR
 
 # In a fresh interpreter: importing the rack's Celery app here would make it the current app of
@@ -15,7 +15,7 @@ from tests.processes import PROJECT_DIR
 RACK_CONF = """
 import json
 from rack_worker.celery_app import app
-print(json.dumps(app.conf.broker_connection_retry_on_startup))
+print(json.dumps([app.conf.broker_connection_retry_on_startup, app.conf.broker_transport]))
 """
 
 
@@ -37,8 +37,10 @@ def test_any_filesystem_url_gets_the_shared_folders(tmp_path, monkeypatch):
 
 def test_region_and_rack_retry_the_broker_at_start_without_a_warning(tmp_path):
     assert region_app.conf.broker_connection_retry_on_startup is True
+    assert region_app.conf.broker_transport == broker_transport(region_app.conf.broker_url)
     env = {"PATH": "/usr/bin:/bin", "VAR_DIR": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", RACK_CONF], cwd=PROJECT_DIR, env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) is True
+    retry, transport = json.loads(done.stdout)
+    assert retry is True and transport == "rack_worker.fsbroker:Transport"
