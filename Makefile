@@ -11,8 +11,14 @@ MANAGE := $(BIN)/python manage.py
 HOST ?= 127.0.0.1
 PORT ?= 5240
 WEB_WORKERS ?= 2
+# The web access log's level: DEBUG shows the racks' routine polling too (maasproject/accesslog.py).
+WEB_LOG_LEVEL ?= INFO
+export WEB_LOG_LEVEL
 ADMIN_USER ?= admin
 RACK ?= local
+# The local rack's TFTP and HTTP boot listen here (bootsvc --bind): HOST, so that a first run
+# opens nothing beyond it; BOOTSVC_BIND=0.0.0.0 (or HOST=0.0.0.0) to netboot real machines.
+BOOTSVC_BIND ?= $(HOST)
 PYTEST_ARGS ?=
 DEMO_VMS ?= 2
 # State (SQLite database, filesystem broker, static files, generated secrets) lives here.
@@ -103,14 +109,16 @@ run: admin images
 	trap 'exit 143' TERM
 	set -m
 	$(BIN)/gunicorn maasproject.wsgi --bind "$(HOST):$(PORT)" --workers $(WEB_WORKERS) --backlog 4096 \
-	    --access-logfile - --control-socket "$(VAR_DIR)/gunicorn.ctl" & pgids+=($$!)
+	    --access-logfile - --logger-class maasproject.accesslog.AccessLogger \
+	    --control-socket "$(VAR_DIR)/gunicorn.ctl" & pgids+=($$!)
 	$(BIN)/celery -A maasproject worker -Q region -l info --hostname "region@%h" & pgids+=($$!)
 	$(BIN)/celery -A maasproject beat -l info & pgids+=($$!)
 	# The local rack: registers with the shared secret, read from its 0600 file (never argv or
 	# the environment), then heartbeats and runs its rack.$(RACK) worker once the web is up.
 	$(MANAGE) rack_secret >/dev/null
-	$(BIN)/python -m rack_worker.rackd --secret-file "$(VAR_DIR)/rack_secret" \
-	    --region-url "http://$(HOST):$(PORT)/" --name "$(RACK)" & pgids+=($$!)
+	BOOTSVC_BIND="$(BOOTSVC_BIND)" $(BIN)/python -m rack_worker.rackd \
+	    --secret-file "$(VAR_DIR)/rack_secret" --region-url "http://$(HOST):$(PORT)/" \
+	    --name "$(RACK)" & pgids+=($$!)
 	set +m
 	echo "Started web, worker, beat and rack $(RACK) (process groups $${pgids[*]}); Ctrl-C stops them all."
 	wait -n || true
@@ -137,7 +145,8 @@ SYSTEM_PACKAGES := ipmitool:ipmitool qemu-system-x86:qemu-system-x86_64 udhcpc:u
     pxelinux:/usr/lib/PXELINUX/lpxelinux.0 \
     syslinux-common:/usr/lib/syslinux/modules/bios/ldlinux.c32 kmod:depmod ndisc6:rdisc6 \
     syslinux:syslinux mtools:mcopy dosfstools:mkfs.fat fdisk:sfdisk zstd:zstd busybox:busybox \
-    openssh-client:ssh mount:losetup libc-bin:ldd extlinux:extlinux e2fsprogs:debugfs
+    openssh-client:ssh mount:losetup libc-bin:ldd extlinux:extlinux e2fsprogs:debugfs \
+    redis-server:redis-server
 sysdeps:
 	@missing=()
 	for entry in $(SYSTEM_PACKAGES); do

@@ -1,12 +1,15 @@
 """Run the rack's boot services: `python -m bootsvc` (started by rackd, which sets the env)."""
 import argparse
 import asyncio
+import ipaddress
 import json
 import logging
 import os
 import signal
+import socket
 from pathlib import Path
 
+from bootsvc.bootconfig import ALL_INTERFACES
 from bootsvc.http import STALL_TIMEOUT, BootHttpServer
 from bootsvc.region import RegionClient, RegionError
 from bootsvc.service import DecisionCache, DhcpManager, EventSink, Options, seed_loaders
@@ -27,17 +30,28 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--http-stall-timeout", type=float,
                         default=float(os.environ.get("BOOTSVC_HTTP_STALL_TIMEOUT", STALL_TIMEOUT)),
                         help="seconds without progress before an HTTP transfer is given up")
+    parser.add_argument("--bind", default=os.environ.get("BOOTSVC_BIND") or ALL_INTERFACES,
+                        help="the IPv4 address (or host name) TFTP and HTTP boot listen on "
+                             "(default 0.0.0.0: every interface); DHCP always listens on the "
+                             "interfaces it serves")
     parser.add_argument("--no-dhcp", action="store_true", help="serve TFTP and HTTP only")
     parser.add_argument("--poll-interval", type=float, default=1.0)
     args = parser.parse_args(argv)
     if not args.region_url or not args.credentials:
         parser.error("needs --region-url and --credentials (rackd passes both)")
+    try:
+        bind = str(ipaddress.IPv4Address(args.bind))
+    except ValueError:
+        try:
+            bind = socket.gethostbyname(args.bind)  # make run passes HOST: "localhost" too
+        except OSError:
+            parser.error(f"--bind (BOOTSVC_BIND) {args.bind!r} is no IPv4 address or host name")
     credentials = json.loads(Path(args.credentials).read_text())
     rack_dir = var_dir() / "rack"
     return Options(region_url=args.region_url, system_id=credentials["system_id"],
                    token=credentials["token"], cache_dir=rack_dir / "cache",
                    state_dir=rack_dir / "dhcp", http_port=args.http_port,
-                   tftp_port=args.tftp_port, dhcp=not args.no_dhcp,
+                   tftp_port=args.tftp_port, bind=bind, dhcp=not args.no_dhcp,
                    poll_interval=args.poll_interval,
                    http_stall_timeout=args.http_stall_timeout)
 
@@ -52,7 +66,8 @@ async def serve(options: Options, stop: asyncio.Event) -> None:
     dhcp = DhcpManager(options.state_dir, client.post_leases, events)
     events.mac_for_ip = dhcp.mac_for_ip
     flusher = asyncio.get_running_loop().create_task(events.run())
-    log.info("boot services up: HTTP %d, TFTP %d", options.http_port, options.tftp_port)
+    log.info("boot services up: HTTP %s:%d, TFTP %s:%d", options.bind, options.http_port,
+             options.bind, options.tftp_port)
     try:
         await follow_config(client, dhcp if options.dhcp else None, options.poll_interval, stop)
     finally:
@@ -66,7 +81,8 @@ async def serve(options: Options, stop: asyncio.Event) -> None:
 
 def _http(options: Options, decisions, events) -> BootHttpServer:
     server = BootHttpServer(str(options.cache_dir), decisions.decide, events.add,
-                            port=options.http_port, stall_timeout=options.http_stall_timeout)
+                            host=options.bind, port=options.http_port,
+                            stall_timeout=options.http_stall_timeout)
     server.start()
     return server
 
@@ -74,7 +90,7 @@ def _http(options: Options, decisions, events) -> BootHttpServer:
 def _tftp(options: Options, decisions, events) -> BootTftpServer:
     server = BootTftpServer(str(options.cache_dir), decisions.decide, events.add,
                             http_port=options.http_port)
-    server.start("0.0.0.0", options.tftp_port)
+    server.start(options.bind, options.tftp_port)
     return server
 
 

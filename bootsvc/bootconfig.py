@@ -18,6 +18,8 @@ POWEROFF_PARAM = "metal.poweroff=1"
 # Where a deploying machine finds the image cache: this rack's HTTP boot server.
 IMAGES_PARAM = "metal.images"
 DEFAULT_HTTP_PORT = 5248
+# TFTP and HTTP boot listen here unless told an address (--bind, BOOTSVC_BIND).
+ALL_INTERFACES = "0.0.0.0"
 
 _MAC_RE = re.compile(r"^[0-9a-f]{2}([:-]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}$")
 _UNSAFE_RE = re.compile(r"[\x00-\x1f\x7f]")

@@ -64,7 +64,7 @@ class BootHttpServer(ThreadingHTTPServer):
         cache_dir: str,
         decide: Callable[[str | None], dict],
         on_event: Callable[[dict], None] | None = None,
-        host: str = "0.0.0.0",
+        host: str = bootconfig.ALL_INTERFACES,
         port: int = bootconfig.DEFAULT_HTTP_PORT,
         http_host: str | None = None,
         stall_timeout: float = STALL_TIMEOUT,

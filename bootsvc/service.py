@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bootsvc.bootconfig import ALL_INTERFACES
 from bootsvc.dhcp.config import from_json
 from bootsvc.dhcp.packet import format_mac
 from bootsvc.dhcp.server import DhcpServer
@@ -40,6 +41,7 @@ class Options:
     state_dir: Path
     http_port: int = 5248
     tftp_port: int = 69
+    bind: str = ALL_INTERFACES  # TFTP and HTTP boot; DHCP binds per interface it serves
     dhcp: bool = True
     poll_interval: float = 1.0
     http_stall_timeout: float = STALL_TIMEOUT

@@ -122,7 +122,7 @@ class BootTftpServer(TftpServer):
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def bind(self, host: str = "0.0.0.0", port: int = 69) -> int:
+    def bind(self, host: str = bootconfig.ALL_INTERFACES, port: int = 69) -> int:
         """Bind the listening socket; returns the port (useful with port 0)."""
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
@@ -131,10 +131,11 @@ class BootTftpServer(TftpServer):
         self.listenip, self.listenport = self.sock.getsockname()
         return self.listenport
 
-    def listen(self, listenip="0.0.0.0", listenport=69, timeout=None, retries=None):
+    def listen(self, listenip=bootconfig.ALL_INTERFACES, listenport=69, timeout=None,
+               retries=None):
         """Serve until stop(); binds first unless bind() was called."""
         if self.sock is None:
-            self.bind(listenip or "0.0.0.0", listenport)
+            self.bind(listenip or bootconfig.ALL_INTERFACES, listenport)
         self.is_running.set()
         try:
             while not self._stop:
@@ -192,7 +193,7 @@ class BootTftpServer(TftpServer):
             data, anc, _, addr = self.sock.recvmsg(65536, socket.CMSG_SPACE(12))
         except (BlockingIOError, InterruptedError):
             return None
-        local_ip = self.listenip if self.listenip != "0.0.0.0" else "127.0.0.1"
+        local_ip = self.listenip if self.listenip != bootconfig.ALL_INTERFACES else "127.0.0.1"
         for level, kind, cdata in anc:
             if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(cdata) >= 12:
                 local_ip = socket.inet_ntoa(cdata[8:12])  # ipi_addr: the header destination

@@ -1,11 +1,14 @@
-"""Top-level URLs: web pages, admin, REST API v1 with its schema and docs (apps by name only)."""
+"""Top-level URLs: web pages, admin, REST API v1 (root, schema, docs; apps by name only)."""
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from maasproject.api.root import ApiRootView
+
 urlpatterns = [
     path("", include("nodes.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/", ApiRootView.as_view(), name="api-root"),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("zones.api.urls")),

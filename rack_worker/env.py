@@ -3,7 +3,8 @@ import os
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-FILESYSTEM_BROKER = "filesystem://"
+# A host, though unused: without one kombu warns "No hostname was supplied" at every start.
+FILESYSTEM_BROKER = "filesystem://localhost/"
 
 
 def var_dir() -> Path:
@@ -25,14 +26,29 @@ def broker_url() -> str:
     return os.environ.get("CELERY_BROKER_URL") or FILESYSTEM_BROKER
 
 
+def is_filesystem_broker(url: str) -> bool:
+    return url.startswith("filesystem:")
+
+
+def broker_transport(url: str) -> str | None:
+    """Celery's broker_transport: the filesystem one writing 0600 files, else the URL's own."""
+    return "rack_worker.fsbroker:Transport" if is_filesystem_broker(url) else None
+
+
 def broker_transport_options(url: str) -> dict:
-    """Folders of the filesystem transport (shared by every process on this machine)."""
-    if url != FILESYSTEM_BROKER:
+    """Folders of the filesystem transport (shared by every process on this machine).
+
+    Messages carry BMC parameters: the folders are 0700 (made so, or tightened when an older
+    run left them open, with any file in them made 0600); new files are 0600 (fsbroker).
+    """
+    if not is_filesystem_broker(url):
         return {}
     # CELERY_BROKER_DIR lets processes with a VAR_DIR of their own (lab racks) share the queues.
     folder = Path(os.environ.get("CELERY_BROKER_DIR") or var_dir() / "broker")
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.chmod(0o700)
     for sub in ("in", "processed", "control"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
+        _private_folder(folder / sub)
     return {
         "data_folder_in": str(folder / "in"),
         "data_folder_out": str(folder / "in"),
@@ -41,3 +57,19 @@ def broker_transport_options(url: str) -> dict:
         # Exchange tables: without this kombu writes them to ./control wherever it runs.
         "control_folder": str(folder / "control"),
     }
+
+
+def _private_folder(path: Path) -> None:
+    """Create the folder 0700, or make an existing one and its files private."""
+    try:
+        path.mkdir(mode=0o700)
+        return
+    except FileExistsError:
+        pass
+    path.chmod(0o700)
+    for entry in os.scandir(path):
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat().st_mode & 0o077:
+                os.chmod(entry.path, 0o600)
+        except FileNotFoundError:
+            pass  # consumed meanwhile

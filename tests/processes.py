@@ -1,5 +1,6 @@
 """Helpers for tests that run real processes (workers, racks, BMCs) against the test database."""
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -103,3 +104,40 @@ def skip_or_fail(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true but {reason}")
     pytest.skip(reason)
+
+
+def start_redis(directory: Path) -> tuple[subprocess.Popen, str]:
+    """A redis-server of this test's own on a spare port (no persistence); (process, URL).
+
+    Never the machine's shared Redis: a test that needs a broker it may fill or stop uses this.
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        skip_or_fail("redis-server is not installed (apt-get install redis-server)")
+    port = free_tcp_port()
+    log_path = directory / "redis.log"
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(directory), "--logfile", str(log_path)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+    def answers() -> bool:
+        assert process.poll() is None, "redis-server exited:\n" + _tail(log_path)
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    wait_until(answers, 15, lambda: "redis-server did not answer:\n" + _tail(log_path))
+    return process, f"redis://127.0.0.1:{port}/0"
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"({path} missing)"

@@ -4,7 +4,14 @@ import os
 import dj_database_url
 
 from maasproject.env import generated_secret
-from rack_worker.env import BASE_DIR, broker_transport_options, broker_url, env_bool, var_dir
+from rack_worker.env import (
+    BASE_DIR,
+    broker_transport,
+    broker_transport_options,
+    broker_url,
+    env_bool,
+    var_dir,
+)
 
 VAR_DIR = var_dir()
 
@@ -112,10 +119,14 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Bare-metal provisioning: machines, zones, pools, networks, lifecycle actions.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request and response bodies as separate components: write-only fields (a password) are
+    # not in answers, read-only ones not asked for.
+    "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI assets served locally: regions often have no internet access.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"NodeStatusEnum": "nodes.choices.NodeStatus"},
+    "ENUM_NAME_OVERRIDES": {"NodeStatusEnum": "nodes.choices.NodeStatus",
+                            "ScriptStatusEnum": "nodes.choices.ScriptStatus"},
 }
 
 # Celery: with no broker configured, kombu's filesystem transport under var/ (no server).
@@ -128,7 +139,12 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
           if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else
           {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
            "LOCATION": str(VAR_DIR / "cache")}}
+# The filesystem broker's files are 0600 (rack_worker/fsbroker.py); None: the URL's transport.
+CELERY_BROKER_TRANSPORT = broker_transport(CELERY_BROKER_URL)
 CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)
+# Retry a broker that is not up yet at start too (Celery 6 stops taking broker_connection_retry
+# for it, and Celery 5 warns about that at every start until this is set).
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "region"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

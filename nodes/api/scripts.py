@@ -32,13 +32,16 @@ class ScriptSerializer(serializers.ModelSerializer):
     """A script; `body` only when asked for (`?include_script=true`)."""
 
     resource_uri = serializers.SerializerMethodField()
+    # Not read-only only so that the schema does not call it required: writes go through
+    # ScriptWriteSerializer.
+    body = serializers.CharField(required=False, help_text="with ?include_script=true only")
 
     class Meta:
         model = Script
         fields = ["id", "name", "title", "description", "tags", "script_type", "hardware_type",
                   "parallel", "timeout", "destructive", "parameters", "default", "created",
                   "updated", "resource_uri", "body"]
-        read_only_fields = fields
+        read_only_fields = fields[:-1]
 
     def get_resource_uri(self, script: Script) -> str:
         return f"/api/v1/scripts/{script.name}/"
@@ -187,6 +190,44 @@ def _visible_machine(request, system_id: str) -> Machine:
     return get_object_or_404(machines_visible_to(request.user), system_id=system_id)
 
 
+class ScriptResultBodySerializer(serializers.Serializer):
+    """One result in a script set's body (the shape _result_body builds, for the schema)."""
+
+    id = serializers.IntegerField()
+    script_name = serializers.CharField()
+    script = serializers.IntegerField(allow_null=True)
+    status = serializers.ChoiceField(choices=ScriptStatus.choices)
+    status_name = serializers.CharField()
+    exit_status = serializers.IntegerField(allow_null=True)
+    parameters = serializers.JSONField()
+    started = serializers.DateTimeField(allow_null=True)
+    ended = serializers.DateTimeField(allow_null=True)
+    runtime = serializers.FloatField(allow_null=True)
+    output_urls = serializers.DictField(child=serializers.CharField())
+
+
+class ScriptSetBodySerializer(serializers.Serializer):
+    """A script set as the results list answers it (the shape _set_body builds)."""
+
+    id = serializers.IntegerField()
+    system_id = serializers.CharField()
+    result_type = serializers.ChoiceField(choices=ResultType.choices)
+    options = serializers.JSONField()
+    status = serializers.ChoiceField(choices=ScriptStatus.choices)
+    status_name = serializers.CharField()
+    created = serializers.DateTimeField(allow_null=True)
+    last_ping = serializers.DateTimeField(allow_null=True)
+    finished = serializers.DateTimeField(allow_null=True)
+    result_count = serializers.IntegerField()
+    resource_uri = serializers.CharField()
+
+
+class ScriptSetDetailSerializer(ScriptSetBodySerializer):
+    """A script set with its results."""
+
+    results = ScriptResultBodySerializer(many=True)
+
+
 def _result_body(machine: Machine, script_set: ScriptSet, result: ScriptResult) -> dict:
     base = f"/api/v1/machines/{machine.system_id}/results/{script_set.pk}/{result.script_name}"
     return {
@@ -221,7 +262,8 @@ def _iso(value) -> str | None:
 class ResultListView(APIView):
     """A machine's script sets, newest first (`?type=commissioning|...|deployment`)."""
 
-    @extend_schema(parameters=[OpenApiParameter("type", str)], responses={200: dict},
+    @extend_schema(parameters=[OpenApiParameter("type", str)],
+                   responses=ScriptSetBodySerializer(many=True),
                    operation_id="machines_results_list")
     def get(self, request, system_id: str):
         machine = _visible_machine(request, system_id)
@@ -235,7 +277,8 @@ class ResultListView(APIView):
 class ResultDetailView(APIView):
     """One script set with its results: by id, or `current-commissioning` / `current-testing`."""
 
-    @extend_schema(responses={200: dict}, operation_id="machines_results_retrieve")
+    @extend_schema(responses=ScriptSetDetailSerializer,
+                   operation_id="machines_results_retrieve")
     def get(self, request, system_id: str, key: str):
         machine = _visible_machine(request, system_id)
         script_set = script_set_get(machine, key)

@@ -48,7 +48,7 @@ class MachineSerializer(serializers.ModelSerializer):
     status_name = serializers.CharField(read_only=True)
     zone = NamedRefSerializer(read_only=True)
     pool = NamedRefSerializer(read_only=True)
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     # Declared for the OpenAPI schema; the body is built in to_representation.
     tag_names = serializers.ListField(child=serializers.CharField(), read_only=True)
     boot_interface = InterfaceSerializer(read_only=True, allow_null=True)
@@ -161,8 +161,10 @@ class TagSerializer(serializers.ModelSerializer):
 
 
 class EventSerializer(serializers.ModelSerializer):
-    system_id = serializers.CharField(source="machine.system_id", read_only=True, default=None)
-    username = serializers.CharField(source="user.username", read_only=True, default=None)
+    system_id = serializers.CharField(source="machine.system_id", read_only=True, default=None,
+                                      allow_null=True)
+    username = serializers.CharField(source="user.username", read_only=True, default=None,
+                                     allow_null=True)
     level = serializers.SerializerMethodField()
 
     class Meta:

@@ -55,7 +55,7 @@ ENV_VARS = [
     "METADATA_HEARTBEAT_TIMEOUT", "ENLIST_COMMISSION", "CELERY_BROKER_DIR", "DEPLOY_RETRY_WAIT",
     "PXE_BOOT_RETRIES", "REGION_URL", "BOOT_RESOURCES_DIR", "RACK_DEAD_AFTER",
     "RACK_STATUS_INTERVAL", "DHCP_LEASE_TIME", "DHCP_ENLIST_LEASE_TIME", "POWER_SECRETS_KEY",
-    "RACK_REGISTER_FAILURES", "METADATA_TOKEN_SOURCES",
+    "RACK_REGISTER_FAILURES", "METADATA_TOKEN_SOURCES", "WEB_LOG_LEVEL",
 ]
 
 
@@ -77,7 +77,7 @@ def test_embedded_defaults(tmp_path):
     assert s["engine"] == "django.db.backends.sqlite3"
     assert s["name"] == str(var / "maas.sqlite3")
     assert s["conn_max_age"] == 60
-    assert s["broker"] == "filesystem://"
+    assert s["broker"] == "filesystem://localhost/"
     # The broker's queues and exchange tables stay under VAR_DIR: without control_folder kombu
     # writes its exchange tables to ./control in whatever the working directory is.
     for key in ("data_folder_in", "data_folder_out", "data_folder_processed", "control_folder"):
@@ -172,7 +172,7 @@ def test_test_settings_use_a_sqlite_file_outside_ci(tmp_path):
     assert s["engine"] == "django.db.backends.sqlite3"
     # A file, so that worker subprocesses in integration tests share the test database.
     assert s["test_name"] == str(tmp_path / "test.sqlite3")
-    assert s["broker"] == "filesystem://"
+    assert s["broker"] == "filesystem://localhost/"
 
 
 def test_test_settings_default_to_postgres_and_redis_in_ci(tmp_path):

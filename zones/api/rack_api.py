@@ -5,6 +5,8 @@ shared secret) is open.
 """
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -69,7 +71,7 @@ class IsRack(permissions.BasePermission):
         return isinstance(request.auth, RackController)
 
 
-class InterfaceSerializer(serializers.Serializer):
+class RackInterfaceSerializer(serializers.Serializer):
     name = NameField(max_length=64)
     mac = MacAddressField(allow_blank=True, required=False, default="")
     addresses = serializers.ListField(child=NameField(max_length=64), default=list)
@@ -79,11 +81,11 @@ class RegisterSerializer(serializers.Serializer):
     secret = serializers.CharField()
     name = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
     version = NameField(max_length=64, allow_blank=True, required=False, default="")
-    interfaces = InterfaceSerializer(many=True, required=False, default=list)
+    interfaces = RackInterfaceSerializer(many=True, required=False, default=list)
 
 
 class HeartbeatSerializer(serializers.Serializer):
-    interfaces = InterfaceSerializer(many=True, required=False, default=list)
+    interfaces = RackInterfaceSerializer(many=True, required=False, default=list)
     services = serializers.DictField(child=NameField(max_length=32), default=dict)
 
 
@@ -100,7 +102,7 @@ class LeasesSerializer(serializers.Serializer):
     leases = LeaseSerializer(many=True, allow_empty=True)
 
 
-class EventSerializer(serializers.Serializer):
+class RackEventSerializer(serializers.Serializer):
     mac = MacAddressField()
     type = serializers.ChoiceField(choices=EVENT_TYPES)
     description = TextField(allow_blank=True, required=False, default="")
@@ -111,7 +113,7 @@ class EventSerializer(serializers.Serializer):
 
 
 class EventsSerializer(serializers.Serializer):
-    events = EventSerializer(many=True, allow_empty=True)
+    events = RackEventSerializer(many=True, allow_empty=True)
 
 
 def _plain(data):
@@ -143,6 +145,9 @@ class RegisterView(_RackView):
     authentication_classes = []
     permission_classes = [permissions.AllowAny]
 
+    @extend_schema(request=RegisterSerializer, responses=inline_serializer("RackRegistration", {
+        "system_id": serializers.CharField(), "name": serializers.CharField(),
+        "token": serializers.CharField()}))
     def post(self, request):
         address = request.META.get("REMOTE_ADDR", "")
         REGISTER_FAILURES.check(address)
@@ -160,6 +165,8 @@ class RegisterView(_RackView):
 class HeartbeatView(_RackView):
     """Record the rack's interfaces and service states; answers its status."""
 
+    @extend_schema(request=HeartbeatSerializer, responses=inline_serializer(
+        "RackHeartbeatAnswer", {"status": serializers.CharField()}))
     def post(self, request):
         data = self.validated(HeartbeatSerializer)
         state = rackapi.rack_heartbeat(request.auth, data["interfaces"], data["services"])
@@ -172,6 +179,8 @@ class HeartbeatView(_RackView):
 class ConfigView(_RackView):
     """The rack's DHCP and boot configuration, with an ETag (304 when unchanged)."""
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT,
+                              304: OpenApiResponse(description="Unchanged (If-None-Match).")})
     def get(self, request):
         config = rackapi.rack_config(request.auth)
         etag = rackapi.config_etag(config)
@@ -190,6 +199,7 @@ def _etags(header: str) -> set[str]:
 class BootView(_RackView):
     """The boot decision for a MAC."""
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, mac: str):
         try:
             decision = boot_decision(mac, request.auth, request.build_absolute_uri("/"))
@@ -202,6 +212,8 @@ class BootView(_RackView):
 class LeasesView(_RackView):
     """Record a batch of DHCP leases (all or nothing)."""
 
+    @extend_schema(request=LeasesSerializer, responses=inline_serializer(
+        "RackLeasesAnswer", {"recorded": serializers.IntegerField()}))
     def post(self, request):
         data = self.validated(LeasesSerializer)
         try:
@@ -214,6 +226,9 @@ class LeasesView(_RackView):
 class EventsView(_RackView):
     """Record a batch of boot-timeline events on the machines owning the MACs."""
 
+    @extend_schema(request=EventsSerializer, responses=inline_serializer(
+        "RackEventsAnswer", {"recorded": serializers.IntegerField(),
+                             "ignored": serializers.IntegerField()}))
     def post(self, request):
         data = self.validated(EventsSerializer)
         return Response(rackapi.events_record(request.auth, data["events"]))

@@ -3,6 +3,8 @@ import os
 import re
 
 from django.http import FileResponse, Http404, HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -32,6 +34,7 @@ class ProgressSerializer(serializers.Serializer):
 class ImageManifestView(_RackView):
     """The boot resources the rack should cache: {"files": [{path, size, sha256}], "etag"}."""
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request):
         manifest = bootfiles.boot_manifest()
         response = Response(manifest)
@@ -42,6 +45,7 @@ class ImageManifestView(_RackView):
 class ImageProgressView(_RackView):
     """Record the rack's image-sync progress; it shows as `image_sync` in the racks API."""
 
+    @extend_schema(request=ProgressSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request):
         data = self.validated(ProgressSerializer)
         return Response(bootfiles.rack_image_sync_record(request.auth, data))
@@ -50,6 +54,11 @@ class ImageProgressView(_RackView):
 class ImageFileView(_RackView):
     """One boot resource, streamed; `Range: bytes=N-` (or N-M, -N) answers 206."""
 
+    @extend_schema(operation_id="rack_images_file", responses={
+        (200, "application/octet-stream"): OpenApiTypes.BINARY,
+        (206, "application/octet-stream"): OpenApiTypes.BINARY,
+        404: OpenApiResponse(description="No such boot resource."),
+        416: OpenApiResponse(description="Range not satisfiable.")})
     def get(self, request, path: str):
         item = bootfiles.boot_file(path)
         if item is None:
