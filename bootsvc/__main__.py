@@ -11,8 +11,9 @@ from pathlib import Path
 
 from bootsvc.bootconfig import ALL_INTERFACES
 from bootsvc.http import STALL_TIMEOUT, BootHttpServer
+from bootsvc.loaders import LoaderWatch, status_path
 from bootsvc.region import RegionClient, RegionError
-from bootsvc.service import DecisionCache, DhcpManager, EventSink, Options, seed_loaders
+from bootsvc.service import DecisionCache, DhcpManager, EventSink, Options
 from bootsvc.tftp import BootTftpServer
 from rack_worker.env import var_dir
 
@@ -59,12 +60,16 @@ def parse_args(argv: list[str] | None = None) -> Options:
 async def serve(options: Options, stop: asyncio.Event) -> None:
     """Run TFTP and HTTP in threads and DHCP on this loop until `stop` is set."""
     client = RegionClient(options.region_url, options.system_id, options.token, retries=1)
-    seed_loaders(options.cache_dir)
     events, decisions = EventSink(client.post_events), DecisionCache(client)
+    # The status file goes to the rack dir (the cache's parent), where rackd reads it.
+    loaders = LoaderWatch(options.cache_dir, events.add, status_path(options.cache_dir.parent))
+    loaders.refresh()
     http = started("HTTP boot", lambda: _http(options, decisions, events))
     tftp = started("TFTP", lambda: _tftp(options, decisions, events))
     dhcp = DhcpManager(options.state_dir, client.post_leases, events)
     events.mac_for_ip = dhcp.mac_for_ip
+    loaders.watch(http, tftp)
+    watcher = asyncio.get_running_loop().create_task(loaders.run())
     flusher = asyncio.get_running_loop().create_task(events.run())
     log.info("boot services up: HTTP %s:%d, TFTP %s:%d", options.bind, options.http_port,
              options.bind, options.tftp_port)
@@ -72,6 +77,7 @@ async def serve(options: Options, stop: asyncio.Event) -> None:
         await follow_config(client, dhcp if options.dhcp else None, options.poll_interval, stop)
     finally:
         flusher.cancel()
+        watcher.cancel()
         await dhcp.stop()
         await events.flush()
         for server in (tftp, http):

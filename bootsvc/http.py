@@ -68,12 +68,13 @@ class BootHttpServer(ThreadingHTTPServer):
         port: int = bootconfig.DEFAULT_HTTP_PORT,
         http_host: str | None = None,
         stall_timeout: float = STALL_TIMEOUT,
+        on_miss: Callable[[str, str, str], bool] | None = None,
     ):
         self.cache_dir = os.path.realpath(cache_dir)
         if not os.path.isdir(self.cache_dir):
             raise ValueError(f"cache dir {cache_dir} is not a directory")
         self.decide, self.on_event, self.http_host = decide, on_event, http_host
-        self.stall_timeout = stall_timeout
+        self.stall_timeout, self.on_miss = stall_timeout, on_miss
         super().__init__((host, port), BootHttpHandler)
 
     def start(self) -> int:
@@ -179,8 +180,13 @@ class BootHttpHandler(BaseHTTPRequestHandler):
 
     def _serve_file(self, name: str, head: bool) -> None:
         path = resolve_file(self.server.cache_dir, name)
+        on_miss = self.server.on_miss
+        if path is None and on_miss is not None and on_miss(name, self.client_address[0], "HTTP"):
+            path = resolve_file(self.server.cache_dir, name)  # a loader installed since
         if path is None:  # an event too: a missing kernel is a step the timeline must show
-            self._send_text(HTTPStatus.NOT_FOUND, "not found\n", head, event={"path": name})
+            # (on_miss reports it itself, once a minute per client and file)
+            event = None if on_miss is not None else {"path": name}
+            self._send_text(HTTPStatus.NOT_FOUND, "not found\n", head, event=event)
             return
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size

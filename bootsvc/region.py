@@ -50,10 +50,13 @@ class RegionClient:
         self.system_id, self.token = answer["system_id"], answer["token"]
         return answer
 
-    def heartbeat(self, interfaces: list[dict], services: dict[str, str]) -> dict:
-        """Report interfaces and service states; answers {"status": ...}."""
-        return self._request("POST", "heartbeat/", {"interfaces": interfaces,
-                                                    "services": services})[2]
+    def heartbeat(self, interfaces: list[dict], services: dict[str, str],
+                  reasons: dict[str, str] | None = None) -> dict:
+        """Report interfaces, service states and why any is not running; answers {"status"}."""
+        body = {"interfaces": interfaces, "services": services}
+        if reasons:
+            body["reasons"] = reasons
+        return self._request("POST", "heartbeat/", body)[2]
 
     def get_config(self, etag: str | None = None) -> tuple[dict, str] | None:
         """(config, etag), or None when the config still matches `etag` (304)."""

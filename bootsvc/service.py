@@ -7,7 +7,6 @@ in batches. Nothing here touches a database.
 import asyncio
 import ipaddress
 import logging
-import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -24,8 +23,6 @@ from rack_worker.env import env_bool
 from rack_worker.netinfo import read_interfaces
 
 log = logging.getLogger("bootsvc")
-DEBIAN_LOADERS = {"lpxelinux.0": "/usr/lib/PXELINUX/lpxelinux.0",
-                  "ldlinux.c32": "/usr/lib/syslinux/modules/bios/ldlinux.c32"}
 ENLIST_PATHS = {"kernel": "images/ephemeral/amd64/linux",
                 "initrd": "images/ephemeral/amd64/initrd.gz"}
 
@@ -186,11 +183,3 @@ def local_addresses_on(subnets: list[dict]) -> dict[str, str]:
             if any(ip in network for network in networks):
                 found[interface["name"]] = str(ip)
     return found
-
-
-def seed_loaders(cache_dir: Path) -> None:
-    """Put Debian's pxelinux loaders in the cache when it has none (until images sync them)."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    for name, source in DEBIAN_LOADERS.items():
-        if not (cache_dir / name).exists() and Path(source).exists():
-            shutil.copyfile(source, cache_dir / name)

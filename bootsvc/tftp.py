@@ -87,7 +87,8 @@ class BootTftpServer(TftpServer):
     """tftpy's server with a hardened receive loop: never stops on a bad packet.
 
     `decide(mac)` returns the boot decision dict (mac None for `pxelinux.cfg/default`);
-    `on_event(dict)` is called for every file served in full.
+    `on_event(dict)` is called for every file served in full; `on_miss(name, client, "TFTP")`
+    for a file not in the cache, and True from it means look again (bootsvc.loaders).
     """
 
     def __init__(
@@ -99,6 +100,7 @@ class BootTftpServer(TftpServer):
         http_host: str | None = None,
         timeout: float = 1.0,
         retries: int = 5,
+        on_miss: Callable[[str, str, str], bool] | None = None,
     ):
         self.cache_dir = os.path.realpath(cache_dir)
         if not os.path.isdir(self.cache_dir):
@@ -107,7 +109,7 @@ class BootTftpServer(TftpServer):
         # go through _open, which applies our own checks.
         self._empty_root = tempfile.mkdtemp(prefix="bootsvc-tftp-")
         super().__init__(self._empty_root, dyn_file_func=self._open)
-        self.decide, self.on_event = decide, on_event
+        self.decide, self.on_event, self.on_miss = decide, on_event, on_miss
         self.http_port, self.http_host = http_port, http_host
         self.timeout, self.retries = timeout, retries
         self._by_sock: dict[socket.socket, str] = {}
@@ -229,6 +231,8 @@ class BootTftpServer(TftpServer):
             self._reply_error(local_ip, addr, ERR_ACCESS, "access violation")
             return
         resolved = self._resolve(name, local_ip)
+        if resolved is None and self.on_miss is not None and self.on_miss(name, addr[0], "TFTP"):
+            resolved = self._resolve(name, local_ip)  # a loader installed since: seeded now
         if resolved is None:
             self._reply_error(local_ip, addr, ERR_NOT_FOUND, "file not found")
             return

@@ -2,7 +2,7 @@
 import os
 import shutil
 
-from bootsvc.service import DEBIAN_LOADERS
+from bootsvc.loaders import DEBIAN_LOADERS
 from lab.vm import ROM
 
 # Debian package -> a command (on PATH) or a file it installs.

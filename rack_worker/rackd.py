@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+from bootsvc.loaders import read_status_reason, status_path
 from bootsvc.region import RegionAuthError, RegionClient, RegionError
 from rack_worker.env import var_dir
 from rack_worker.netinfo import read_interfaces
@@ -146,7 +147,8 @@ class Rackd:
 
     def heartbeat(self) -> None:
         """Report to the region; keep the power key it answers with when it is new."""
-        key = self.client.heartbeat(read_interfaces(), self.services()).get("power_key")
+        services, reasons = self.health()
+        key = self.client.heartbeat(read_interfaces(), services, reasons).get("power_key")
         saved = load_credentials(self.credentials_file) or {}
         if key and saved and saved.get("power_key") != key:
             # The rack worker reads the key from this file for every power request.
@@ -154,6 +156,15 @@ class Rackd:
 
     def services(self) -> dict[str, str]:
         return {child.name: child.state for child in self.children}
+
+    def health(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Service states, with a running bootsvc degraded (and why) while loaders are missing."""
+        services, reasons = self.services(), {}
+        if services.get("bootsvc") == "running":
+            reason = read_status_reason(status_path(self.credentials_file.parent))
+            if reason:
+                services["bootsvc"], reasons["bootsvc"] = "degraded", reason
+        return services, reasons
 
     def heartbeat_loop(self) -> None:
         while not self.stopping.wait(self.args.heartbeat_interval):

@@ -65,13 +65,30 @@ def racks_list() -> QuerySet[RackController]:
     return RackController.objects.prefetch_related("subnets").order_by("name")
 
 
+def rack_status_reason(rack: RackController) -> str:
+    """Why a rack is not running: its silence, or each service not running and why."""
+    if rack.status == RackStatus.DEAD:
+        if rack.last_heartbeat is None:
+            return "no heartbeat yet"
+        return f"no heartbeat since {rack.last_heartbeat.isoformat(timespec='seconds')}"
+    if rack.status != RackStatus.DEGRADED:
+        return ""
+    reasons = rack.service_reasons or {}
+    return "; ".join(f"{name} {state}" + (f": {reasons[name]}" if reasons.get(name) else "")
+                     for name, state in sorted((rack.services or {}).items())
+                     if state != "running")
+
+
 def healthy_racks():
-    """Running racks with the CIDRs of their subnets and their power keys, to send work to."""
+    """Racks that can run power work, running ones first: running, or degraded with their
+    worker running (missing boot loaders do not stop power jobs)."""
     from rack_worker.client import RackInfo
 
-    racks = RackController.objects.filter(status=RackStatus.RUNNING).prefetch_related("subnets")
+    racks = RackController.objects.filter(
+        Q(status=RackStatus.RUNNING)
+        | Q(status=RackStatus.DEGRADED, services__worker="running")).prefetch_related("subnets")
     return [
         RackInfo(name=rack.name, cidrs=tuple(subnet.cidr for subnet in rack.subnets.all()),
                  power_key=rack_power_key(rack.system_id, rack.token_hash))
-        for rack in racks.order_by("name")
+        for rack in sorted(racks, key=lambda r: (r.status != RackStatus.RUNNING, r.name))
     ]

@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from bootsvc.loaders import LOADERS, LoaderWatch, status_path
 from nodes.models import Event
 from rack_worker import rackd
 from rack_worker.netinfo import _from_ip_json, _from_sysfs, read_interfaces
 from tests.processes import PROJECT_DIR, process_env, stop, wait_until
 from zones.models import RackController
+from zones.selectors import rack_status_reason
 from zones.services.rackapi import hash_token, rack_secret
 from zones.services.racks import rack_status_sweep
 
@@ -95,6 +97,54 @@ def test_saved_credentials_are_reused_and_re_registered_when_refused(live_server
     assert third.client.token != saved["token"]
     assert RackController.objects.get(name="u1").token_hash == hash_token(third.client.token)
     assert Event.objects.filter(type="rack_registered", hostname="u1").count() == 2
+
+
+class RunningChild:
+    """A supervised child that is up (what rackd.Child says of a live process)."""
+
+    def __init__(self, name: str):
+        self.name, self.state = name, "running"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_missing_boot_loaders_make_the_rack_degraded_with_the_reason_until_installed(
+        live_server, tmp_path, monkeypatch):
+    """bootsvc's status file -> rackd's heartbeat -> the region's rack status and reason."""
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    daemon = rackd.Rackd(_args(live_server.url))
+    daemon.connect()
+    daemon.children = [RunningChild("worker"), RunningChild("bootsvc")]
+    status_file = status_path(tmp_path / "rack")
+    watch = LoaderWatch(tmp_path / "rack" / "cache", lambda event: None, status_file,
+                        root=tmp_path / "root")
+    watch.refresh()  # what bootsvc does at start: nothing installed under root
+    services, reasons = daemon.health()
+    assert services == {"worker": "running", "bootsvc": "degraded"}
+    assert "lpxelinux.0 (pxelinux)" in reasons["bootsvc"]
+    daemon.heartbeat()
+    rack = RackController.objects.get(name="u1")
+    assert rack.status == "degraded"
+    assert rack_status_reason(rack) == f"bootsvc degraded: {reasons['bootsvc']}"
+
+    for name in ("lpxelinux.0", "ldlinux.c32"):
+        source = tmp_path / "root" / LOADERS[name].source.lstrip("/")
+        source.parent.mkdir(parents=True, exist_ok=True)
+        source.write_bytes(b"loader")
+    watch.refresh()  # bootsvc's periodic check
+    assert daemon.health() == ({"worker": "running", "bootsvc": "running"}, {})
+    daemon.heartbeat()
+    rack = RackController.objects.get(name="u1")
+    assert (rack.status, rack_status_reason(rack)) == ("running", "")
+
+
+def test_a_failed_bootsvc_is_failed_whatever_its_status_file_says(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    status_path(tmp_path / "rack").parent.mkdir(parents=True)
+    status_path(tmp_path / "rack").write_text('{"reason": "boot loaders missing: x"}')
+    daemon = rackd.Rackd(_args("http://127.0.0.1:9/"))
+    daemon.children = [RunningChild("bootsvc")]
+    daemon.children[0].state = "failed"
+    assert daemon.health() == ({"bootsvc": "failed"}, {})
 
 
 def test_secret_from_a_file_or_stdin(tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
+from nodes.choices import EventLevel
 from nodes.models import Event
 from tests.factories import InterfaceFactory, MachineFactory, SubnetFactory
 from tests.zones.rack_helpers import rack_client, register
@@ -152,6 +153,59 @@ def test_heartbeat_with_a_failed_service_is_degraded():
         format="json")
     assert response.json()["status"] == "degraded"
     assert Event.objects.filter(type="rack_status", description__contains="degraded").exists()
+
+
+LOADERS_MISSING = ("boot loaders missing: lpxelinux.0 (pxelinux), ldlinux.c32 (syslinux-common);"
+                   " apt-get install pxelinux syslinux-common")
+
+
+def test_a_rack_missing_boot_loaders_is_degraded_with_the_reason_until_they_are_back(
+        user_client):
+    rack, token = register("r1")
+    client = rack_client(rack, token)
+    beat = client.post("/api/v1/rack/heartbeat/", {
+        "services": {"worker": "running", "bootsvc": "degraded"},
+        "reasons": {"bootsvc": LOADERS_MISSING}}, format="json")
+    assert beat.status_code == 200 and beat.json()["status"] == "degraded"
+    row = user_client.get(f"/api/v1/racks/{rack.system_id}/").json()
+    assert row["status"] == "degraded"
+    assert row["status_reason"] == f"bootsvc degraded: {LOADERS_MISSING}"
+    assert row["services"] == {"worker": "running", "bootsvc": "degraded"}
+    event = Event.objects.get(type="rack_status", description__contains="now degraded")
+    assert LOADERS_MISSING in event.description and event.level == EventLevel.WARNING
+
+    beat = client.post("/api/v1/rack/heartbeat/", {
+        "services": {"worker": "running", "bootsvc": "running"}}, format="json")
+    assert beat.json()["status"] == "running"
+    row = user_client.get(f"/api/v1/racks/{rack.system_id}/").json()
+    assert (row["status"], row["status_reason"]) == ("running", "")
+    assert Event.objects.filter(type="rack_status", description__contains="now running").exists()
+
+
+@pytest.mark.parametrize("reasons", [{"dhcp": "not a service it reported"}, {"bootsvc": None},
+                                     {"bootsvc": "x" * 1001}, ["bootsvc"]])
+def test_heartbeat_reasons_are_validated(reasons):
+    rack, token = register("r1")
+    response = rack_client(rack, token).post("/api/v1/rack/heartbeat/", {
+        "services": {"bootsvc": "degraded"}, "reasons": reasons}, format="json")
+    assert response.status_code == 400 and "reasons" in response.json(), response.json()
+    rack.refresh_from_db()
+    assert rack.last_heartbeat is None
+
+
+def test_a_boot_file_the_rack_cannot_serve_is_a_warning_on_the_machine():
+    iface = InterfaceFactory(mac_address="52:54:00:12:34:56")
+    rack, token = register("r1")
+    description = ("TFTP lpxelinux.0 requested by 10.9.0.100: not on this rack; install the "
+                   "Debian package pxelinux on the rack")
+    batch = {"events": [{"mac": "52:54:00:12:34:56", "type": "boot_file_missing",
+                         "path": "lpxelinux.0", "description": description,
+                         "time": time.time()}]}
+    response = rack_client(rack, token).post("/api/v1/rack/events/", batch, format="json")
+    assert response.status_code == 200 and response.json() == {"recorded": 1, "ignored": 0}
+    event = Event.objects.get(type="boot_file_missing")
+    assert event.machine == iface.machine and event.level == EventLevel.WARNING
+    assert event.description == f"{description} (rack r1)"
 
 
 def _lease(**overrides):

@@ -23,7 +23,7 @@ from zones.rackkeys import rack_power_key
 from zones.services import rackapi
 
 EVENT_TYPES = ["dhcp_discover", "dhcp_offer", "dhcp_ack", "tftp_file", "http_file",
-               "boot_decision"]
+               "boot_decision", "boot_file_missing"]
 
 
 class RackPrincipal:
@@ -87,6 +87,16 @@ class RegisterSerializer(serializers.Serializer):
 class HeartbeatSerializer(serializers.Serializer):
     interfaces = RackInterfaceSerializer(many=True, required=False, default=list)
     services = serializers.DictField(child=NameField(max_length=32), default=dict)
+    # Why a service is not running (optional): {"bootsvc": "boot loaders missing: ..."}.
+    reasons = serializers.DictField(child=TextField(max_length=1000), required=False,
+                                    default=dict)
+
+    def validate(self, data):
+        unknown = sorted(set(data["reasons"]) - set(data["services"]))
+        if unknown:
+            raise serializers.ValidationError(
+                {"reasons": f"Not a service in services: {', '.join(unknown)}."})
+        return data
 
 
 class LeaseSerializer(serializers.Serializer):
@@ -147,7 +157,7 @@ class RegisterView(_RackView):
 
     @extend_schema(request=RegisterSerializer, responses=inline_serializer("RackRegistration", {
         "system_id": serializers.CharField(), "name": serializers.CharField(),
-        "token": serializers.CharField()}))
+        "token": serializers.CharField(), "power_key": serializers.CharField()}))
     def post(self, request):
         address = request.META.get("REMOTE_ADDR", "")
         REGISTER_FAILURES.check(address)
@@ -166,10 +176,12 @@ class HeartbeatView(_RackView):
     """Record the rack's interfaces and service states; answers its status."""
 
     @extend_schema(request=HeartbeatSerializer, responses=inline_serializer(
-        "RackHeartbeatAnswer", {"status": serializers.CharField()}))
+        "RackHeartbeatAnswer", {"status": serializers.CharField(),
+                                "power_key": serializers.CharField()}))
     def post(self, request):
         data = self.validated(HeartbeatSerializer)
-        state = rackapi.rack_heartbeat(request.auth, data["interfaces"], data["services"])
+        state = rackapi.rack_heartbeat(request.auth, data["interfaces"], data["services"],
+                                       reasons=data["reasons"])
         # The power key again: a rack registered before keys existed, or whose key changed with
         # the region's SECRET_KEY, picks it up without registering anew.
         return Response({"status": state, "power_key": rack_power_key(request.auth.system_id,

@@ -14,6 +14,7 @@ from zones.models import (
     Subnet,
     Zone,
 )
+from zones.selectors import rack_status_reason
 
 
 class ZoneSerializer(serializers.ModelSerializer):
@@ -89,9 +90,14 @@ class StaticIPSerializer(serializers.ModelSerializer):
 
 class RackSerializer(serializers.ModelSerializer):
     subnets = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    status_reason = serializers.SerializerMethodField()
 
     class Meta:
         model = RackController
-        fields = ["id", "name", "system_id", "status", "last_heartbeat", "version", "subnets",
-                  "image_sync"]
+        fields = ["id", "name", "system_id", "status", "status_reason", "last_heartbeat",
+                  "version", "subnets", "services", "image_sync"]
         read_only_fields = fields
+
+    def get_status_reason(self, rack) -> str:
+        """Why the rack is not running ("" when it is)."""
+        return rack_status_reason(rack)

@@ -18,6 +18,8 @@ class RackController(models.Model):
     token_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
     interfaces = models.JSONField(default=list, blank=True)
     services = models.JSONField(default=dict, blank=True)
+    # Why a service the rack reports is not running: {"bootsvc": "boot loaders missing: ..."}.
+    service_reasons = models.JSONField(default=dict, blank=True)
     # The rack's last image-cache sync report: bytes/files done and total, state, error, updated.
     image_sync = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True)

@@ -27,6 +27,7 @@ from zones.services.racks import rack_apply_status, rack_status_for, vlans_serve
 
 RACK_SECRET_FILE = "rack_secret"
 HTTP_BOOT_PORT = 5248
+WARNING_EVENT_TYPES = frozenset({"boot_file_missing"})  # a boot file the rack cannot serve
 
 
 class RegistrationRefused(ServiceError):
@@ -99,13 +100,15 @@ def link_subnets(rack: RackController, interfaces: list[dict]) -> None:
 
 @transaction.atomic
 def rack_heartbeat(rack: RackController, interfaces: list[dict], services: dict,
-                   now: datetime | None = None) -> str:
-    """Record a heartbeat: interfaces, service states, subnets; return the rack's new status."""
+                   now: datetime | None = None, reasons: dict | None = None) -> str:
+    """Record a heartbeat: interfaces, service states (and why any is not running), subnets;
+    return the rack's new status."""
     rack = RackController.objects.select_for_update().get(pk=rack.pk)
     rack.last_heartbeat = now or timezone.now()
     rack.interfaces = interfaces
     rack.services = services
-    rack.save(update_fields=["last_heartbeat", "interfaces", "services"])
+    rack.service_reasons = reasons or {}
+    rack.save(update_fields=["last_heartbeat", "interfaces", "services", "service_reasons"])
     link_subnets(rack, interfaces)
     status = rack_status_for(rack, rack.last_heartbeat)
     rack_apply_status(rack, status)
@@ -206,7 +209,8 @@ def events_record(rack: RackController, events: list[dict]) -> dict:
         if machine is None:
             continue
         description = f"{event.get('description') or event['type']} (rack {rack.name})"
-        level = EventLevel.WARNING if event.get("error") else EventLevel.INFO
+        warn = event.get("error") or event["type"] in WARNING_EVENT_TYPES
+        level = EventLevel.WARNING if warn else EventLevel.INFO
         row = event_record(machine=machine, type=event["type"], description=description,
                            level=level)
         if event.get("time") is not None:

@@ -12,6 +12,7 @@ from nodes.choices import EventLevel
 from nodes.services.events import event_record
 from zones.choices import RackStatus
 from zones.models import VLAN, RackController, Subnet
+from zones.selectors import rack_status_reason
 from zones.services.common import lock, record
 
 
@@ -54,7 +55,7 @@ def rack_status_for(rack: RackController, now: datetime) -> str:
         return RackStatus.DEAD
     if (now - rack.last_heartbeat).total_seconds() >= rack_dead_after():
         return RackStatus.DEAD
-    if any(state == "failed" for state in (rack.services or {}).values()):
+    if any(state in ("failed", "degraded") for state in (rack.services or {}).values()):
         return RackStatus.DEGRADED
     return RackStatus.RUNNING
 
@@ -67,8 +68,10 @@ def rack_apply_status(rack: RackController, status: str) -> bool:
     rack.status = status
     rack.save(update_fields=["status"])
     level = EventLevel.INFO if status == RackStatus.RUNNING else EventLevel.WARNING
+    reason = rack_status_reason(rack)
     event_record(machine=None, type="rack_status", level=level, hostname=rack.name,
-                 description=f"Rack {rack.name} is now {status} (was {previous}).")
+                 description=f"Rack {rack.name} is now {status} (was {previous})"
+                             + (f": {reason}." if reason else "."))
     return True
 
 
