@@ -1,8 +1,7 @@
 """Region Celery tasks for machines (queue `region`): sweeps, power polling, rack power results."""
 import logging
 
-from celery import shared_task
-
+from maasproject.region_tasks import region_task
 from nodes.services.deadlines import expire_status_deadlines as expire_deadlines_service
 from nodes.services.metadata import heartbeat_sweep as heartbeat_sweep_service
 from nodes.services.power import power_failure_record, power_result_record
@@ -11,7 +10,7 @@ from nodes.services.power_polling import poll_power_states as poll_power_states_
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="nodes.tasks.expire_status_deadlines")
+@region_task("nodes.tasks.expire_status_deadlines")
 def expire_status_deadlines() -> list[str]:
     """Beat task: fail machines whose in-progress deadline has passed."""
     expired = expire_deadlines_service()
@@ -20,7 +19,7 @@ def expire_status_deadlines() -> list[str]:
     return expired
 
 
-@shared_task(name="nodes.tasks.heartbeat_sweep")
+@region_task("nodes.tasks.heartbeat_sweep")
 def heartbeat_sweep() -> list[str]:
     """Beat task: fail Commissioning/Testing machines whose job runner went silent."""
     failed = heartbeat_sweep_service()
@@ -29,19 +28,19 @@ def heartbeat_sweep() -> list[str]:
     return failed
 
 
-@shared_task(name="nodes.tasks.poll_power_states")
+@region_task("nodes.tasks.poll_power_states")
 def poll_power_states() -> int:
     """Beat task: query the power state of this tick's share of machines."""
     return poll_power_states_service()
 
 
-@shared_task(name="nodes.tasks.record_power_result")
+@region_task("nodes.tasks.record_power_result")
 def record_power_result(**outcome) -> None:
     """A rack reports a successful power action."""
     power_result_record(**outcome)
 
 
-@shared_task(name="nodes.tasks.record_power_failure")
+@region_task("nodes.tasks.record_power_failure")
 def record_power_failure(**outcome) -> None:
     """A rack reports a power action that failed for good."""
     power_failure_record(**outcome)

@@ -127,6 +127,18 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
 CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)
 CELERY_TASK_DEFAULT_QUEUE = "region"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
+# At least once: a region task is acknowledged when it ends, not when a worker takes it, and
+# goes back to the queue when its worker dies; a worker holds one message it has not started.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Redis gives a message taken by a worker that died (kill -9) to another after this many
+    # seconds: longer than any region task and its longest retry wait (60 s), short enough
+    # that a lost result comes back within minutes rather than Redis's default hour.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **CELERY_BROKER_TRANSPORT_OPTIONS,
+        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "300"))}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # Wrong rack secrets a source address may send per minute before /rack/register/ answers 429.
