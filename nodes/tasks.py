@@ -1,13 +1,20 @@
 """Region Celery tasks for machines (queue `region`): sweeps, power polling, rack power results."""
 import logging
+from datetime import timedelta
 
 from maasproject.region_tasks import region_task
 from nodes.services.deadlines import expire_status_deadlines as expire_deadlines_service
 from nodes.services.metadata import heartbeat_sweep as heartbeat_sweep_service
-from nodes.services.power import power_failure_record, power_result_record
+from nodes.services.power import (
+    power_failure_record,
+    power_receipts_prune,
+    power_result_record,
+)
 from nodes.services.power_polling import poll_power_states as poll_power_states_service
 
 logger = logging.getLogger(__name__)
+# Redeliveries come within the visibility timeout and the retries (minutes): a day is ample.
+POWER_RECEIPT_RETENTION = timedelta(days=1)
 
 
 @region_task("nodes.tasks.expire_status_deadlines")
@@ -44,3 +51,9 @@ def record_power_result(**outcome) -> None:
 def record_power_failure(**outcome) -> None:
     """A rack reports a power action that failed for good."""
     power_failure_record(**outcome)
+
+
+@region_task("nodes.tasks.prune_power_receipts")
+def prune_power_receipts() -> int:
+    """Beat task: forget which power outcomes were recorded once no redelivery can come."""
+    return power_receipts_prune(POWER_RECEIPT_RETENTION)

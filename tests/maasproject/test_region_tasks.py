@@ -11,7 +11,8 @@ from maasproject.region_tasks import TRANSIENT_ERRORS, region_task
 
 REGION_TASKS = ["nodes.tasks.expire_status_deadlines", "nodes.tasks.heartbeat_sweep",
                 "nodes.tasks.poll_power_states", "nodes.tasks.record_power_result",
-                "nodes.tasks.record_power_failure", "zones.tasks.rack_status_sweep"]
+                "nodes.tasks.record_power_failure", "zones.tasks.rack_status_sweep",
+                "nodes.tasks.prune_power_receipts"]
 _names = itertools.count()  # Celery keeps the first callable registered under a name
 
 
