@@ -7,14 +7,11 @@ every region task must be idempotent.
 import functools
 from collections.abc import Callable
 
-import kombu.exceptions
-import redis.exceptions
 from celery import shared_task
-from django.db import InterfaceError, OperationalError, close_old_connections, connection
+from django.db import close_old_connections, connection
 
-DATABASE_ERRORS = (OperationalError, InterfaceError)
-BROKER_ERRORS = (kombu.exceptions.OperationalError, redis.exceptions.ConnectionError,
-                 redis.exceptions.TimeoutError)
+from maasproject.backends import BROKER_ERRORS, DATABASE_ERRORS
+
 TRANSIENT_ERRORS = DATABASE_ERRORS + BROKER_ERRORS
 # 1, 2, 4 ... 60 s (with jitter), 15 times: outlives a PostgreSQL restart of several minutes.
 RETRY_POLICY = {"autoretry_for": TRANSIENT_ERRORS, "retry_backoff": 1, "retry_backoff_max": 60,

@@ -4,11 +4,12 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from maasproject.api.unavailable import unavailable_response
 from maasproject.errors import ServiceError
 
 
 def exception_handler(exc, context):
-    """DRF's handler, plus ServiceError (its own status and body) and Django's ValidationError."""
+    """DRF's handler, plus ServiceError, Django's ValidationError and a backend down (503)."""
     if isinstance(exc, ServiceError):
         return Response(exc.body(), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
@@ -17,4 +18,4 @@ def exception_handler(exc, context):
         else:
             body = {"non_field_errors": exc.messages}
         return Response(body, status=status.HTTP_400_BAD_REQUEST)
-    return drf_exception_handler(exc, context)
+    return unavailable_response(exc) or drf_exception_handler(exc, context)
