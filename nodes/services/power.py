@@ -6,8 +6,8 @@ release or a job was waiting on. Rack results reach it through nodes.tasks, at l
 outcome is recorded once per request id (PowerResultReceipt), so a redelivery changes nothing.
 """
 import logging
-from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -37,6 +37,14 @@ def dispatch_power(system_id: str, action: str, *, purpose: str = "user",
 
     A manual machine has nothing to drive: the operator does it, and that is recorded.
     No healthy rack fails the request at once, as a dead BMC would.
+
+    Call it inside the transaction that decided the action, as its last step, never after
+    commit: if the broker cannot take the message, send_task raises, the transaction rolls
+    back (no event, no status change) and the API answers 503; a worker task retries. Sent
+    after commit, a broker outage left the action saved and its power request lost. The
+    reverse (sent, then the commit fails) is harmless: power actions are idempotent at the
+    BMC and the rack's result is recorded by itself, as any power result is. A transactional
+    outbox would also hold but needs a table, a drainer and its lock for no gain here.
     """
     machine = Machine.objects.select_related("bmc").get(system_id=system_id)
     if power_is_manual(machine.power_type):
@@ -47,9 +55,10 @@ def dispatch_power(system_id: str, action: str, *, purpose: str = "user",
     request = power_request(machine, action, purpose, netboot)
     rack = choose_rack(request["address"], healthy_racks())
     if rack is None:
-        power_failure_record(system_id=system_id, action=action, purpose=purpose,
-                             kind="NoRackAvailable",
-                             message="No healthy rack controller can reach this BMC.")
+        # Nothing to send: the action commits, then fails as a dead BMC would.
+        transaction.on_commit(partial(
+            power_failure_record, system_id=system_id, action=action, purpose=purpose,
+            kind="NoRackAvailable", message="No healthy rack controller can reach this BMC."))
         return None
     enqueue_power(request, rack)
     event_record(machine=machine, type="power_request", level=EventLevel.DEBUG,
@@ -57,19 +66,14 @@ def dispatch_power(system_id: str, action: str, *, purpose: str = "user",
     return rack.queue
 
 
-def power_off_callback(system_id: str) -> Callable[[], None]:
-    """A callable for transaction.on_commit that asks the rack to power the machine off."""
-    return lambda: dispatch_power(system_id, "off")
-
-
 def machine_finish_and_power_off(system_id: str, *, success: bool, reason: str = "") -> Machine:
-    """End a machine's job as machine_finish does, then queue a power-off for after commit.
+    """End a machine's job as machine_finish does, then send a power-off to its rack.
 
-    Call it inside the caller's transaction: the power-off request is sent only once that
-    transaction commits, and is dropped if it rolls back.
+    Call it inside the caller's transaction, as its last step: a broker that cannot take the
+    power-off raises and the whole step rolls back (dispatch_power says why).
     """
     machine = machine_finish(system_id, success=success, reason=reason)
-    transaction.on_commit(power_off_callback(system_id))
+    dispatch_power(system_id, "off")
     return machine
 
 
