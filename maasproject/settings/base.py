@@ -136,10 +136,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # Redis gives a message taken by a worker that died (kill -9) to another after this many
     # seconds: longer than any region task and its longest retry wait (60 s), short enough
-    # that a lost result comes back within minutes rather than Redis's default hour.
+    # that a lost result comes back within minutes rather than Redis's default hour. Workers
+    # look for such messages every 10 s (kombu's default throttle scans every 10th time only,
+    # which is every 100 s; a worker started after a crash then waits that long).
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         **CELERY_BROKER_TRANSPORT_OPTIONS,
-        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "300"))}
+        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "300")),
+        "unacked_restore_interval": 10, "unacked_restore_throttle": 1}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # Wrong rack secrets a source address may send per minute before /rack/register/ answers 429.

@@ -143,7 +143,8 @@ def test_environment_overrides(tmp_path):
     assert s["engine"] == "django.db.backends.postgresql"
     assert (s["name"], s["host"], s["conn_max_age"]) == ("regiondb", "db.example", 0)
     assert s["broker"] == "redis://cache.example:6379/3"
-    assert s["transport_options"] == {"visibility_timeout": 45}
+    assert s["transport_options"] == {"visibility_timeout": 45, "unacked_restore_interval": 10,
+                                      "unacked_restore_throttle": 1}
     assert s["eager"] is True
     assert (s["status_timeout"], s["releasing_timeout"], s["check_interval"]) == (600, 90, 7.5)
     assert s["poll"] == [120, 5]
