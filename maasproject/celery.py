@@ -34,3 +34,8 @@ def _schedule_periodic_tasks(sender: Celery, **_kwargs) -> None:
         sender.signature("zones.tasks.rack_status_sweep"),
         name="rack status from heartbeats",
     )
+    sender.add_periodic_task(
+        3600.0,
+        sender.signature("nodes.tasks.prune_power_receipts"),
+        name="forget recorded power outcomes older than a day",
+    )

@@ -1,17 +1,23 @@
 """Region Celery tasks for machines (queue `region`): sweeps, power polling, rack power results."""
 import logging
+from datetime import timedelta
 
-from celery import shared_task
-
+from maasproject.region_tasks import region_task
 from nodes.services.deadlines import expire_status_deadlines as expire_deadlines_service
 from nodes.services.metadata import heartbeat_sweep as heartbeat_sweep_service
-from nodes.services.power import power_failure_record, power_result_record
+from nodes.services.power import (
+    power_failure_record,
+    power_receipts_prune,
+    power_result_record,
+)
 from nodes.services.power_polling import poll_power_states as poll_power_states_service
 
 logger = logging.getLogger(__name__)
+# Redeliveries come within the visibility timeout and the retries (minutes): a day is ample.
+POWER_RECEIPT_RETENTION = timedelta(days=1)
 
 
-@shared_task(name="nodes.tasks.expire_status_deadlines")
+@region_task("nodes.tasks.expire_status_deadlines")
 def expire_status_deadlines() -> list[str]:
     """Beat task: fail machines whose in-progress deadline has passed."""
     expired = expire_deadlines_service()
@@ -20,7 +26,7 @@ def expire_status_deadlines() -> list[str]:
     return expired
 
 
-@shared_task(name="nodes.tasks.heartbeat_sweep")
+@region_task("nodes.tasks.heartbeat_sweep")
 def heartbeat_sweep() -> list[str]:
     """Beat task: fail Commissioning/Testing machines whose job runner went silent."""
     failed = heartbeat_sweep_service()
@@ -29,19 +35,25 @@ def heartbeat_sweep() -> list[str]:
     return failed
 
 
-@shared_task(name="nodes.tasks.poll_power_states")
+@region_task("nodes.tasks.poll_power_states")
 def poll_power_states() -> int:
     """Beat task: query the power state of this tick's share of machines."""
     return poll_power_states_service()
 
 
-@shared_task(name="nodes.tasks.record_power_result")
+@region_task("nodes.tasks.record_power_result")
 def record_power_result(**outcome) -> None:
     """A rack reports a successful power action."""
     power_result_record(**outcome)
 
 
-@shared_task(name="nodes.tasks.record_power_failure")
+@region_task("nodes.tasks.record_power_failure")
 def record_power_failure(**outcome) -> None:
     """A rack reports a power action that failed for good."""
     power_failure_record(**outcome)
+
+
+@region_task("nodes.tasks.prune_power_receipts")
+def prune_power_receipts() -> int:
+    """Beat task: forget which power outcomes were recorded once no redelivery can come."""
+    return power_receipts_prune(POWER_RECEIPT_RETENTION)

@@ -1,14 +1,13 @@
 """Region Celery tasks for zones (queue `region`): rack health from heartbeats."""
 import logging
 
-from celery import shared_task
-
+from maasproject.region_tasks import region_task
 from zones.services.racks import rack_status_sweep as rack_status_sweep_service
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="zones.tasks.rack_status_sweep")
+@region_task("zones.tasks.rack_status_sweep")
 def rack_status_sweep() -> list[tuple[str, str]]:
     """Beat task: mark racks running, degraded or dead from their last heartbeat."""
     changed = rack_status_sweep_service()

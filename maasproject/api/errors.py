@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
+from maasproject.api.unavailable import unavailable_response
 from maasproject.errors import ServiceError
 
 
@@ -19,7 +20,8 @@ def too_large_body() -> dict:
 
 
 def exception_handler(exc, context):
-    """DRF's handler, plus ServiceError, ValidationError, DataError (400) and big bodies (413)."""
+    """DRF's handler, plus ServiceError, ValidationError, DataError (400), big bodies (413)
+    and a backend down (503)."""
     if isinstance(exc, ServiceError):
         return Response(exc.body(), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
@@ -35,4 +37,4 @@ def exception_handler(exc, context):
         return Response({"detail": "A value is not valid for the database (control characters, "
                                    "or a number or text too large)."},
                         status=status.HTTP_400_BAD_REQUEST)
-    return drf_exception_handler(exc, context)
+    return unavailable_response(exc) or drf_exception_handler(exc, context)

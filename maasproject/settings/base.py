@@ -37,6 +37,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "maasproject.api.unavailable.BackendUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -147,6 +148,21 @@ CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "region"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
+# At least once: a region task is acknowledged when it ends, not when a worker takes it, and
+# goes back to the queue when its worker dies; a worker holds one message it has not started.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Redis gives a message taken by a worker that died (kill -9) to another after this many
+    # seconds: longer than any region task and its longest retry wait (60 s), short enough
+    # that a lost result comes back within minutes rather than Redis's default hour. Workers
+    # look for such messages every 10 s (kombu's default throttle scans every 10th time only,
+    # which is every 100 s; a worker started after a crash then waits that long).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        **CELERY_BROKER_TRANSPORT_OPTIONS,
+        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "300")),
+        "unacked_restore_interval": 10, "unacked_restore_throttle": 1}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # Wrong rack secrets a source address may send per minute before /rack/register/ answers 429.

@@ -64,7 +64,7 @@ def machine_commission(
         note += f"; then testing: {', '.join(testing_scripts)}"
     return run_action(
         system_id, "commission", user, change=change, note=note,
-        after_commit=partial(_start_job, system_id, "commissioning") if power_on else None,
+        send=partial(_start_job, system_id, "commissioning") if power_on else None,
     )
 
 
@@ -77,7 +77,7 @@ def machine_test(system_id: str, user, *, testing_scripts: list[str] | None = No
 
     return run_action(
         system_id, "test", user, change=change,
-        after_commit=partial(_start_job, system_id, "testing"),
+        send=partial(_start_job, system_id, "testing"),
     )
 
 
@@ -99,7 +99,7 @@ def machine_abort(system_id: str, user, *, comment: str = "") -> Machine:
     `comment` (why) goes into the event, as MAAS's abort comment does.
     """
     return run_action(system_id, "abort", user, change=job_close, note=comment,
-                      after_commit=partial(_power, system_id, "off"))
+                      send=partial(_power, system_id, "off"))
 
 
 def machine_deploy(
@@ -123,7 +123,7 @@ def machine_deploy(
     return run_action(
         system_id, "deploy", user, change=change,
         note=f"{osystem or 'default'}/{distro_series or 'default'}",
-        after_commit=partial(_start_job, system_id, "deploy"),
+        send=partial(_start_job, system_id, "deploy"),
     )
 
 
@@ -149,7 +149,7 @@ def machine_release(system_id: str, user, *, erase: bool = False, erase_mode: st
     fallback = f", else {secure_fallback}" if erase_mode == "secure" else ""
     return run_action(
         system_id, "release", user, fsm_kwargs={"erase": erase}, change=change,
-        note=(f"erase ({erase_mode}{fallback}); " if erase else "") + comment, after_commit=job,
+        note=(f"erase ({erase_mode}{fallback}); " if erase else "") + comment, send=job,
     )
 
 
@@ -169,7 +169,7 @@ def machine_mark_broken(system_id: str, user, *, description: str = "") -> Machi
             _power(system_id, "off")
 
     return run_action(system_id, "mark-broken", user, change=change, note=description,
-                      after_commit=power_off_if_interrupted)
+                      send=power_off_if_interrupted)
 
 
 def machine_mark_fixed(system_id: str, user) -> Machine:
@@ -200,7 +200,7 @@ def machine_rescue_mode(system_id: str, user) -> Machine:
     """Boot the ephemeral environment with SSH for the owner's keys (rescue.py)."""
     return run_action(
         system_id, "rescue-mode", user, change=lambda machine: rescue_job_create(machine, user),
-        after_commit=partial(_start_job, system_id, "rescue", "cycle"),
+        send=partial(_start_job, system_id, "rescue", "cycle"),
     )
 
 
@@ -209,7 +209,7 @@ def machine_exit_rescue_mode(system_id: str, user) -> Machine:
     result ends Exiting rescue mode at the previous status."""
     return run_action(
         system_id, "exit-rescue-mode", user, change=job_close,
-        after_commit=partial(_exit_rescue_power, system_id),
+        send=partial(_exit_rescue_power, system_id),
     )
 
 
@@ -247,7 +247,7 @@ def machine_power(system_id: str, user, action: str, *, stop_mode: str = "hard")
         verb = "soft-off"
     return run_action(
         system_id, action, user, note=f"power {verb} requested",
-        after_commit=partial(_power, system_id, verb),
+        send=partial(_power, system_id, verb),
     )
 
 

@@ -7,7 +7,6 @@ answers stuck PXE boots with a power cycle after `[pxe]boot_retry_timeout`; here
 the transfer break (bootsvc reports how far the client got), so the region need not wait.
 """
 from django.conf import settings
-from django.db import transaction
 
 from nodes.choices import EventLevel
 from nodes.models import Event, Machine
@@ -35,7 +34,7 @@ def boot_transfer_broken(machine: Machine, path: str, error: str) -> bool:
     event_record(machine=machine, type="boot_retry", level=EventLevel.WARNING,
                  description=f"PXE boot retry {done + 1} of {limit}: the boot loader broke "
                              f"off fetching {path} ({error}); power cycling")
-    transaction.on_commit(lambda: _power_cycle(machine.system_id))
+    _power_cycle(machine.system_id)
     return True
 
 

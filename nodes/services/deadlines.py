@@ -8,7 +8,7 @@ from nodes.models import Machine
 from nodes.services.events import event_record
 from nodes.services.jobs import job_close
 from nodes.services.lifecycle import sweep_lock_acquired
-from nodes.services.power import power_off_callback
+from nodes.services.power import dispatch_power
 from nodes.services.timeline import last_step_seen
 
 # Advisory lock key of the sweep, chosen once.
@@ -32,8 +32,9 @@ def expire_status_deadlines(now=None) -> list[str]:
         for machine in candidates:
             _expire(machine)
             expired.append(machine.system_id)
-    for system_id in expired:
-        transaction.on_commit(power_off_callback(system_id))
+        # Inside the transaction: with the broker down the sweep rolls back and is retried.
+        for system_id in expired:
+            dispatch_power(system_id, "off")
     return expired
 
 

@@ -56,17 +56,22 @@ def run_action(
     *,
     fsm_kwargs: dict | None = None,
     change: Callable[[Machine], None] | None = None,
-    after_commit: Callable[[], None] | None = None,
+    send: Callable[[], None] | None = None,
     note: str = "",
 ) -> Machine:
-    """Perform a user action on a machine: the single write path for every action."""
+    """Perform a user action on a machine: the single write path for every action.
+
+    `send` (the rack work the action starts) runs last inside the transaction, not after it:
+    a broker that cannot take the message raises, the action rolls back, and the client gets
+    a 503 with nothing saved (see nodes.services.power.dispatch_power).
+    """
     with transaction.atomic():
         machine = lock_machine(system_id)
         require_action_permission(user, machine, action)
         check_action(machine, action)
         apply_action(machine, action, user, fsm_kwargs=fsm_kwargs, change=change, note=note)
-        if after_commit is not None:
-            transaction.on_commit(after_commit)
+        if send is not None:
+            send()
     return machine
 
 

@@ -21,7 +21,7 @@ from nodes.services.lifecycle import (
     sweep_lock_acquired,
     update_deadline,
 )
-from nodes.services.power import machine_finish_and_power_off, power_off_callback
+from nodes.services.power import dispatch_power, machine_finish_and_power_off
 
 # Upload stream name -> ScriptResult field.
 STREAMS = {"stdout": "stdout", "stderr": "stderr", "combined": "output", "result": "result"}
@@ -148,7 +148,7 @@ def job_report(machine: Machine, *, ok: bool, message: str = "") -> bool:
         machine_finish(machine.system_id, success=failure is None, reason=failure or "")
         poweroff = not script_set.options.get("enable_ssh")
         if poweroff:
-            transaction.on_commit(power_off_callback(machine.system_id))
+            dispatch_power(machine.system_id, "off")
     return poweroff
 
 

@@ -2,22 +2,27 @@
 
 power.services builds the request a rack needs (BMC, driver, secrets); this module decides what
 a request and its outcome mean for a machine: events, power state, and the lifecycle step a
-release or a job was waiting on. Rack results reach it through nodes.tasks.
+release or a job was waiting on. Rack results reach it through nodes.tasks, at least once: an
+outcome is recorded once per request id (PowerResultReceipt), so a redelivery changes nothing.
 """
-from collections.abc import Callable
+import logging
+from datetime import timedelta
+from functools import partial
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from nodes import lifecycle
 from nodes.choices import EventLevel, NodeStatus, PowerState
-from nodes.models import Machine
+from nodes.models import Machine, PowerResultReceipt
 from nodes.services.errors import ActionNotAllowed
 from nodes.services.events import event_record
 from nodes.services.lifecycle import machine_finish
 from power.services.requests import power_is_manual, power_request
 from rack_worker.client import choose_rack, enqueue_power
 from zones.selectors import healthy_racks
+
+logger = logging.getLogger(__name__)
 
 # A power outcome that ends an in-progress status: purpose -> the status it ends on success.
 COMPLETES_ON_SUCCESS = {"release": NodeStatus.RELEASING,
@@ -32,6 +37,14 @@ def dispatch_power(system_id: str, action: str, *, purpose: str = "user",
 
     A manual machine has nothing to drive: the operator does it, and that is recorded.
     No healthy rack fails the request at once, as a dead BMC would.
+
+    Call it inside the transaction that decided the action, as its last step, never after
+    commit: if the broker cannot take the message, send_task raises, the transaction rolls
+    back (no event, no status change) and the API answers 503; a worker task retries. Sent
+    after commit, a broker outage left the action saved and its power request lost. The
+    reverse (sent, then the commit fails) is harmless: power actions are idempotent at the
+    BMC and the rack's result is recorded by itself, as any power result is. A transactional
+    outbox would also hold but needs a table, a drainer and its lock for no gain here.
     """
     machine = Machine.objects.select_related("bmc").get(system_id=system_id)
     if power_is_manual(machine.power_type):
@@ -42,9 +55,10 @@ def dispatch_power(system_id: str, action: str, *, purpose: str = "user",
     request = power_request(machine, action, purpose, netboot)
     rack = choose_rack(request["address"], healthy_racks())
     if rack is None:
-        power_failure_record(system_id=system_id, action=action, purpose=purpose,
-                             kind="NoRackAvailable",
-                             message="No healthy rack controller can reach this BMC.")
+        # Nothing to send: the action commits, then fails as a dead BMC would.
+        transaction.on_commit(partial(
+            power_failure_record, system_id=system_id, action=action, purpose=purpose,
+            kind="NoRackAvailable", message="No healthy rack controller can reach this BMC."))
         return None
     enqueue_power(request, rack)
     event_record(machine=machine, type="power_request", level=EventLevel.DEBUG,
@@ -52,19 +66,14 @@ def dispatch_power(system_id: str, action: str, *, purpose: str = "user",
     return rack.queue
 
 
-def power_off_callback(system_id: str) -> Callable[[], None]:
-    """A callable for transaction.on_commit that asks the rack to power the machine off."""
-    return lambda: dispatch_power(system_id, "off")
-
-
 def machine_finish_and_power_off(system_id: str, *, success: bool, reason: str = "") -> Machine:
-    """End a machine's job as machine_finish does, then queue a power-off for after commit.
+    """End a machine's job as machine_finish does, then send a power-off to its rack.
 
-    Call it inside the caller's transaction: the power-off request is sent only once that
-    transaction commits, and is dropped if it rolls back.
+    Call it inside the caller's transaction, as its last step: a broker that cannot take the
+    power-off raises and the whole step rolls back (dispatch_power says why).
     """
     machine = machine_finish(system_id, success=success, reason=reason)
-    transaction.on_commit(power_off_callback(system_id))
+    dispatch_power(system_id, "off")
     return machine
 
 
@@ -73,7 +82,7 @@ def power_result_record(*, system_id: str, action: str, purpose: str, state: str
     """A power action succeeded: store the state; a release waiting for power off ends."""
     with transaction.atomic():
         machine = Machine.objects.select_for_update().filter(system_id=system_id).first()
-        if machine is None:
+        if machine is None or not _first_delivery(request_id, system_id):
             return
         changed = machine.power_state != state
         Machine.objects.filter(pk=machine.pk).update(
@@ -81,8 +90,8 @@ def power_result_record(*, system_id: str, action: str, purpose: str, state: str
         if purpose != "poll" or changed:
             event_record(machine=machine, type="power_" + action.replace("-", "_"),
                          description=f"Power {action} done via {rack or 'rack'}: {state}")
-    if purpose in COMPLETES_ON_SUCCESS:
-        _finish_if(system_id, COMPLETES_ON_SUCCESS[purpose], success=True, reason="")
+        if purpose in COMPLETES_ON_SUCCESS:
+            _finish_if(system_id, COMPLETES_ON_SUCCESS[purpose], success=True, reason="")
 
 
 def power_failure_record(*, system_id: str, action: str, purpose: str, kind: str,
@@ -90,14 +99,41 @@ def power_failure_record(*, system_id: str, action: str, purpose: str, kind: str
     """A power action failed for good: power_state error, an ERROR Event, no stuck machine."""
     with transaction.atomic():
         machine = Machine.objects.select_for_update().filter(system_id=system_id).first()
-        if machine is None:
+        if machine is None or not _first_delivery(request_id, system_id):
             return
         Machine.objects.filter(pk=machine.pk).update(
             power_state=PowerState.ERROR, power_state_updated=timezone.now())
         event_record(machine=machine, type="power_error", level=EventLevel.ERROR,
                      description=f"Power {action} failed ({kind}): {message}")
-    if purpose in FAILS_ON_ERROR:
-        _finish_if(system_id, None, success=False, reason=f"Power {action} failed: {message}")
+        if purpose in FAILS_ON_ERROR:
+            _finish_if(system_id, None, success=False,
+                       reason=f"Power {action} failed: {message}")
+
+
+def _first_delivery(request_id: str | None, system_id: str) -> bool:
+    """Claim an outcome by its request id in the caller's transaction; False if already done.
+
+    The receipt commits with the outcome's effects or not at all, so a redelivered result (a
+    worker killed after the commit but before the acknowledgement) finds it and is a no-op.
+    An outcome without a request id (no rack was available) has nothing to repeat it.
+    """
+    if not request_id:
+        return True
+    try:
+        with transaction.atomic():
+            PowerResultReceipt.objects.create(request_id=request_id, system_id=system_id)
+    except IntegrityError:
+        logger.debug("Power outcome of request %s for %s already recorded; ignored.",
+                     request_id, system_id)
+        return False
+    return True
+
+
+def power_receipts_prune(older_than: timedelta) -> int:
+    """Delete receipts older than any redelivery can be; return how many."""
+    cutoff = timezone.now() - older_than
+    deleted, _ = PowerResultReceipt.objects.filter(created__lt=cutoff).delete()
+    return deleted
 
 
 def _finish_if(system_id: str, status: int | None, *, success: bool, reason: str) -> None:

@@ -56,6 +56,7 @@ ENV_VARS = [
     "PXE_BOOT_RETRIES", "REGION_URL", "BOOT_RESOURCES_DIR", "RACK_DEAD_AFTER",
     "RACK_STATUS_INTERVAL", "DHCP_LEASE_TIME", "DHCP_ENLIST_LEASE_TIME", "POWER_SECRETS_KEY",
     "RACK_REGISTER_FAILURES", "METADATA_TOKEN_SOURCES", "WEB_LOG_LEVEL",
+    "CELERY_VISIBILITY_TIMEOUT",
 ]
 
 
@@ -136,6 +137,7 @@ def test_environment_overrides(tmp_path):
         DHCP_LEASE_TIME="3600",
         DHCP_ENLIST_LEASE_TIME="60",
         POWER_SECRETS_KEY="k",
+        CELERY_VISIBILITY_TIMEOUT="45",
     )
     assert s["secret_key"] == "s3cret"
     assert not (tmp_path / "secret_key").exists()
@@ -144,7 +146,8 @@ def test_environment_overrides(tmp_path):
     assert s["engine"] == "django.db.backends.postgresql"
     assert (s["name"], s["host"], s["conn_max_age"]) == ("regiondb", "db.example", 0)
     assert s["broker"] == "redis://cache.example:6379/3"
-    assert not s["transport_options"]
+    assert s["transport_options"] == {"visibility_timeout": 45, "unacked_restore_interval": 10,
+                                      "unacked_restore_throttle": 1}
     assert s["eager"] is True
     assert (s["status_timeout"], s["releasing_timeout"], s["check_interval"]) == (600, 90, 7.5)
     assert s["poll"] == [120, 5]

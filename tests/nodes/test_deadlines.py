@@ -19,16 +19,12 @@ EXPIRY_CASES = [(status, failed) for status, (_ok, failed) in lifecycle.IN_PROGR
 
 
 @pytest.fixture
-def sweep(django_capture_on_commit_callbacks):
-    """Run the sweep; return (expired system ids, callbacks queued for after commit).
-
-    The callbacks (the power-off requests) are captured, not run.
-    """
+def sweep(power_requests):
+    """Run the sweep; return (expired system ids, the power requests it sent)."""
 
     def run(**kwargs):
-        with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            expired = expire_status_deadlines(**kwargs)
-        return expired, callbacks
+        expired = expire_status_deadlines(**kwargs)
+        return expired, list(power_requests)
 
     return run
 
@@ -55,8 +51,8 @@ def test_expired_in_progress_machine_fails(status, failed, sweep):
     assert event.level == EventLevel.ERROR
     assert machine.error_description in event.description
     assert "powering off" in event.description
-    # The power-off is requested after commit (never inside a transaction that may roll back).
-    assert len(power_requests) == 1
+    # The power-off is sent inside the sweep's transaction: a broker down rolls it back.
+    assert power_requests == [(machine.system_id, "off")]
 
 
 @pytest.mark.django_db

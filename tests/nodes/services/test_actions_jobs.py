@@ -38,16 +38,14 @@ def test_unknown_scripts_are_field_errors_and_nothing_is_saved(admin_client, scr
     assert not Event.objects.filter(machine=machine).exists()
 
 
-def test_commission_creates_both_jobs_and_the_token(admin_client, scripts,
-                                                    django_capture_on_commit_callbacks):
+def test_commission_creates_both_jobs_and_the_token(admin_client, scripts, power_requests):
     machine = MachineFactory(status=NodeStatus.READY)
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        response = admin_client.post(f"{URL}{machine.system_id}/commission/", {
-            "enable_ssh": True, "skip_storage": True,
-            "commissioning_scripts": "user-commissioning", "testing_scripts": "cpu"})
+    response = admin_client.post(f"{URL}{machine.system_id}/commission/", {
+        "enable_ssh": True, "skip_storage": True,
+        "commissioning_scripts": "user-commissioning", "testing_scripts": "cpu"})
     assert response.status_code == 200, response.content
     assert response.json()["status_name"] == "Commissioning"
-    assert len(callbacks) == 1  # the netboot power on
+    assert power_requests == [(machine.system_id, "on")]  # the netboot power on
     commissioning = ScriptSet.objects.get(machine=machine, result_type="commissioning")
     testing = ScriptSet.objects.get(machine=machine, result_type="testing")
     assert commissioning.options == {"enable_ssh": True, "skip_networking": False,

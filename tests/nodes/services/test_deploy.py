@@ -128,15 +128,14 @@ def test_image_written_turns_netboot_off_and_keeps_the_token(django_capture_on_c
     assert "written to the first disk; netboot off" in written.description
 
 
-def test_runner_failure_is_failed_deployment_with_reason_and_output(
-        django_capture_on_commit_callbacks):
+def test_runner_failure_is_failed_deployment_with_reason_and_output(power_requests):
     deployable_resource()
     machine, script_set = deploying()
     ScriptResult.objects.filter(script_set=script_set).update(
         status=ScriptStatus.FAILED, exit_status=1, output=b"metal: pass 1: downloading\n")
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        assert job_report(machine, ok=False, message="sha256 checksum mismatch") is True
-    assert len(callbacks) == 1  # power off
+    before = len(power_requests)  # the deploy's power on
+    assert job_report(machine, ok=False, message="sha256 checksum mismatch") is True
+    assert power_requests[before:] == [(machine.system_id, "off")]
     machine.refresh_from_db()
     assert machine.status == NodeStatus.FAILED_DEPLOYMENT
     assert machine.error_description == "deployment failed: sha256 checksum mismatch"

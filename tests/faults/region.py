@@ -1,0 +1,58 @@
+"""A live region (gunicorn) on a database of the test's own, and HTTP calls to it."""
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tests.processes import PROJECT_DIR, free_tcp_port, process_env, start, wait_until
+
+
+def call(base: str, method: str, path: str, authorization: str,
+         body: dict | None = None) -> tuple[int, dict, str]:
+    """(status, headers, body text) of one request; HTTP errors are answers too."""
+    data = json.dumps(body or {}).encode() if method == "POST" else None
+    request = urllib.request.Request(base + path, method=method, data=data,
+                                     headers={"Authorization": authorization,
+                                              "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read().decode()
+
+
+def manage(env: dict, *args: str) -> str:
+    """Run manage.py with env; its output (fails the test on an error)."""
+    done = subprocess.run([sys.executable, "manage.py", *args], cwd=PROJECT_DIR, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def prepare_database(extra: dict) -> str:
+    """Migrate the database extra["DATABASE_URL"] names and return an admin's API key."""
+    env = process_env(**extra)
+    manage(env, "migrate", "-v", "0")
+    manage(env, "createadmin", "--username", "ops")
+    return manage(env, "apikey", "--username", "ops").strip().splitlines()[-1]
+
+
+def start_web(extra: dict, log: Path, key: str):
+    """gunicorn with one worker on a spare port, once it answers; (process, base URL)."""
+    port = free_tcp_port()
+    base = f"http://127.0.0.1:{port}"
+    web = start(["-m", "gunicorn", "maasproject.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1",
+                 "--timeout", "60"], log, **extra)
+    wait_until(lambda: answers(web, base, key, log), 60, log.read_text)
+    return web, base
+
+
+def answers(web, base: str, key: str, log: Path) -> bool:
+    """True once GET /api/v1/machines/ answers 200."""
+    assert web.poll() is None, "gunicorn died:\n" + log.read_text()
+    try:
+        return call(base, "GET", "/api/v1/machines/", f"Bearer {key}")[0] == 200
+    except OSError:
+        return False

@@ -1,0 +1,66 @@
+"""Region tasks run at least once: late acknowledgement, redelivery, retries with backoff."""
+import itertools
+
+import pytest
+from django.db import InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as BrokerError
+
+from maasproject import region_tasks
+from maasproject.celery import app as celery_app
+from maasproject.region_tasks import TRANSIENT_ERRORS, region_task
+
+REGION_TASKS = ["nodes.tasks.expire_status_deadlines", "nodes.tasks.heartbeat_sweep",
+                "nodes.tasks.poll_power_states", "nodes.tasks.record_power_result",
+                "nodes.tasks.record_power_failure", "zones.tasks.rack_status_sweep",
+                "nodes.tasks.prune_power_receipts"]
+_names = itertools.count()  # Celery keeps the first callable registered under a name
+
+
+def test_region_queue_acknowledges_late_and_redelivers_when_a_worker_dies():
+    conf = celery_app.conf
+    assert conf.task_acks_late is True
+    assert conf.task_reject_on_worker_lost is True
+    assert conf.worker_prefetch_multiplier == 1
+
+
+@pytest.mark.parametrize("name", REGION_TASKS)
+def test_every_region_task_retries_database_and_broker_errors(name):
+    celery_app.loader.import_default_modules()
+    task = celery_app.tasks[name]
+    assert set(task.autoretry_for) == set(TRANSIENT_ERRORS)
+    assert task.retry_backoff and task.retry_backoff_max == 60
+    # Backoff 1, 2, 4 ... 60 s: the retries outlast a 30 s outage several times over.
+    waits = [min(2 ** n, 60) for n in range(task.max_retries)]
+    assert sum(waits) > 300
+
+
+@pytest.mark.parametrize("error", [OperationalError("server closed the connection"),
+                                   InterfaceError("connection already closed"),
+                                   BrokerError("Connection refused")])
+def test_a_transient_error_is_retried_until_the_task_succeeds(monkeypatch, error):
+    calls, closed = [], []
+    monkeypatch.setattr(region_tasks, "close_old_connections", lambda: closed.append(1))
+
+    @region_task(f"tests.flaky.{next(_names)}")
+    def flaky(value):
+        calls.append(value)
+        if len(calls) < 3:
+            raise error
+        return value * 2
+
+    assert flaky.apply(args=[21]).get() == 42
+    assert calls == [21, 21, 21]
+    # Stale database connections are dropped before a retry; a broker error leaves them.
+    assert len(closed) == (0 if isinstance(error, BrokerError) else 2)
+
+
+def test_other_errors_are_not_retried():
+    calls = []
+
+    @region_task(f"tests.broken.{next(_names)}")
+    def broken():
+        calls.append(1)
+        raise ValueError("a bug, not an outage")
+
+    result = broken.apply()
+    assert isinstance(result.result, ValueError) and calls == [1]
