@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -106,6 +107,15 @@ def peak_concurrency(log: Path) -> tuple[int, float]:
     return peak, runtimes[len(runtimes) // 2] if runtimes else 0.0
 
 
+def replace_region_worker(procs: list, index: int, args: list[str], log: Path) -> None:
+    """kill -9 the region worker mid-sweep (results it held must be delivered again), then
+    start another."""
+    os.killpg(procs[index].pid, 9)
+    print(f"killed the region worker (pid {procs[index].pid}) at "
+          f"{time.strftime('%H:%M:%S')}", flush=True)
+    procs[index] = spawn(args, log)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--machines", type=int, default=1000)
@@ -113,6 +123,8 @@ def main() -> None:
     parser.add_argument("--rack-pool", default="threads", choices=["threads", "prefork"])
     parser.add_argument("--region-concurrency", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--kill-region-worker-after", type=float, default=0, metavar="SECONDS",
+                        help="kill -9 the region worker this long into the sweep, start another")
     args = parser.parse_args()
     import redis
 
@@ -123,12 +135,16 @@ def main() -> None:
     procs = [bmcs]
     try:
         seed(ports)
-        procs.append(spawn(["-m", "celery", "-A", "maasproject", "worker", "-Q", "region",
-                            "-c", str(args.region_concurrency), "-l", "warning",
-                            "--without-gossip", "--without-mingle"], logs / "region.log"))
+        region = ["-m", "celery", "-A", "maasproject", "worker", "-Q", "region", "-c",
+                  str(args.region_concurrency), "-l", "warning", "--without-gossip",
+                  "--without-mingle"]
+        procs.append(spawn(region, logs / "region.log"))
         procs.append(spawn(["-m", "rack_worker", "--name", "bench-rack", "--pool", args.rack_pool,
                             "--concurrency", str(args.rack_concurrency)], logs / "rack.log"))
         time.sleep(5)  # workers connect to the broker
+        if args.kill_region_worker_after:
+            threading.Timer(args.kill_region_worker_after, replace_region_worker,
+                            (procs, 1, region, logs / "region-2.log")).start()
         wall, states = run_sweep(args.machines, args.timeout)
     finally:
         for proc in procs:

@@ -106,16 +106,17 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
-def start_redis(directory: Path) -> tuple[subprocess.Popen, str]:
-    """A redis-server of this test's own on a spare port (no persistence); (process, URL).
+def start_redis(directory: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """A redis-server of this test's own on `port` or a spare one (no persistence); (process,
+    URL).
 
     Never the machine's shared Redis: a test that needs a broker it may fill or stop uses this.
     """
     binary = shutil.which("redis-server")
     if binary is None:
         skip_or_fail("redis-server is not installed (apt-get install redis-server)")
-    port = free_tcp_port()
-    log_path = directory / "redis.log"
+    port = port or free_tcp_port()
+    log_path = directory / f"redis-{port}.log"
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--dir", str(directory), "--logfile", str(log_path)],

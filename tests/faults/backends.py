@@ -76,24 +76,3 @@ class PrivatePostgres:
         if (self.data / "postmaster.pid").exists():
             self._run("pg_ctl", "stop", "-w", "-m", "immediate", "-D", str(self.data))
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def start_redis(folder: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """A redis-server of this test's own (no persistence) on a spare port; (process, URL)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        skip_or_fail("redis-server is not installed (apt-get install redis-server)")
-    port = port or free_tcp_port()
-    log = folder / f"redis-{port}.log"
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(folder), "--logfile", str(log)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-        start_new_session=True)
-
-    def up() -> bool:
-        assert process.poll() is None, "redis-server exited:\n" + _tail(log)
-        return _answers(port)
-
-    wait_until(up, 15, lambda: _tail(log))
-    return process, f"redis://127.0.0.1:{port}/0"

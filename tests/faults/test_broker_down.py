@@ -10,9 +10,9 @@ import time
 import pytest
 import redis
 
-from tests.faults.backends import PrivatePostgres, start_redis
+from tests.faults.backends import PrivatePostgres
 from tests.faults.region import call, manage, prepare_database, start_web
-from tests.processes import free_tcp_port, process_env, stop
+from tests.processes import free_tcp_port, process_env, start_redis, stop
 
 SETUP = """
 from nodes.choices import NodeStatus

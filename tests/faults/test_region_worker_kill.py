@@ -16,8 +16,7 @@ from celery import Celery
 
 from nodes.models import Event, PowerResultReceipt
 from tests.factories import MachineFactory
-from tests.faults.backends import start_redis
-from tests.processes import region_worker_args, start, stop, wait_until
+from tests.processes import region_worker_args, start, start_redis, stop, wait_until
 
 RESULTS = 200
 MACHINES = 20
