@@ -10,7 +10,6 @@ import time
 import pytest
 import redis
 
-from tests.faults.backends import PrivatePostgres
 from tests.faults.region import call, manage, prepare_database, start_web
 from tests.processes import free_tcp_port, process_env, start_redis, stop
 
@@ -36,17 +35,6 @@ def state(env: dict, system_id: str) -> list[str]:
     """[event count, status, power state] of the machine."""
     out = manage(env, "shell", "--no-imports", "-c", EVENTS.format(sid=system_id))
     return out.strip().splitlines()[-1].split()
-
-
-@pytest.fixture
-def postgres():
-    server = PrivatePostgres()
-    try:
-        server.start()
-        server.create_database()
-        yield server
-    finally:
-        server.destroy()
 
 
 @pytest.mark.integration

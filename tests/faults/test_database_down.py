@@ -8,7 +8,6 @@ import json
 
 import pytest
 
-from tests.faults.backends import PrivatePostgres
 from tests.faults.region import answers, call, prepare_database, start_web
 from tests.processes import stop, wait_until
 
@@ -18,17 +17,6 @@ CALLS = [
     ("GET", "/api/v1/metadata/job/", "Machine abc123:not-a-token"),
     ("POST", "/api/v1/rack/heartbeat/", "Rack abc123:not-a-token"),
 ]
-
-
-@pytest.fixture
-def postgres():
-    server = PrivatePostgres()
-    try:
-        server.start()
-        server.create_database()
-        yield server
-    finally:
-        server.destroy()
 
 
 @pytest.mark.integration
