@@ -1,4 +1,6 @@
 """Per-machine metadata tokens: issued when a job starts, revoked when it ends, checked per call."""
+import ipaddress
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -59,6 +61,10 @@ def machine_uses_address(machine: Machine, address: str) -> bool:
     """
     if settings.METADATA_TOKEN_SOURCES == "any":
         return True
+    try:
+        address = str(ipaddress.ip_address(address))
+    except ValueError:  # PostgreSQL refuses to compare an inet with anything else
+        return False
     macs = machine.interfaces.values_list("mac_address", flat=True)
     return (DHCPLease.objects.filter(ip=address, mac__in=macs, state=LeaseState.ACTIVE).exists()
             or StaticIPAddress.objects.filter(ip=address, interface__machine=machine).exists())
@@ -69,7 +75,7 @@ def mac_uses_address(mac: str, address: str) -> bool:
     if settings.METADATA_TOKEN_SOURCES == "any":
         return True
     try:
-        mac = normalise_mac(mac)
-    except ValidationError:
+        mac, address = normalise_mac(mac), str(ipaddress.ip_address(address))
+    except (ValidationError, ValueError):
         return False
     return DHCPLease.objects.filter(ip=address, mac=mac, state=LeaseState.ACTIVE).exists()
