@@ -84,7 +84,9 @@ def log_of(path: Path) -> str:
 
 
 @pytest.mark.integration
-def test_requirements_alone_run_worker_beat_and_rack_worker_on_redis(tmp_path):
+def test_requirements_alone_run_worker_beat_and_rack_worker_on_redis(tmp_path, monkeypatch):
+    # Celery prefers $CELERY_BROKER_URL (set under CI) to the broker an app is given.
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
     python = requirements_venv() / "bin" / "python"
     redis, broker_url = start_redis(tmp_path)
     env = clean_env(tmp_path / "var", broker_url)

@@ -50,7 +50,9 @@ def missing(broker: str, logs) -> str:
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_kill_9_of_the_region_worker_loses_and_duplicates_nothing(tmp_path):
+def test_kill_9_of_the_region_worker_loses_and_duplicates_nothing(tmp_path, monkeypatch):
+    # Celery prefers $CELERY_BROKER_URL (set under CI) to the broker an app is given.
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
     server, broker = start_redis(tmp_path)
     env = {"CELERY_BROKER_URL": broker, "CELERY_VISIBILITY_TIMEOUT": "5"}
     machines = [MachineFactory(power_type="fake") for _ in range(MACHINES)]
