@@ -10,7 +10,16 @@ app.conf.update(
     broker_url=broker_url(),
     broker_transport=broker_transport(broker_url()),
     broker_transport_options=broker_transport_options(broker_url()),
+    # At least once, as the region's tasks: a power job is acknowledged when it ends, goes back
+    # to the queue when its worker process dies (reject_on_worker_lost) and, when the whole
+    # worker dies (kill -9, power loss), Redis gives it to the next rack worker after the
+    # visibility timeout (rack_worker.env). Without reject_on_worker_lost a killed pool process
+    # acknowledged its job as failed and nobody told the region. Running a job twice is safe:
+    # on, off and query are idempotent at the BMC, a cycle only reboots the machine once more
+    # (it still ends on, with the same one-time boot device), and the region records the
+    # outcome of a request id once (nodes.services.power).
     task_acks_late=True,
+    task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
     task_default_queue="rack.unassigned",
     broker_connection_retry_on_startup=True,

@@ -36,11 +36,13 @@ def broker_transport(url: str) -> str | None:
 
 
 def broker_transport_options(url: str) -> dict:
-    """Folders of the filesystem transport (shared by every process on this machine).
+    """Redelivery of Redis messages, or the folders of the filesystem transport.
 
     Messages carry BMC parameters: the folders are 0700 (made so, or tightened when an older
     run left them open, with any file in them made 0600); new files are 0600 (fsbroker).
     """
+    if url.startswith(("redis://", "rediss://")):
+        return redis_transport_options()
     if not is_filesystem_broker(url):
         return {}
     # CELERY_BROKER_DIR lets processes with a VAR_DIR of their own (lab racks) share the queues.
@@ -57,6 +59,21 @@ def broker_transport_options(url: str) -> dict:
         # Exchange tables: without this kombu writes them to ./control wherever it runs.
         "control_folder": str(folder / "control"),
     }
+
+
+def redis_transport_options() -> dict:
+    """When Redis gives a message taken by a worker that died (kill -9) to another worker.
+
+    One setting for region and rack workers alike: every worker on a Redis scans the same
+    `unacked` hash and restores any message older than its own timeout, whoever's it is, so a
+    shorter timeout in one app would redeliver the other's messages while they still run.
+    The timeout must outlast the longest task (a power task: 90 s hard limit) and its longest
+    retry wait (region tasks: 60 s); short enough that a lost job comes back within minutes
+    rather than Redis's default hour. Workers look for such messages every 10 s (kombu's
+    default throttle scans every 10th time only, which is every 100 s).
+    """
+    return {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "300")),
+            "unacked_restore_interval": 10, "unacked_restore_throttle": 1}
 
 
 def _private_folder(path: Path) -> None:

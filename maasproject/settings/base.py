@@ -142,6 +142,8 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
            "LOCATION": str(VAR_DIR / "cache")}}
 # The filesystem broker's files are 0600 (rack_worker/fsbroker.py); None: the URL's transport.
 CELERY_BROKER_TRANSPORT = broker_transport(CELERY_BROKER_URL)
+# With Redis: a message taken by a worker that died goes to another after the visibility
+# timeout (CELERY_VISIBILITY_TIMEOUT, shared with the racks: rack_worker.env says why).
 CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)
 # Retry a broker that is not up yet at start too (Celery 6 stops taking broker_connection_retry
 # for it, and Celery 5 warns about that at every start until this is set).
@@ -153,16 +155,6 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    # Redis gives a message taken by a worker that died (kill -9) to another after this many
-    # seconds: longer than any region task and its longest retry wait (60 s), short enough
-    # that a lost result comes back within minutes rather than Redis's default hour. Workers
-    # look for such messages every 10 s (kombu's default throttle scans every 10th time only,
-    # which is every 100 s; a worker started after a crash then waits that long).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        **CELERY_BROKER_TRANSPORT_OPTIONS,
-        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "300")),
-        "unacked_restore_interval": 10, "unacked_restore_throttle": 1}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # Wrong rack secrets a source address may send per minute before /rack/register/ answers 429.

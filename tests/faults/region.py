@@ -6,7 +6,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.processes import PROJECT_DIR, free_tcp_port, process_env, start, wait_until
+from tests.processes import PROJECT_DIR, free_tcp_port, process_env, start, stop, wait_until
 
 
 def call(base: str, method: str, path: str, authorization: str,
@@ -39,13 +39,20 @@ def prepare_database(extra: dict) -> str:
     return manage(env, "apikey", "--username", "ops").strip().splitlines()[-1]
 
 
-def start_web(extra: dict, log: Path, key: str):
-    """gunicorn with one worker on a spare port, once it answers; (process, base URL)."""
+def start_web(extra: dict, log: Path, key: str, workers: int = 1):
+    """gunicorn with `workers` workers on a spare port, once it answers; (process, base URL).
+
+    Stopped again if it never answers: a test's clean-up only knows processes it got back.
+    """
     port = free_tcp_port()
     base = f"http://127.0.0.1:{port}"
-    web = start(["-m", "gunicorn", "maasproject.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1",
-                 "--timeout", "60"], log, **extra)
-    wait_until(lambda: answers(web, base, key, log), 60, log.read_text)
+    web = start(["-m", "gunicorn", "maasproject.wsgi", "-b", f"127.0.0.1:{port}", "-w",
+                 str(workers), "--timeout", "60"], log, **extra)
+    try:
+        wait_until(lambda: answers(web, base, key, log), 60, log.read_text)
+    except BaseException:
+        stop(web)
+        raise
     return web, base
 
 
