@@ -76,6 +76,24 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
+def child_pids(pid: int) -> list[int]:
+    """Process ids of a process's children (a Celery pool's or gunicorn's workers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    try:
+        return [int(child) for child in children.read_text().split()]
+    except OSError:
+        return []
+
+
+def alive(pid: int) -> bool:
+    """Whether a process of ours with this id still runs (a zombie counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def wait_until(check: Callable[[], object], timeout: float, describe: Callable[[], str]):
     """Poll `check` until it returns something truthy; fail with describe() after timeout."""
     deadline = time.monotonic() + timeout

@@ -1,6 +1,5 @@
 """A rack worker of a test's own (python -m rack_worker), registered in the test database."""
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -22,17 +21,3 @@ def start_rack_worker(name: str, credentials: Path, log: Path, **env: str) -> su
     """A rack worker on rack.<name>: one prefork process, so it runs one power job at a time."""
     return start(["-m", "rack_worker", "--name", name, "--concurrency", "1"], log,
                  RACK_CREDENTIALS=str(credentials), **env)
-
-
-def pool_children(worker: subprocess.Popen) -> list[int]:
-    """Process ids of the worker's pool processes (children of its main process)."""
-    children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children")
-    return [int(pid) for pid in children.read_text().split()] if children.exists() else []
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True

@@ -12,7 +12,7 @@ from tests.processes import PROJECT_DIR, free_tcp_port, process_env, start, stop
 def call(base: str, method: str, path: str, authorization: str,
          body: dict | None = None) -> tuple[int, dict, str]:
     """(status, headers, body text) of one request; HTTP errors are answers too."""
-    data = json.dumps(body or {}).encode() if method == "POST" else None
+    data = json.dumps(body or {}).encode() if method in ("POST", "PATCH", "PUT") else None
     request = urllib.request.Request(base + path, method=method, data=data,
                                      headers={"Authorization": authorization,
                                               "Content-Type": "application/json"})

@@ -18,9 +18,17 @@ from nodes.choices import PowerState
 from nodes.models import Event, Machine
 from power.services.parameters import machine_set_power
 from tests.factories import AdminFactory, MachineFactory, make_api_key
-from tests.faults.racks import alive, pool_children, register_rack, start_rack_worker
+from tests.faults.racks import register_rack, start_rack_worker
 from tests.faults.region import call, start_web
-from tests.processes import region_worker_args, start, start_redis, stop, wait_until
+from tests.processes import (
+    alive,
+    child_pids,
+    region_worker_args,
+    start,
+    start_redis,
+    stop,
+    wait_until,
+)
 
 DELAY_MS = 6000  # the fake BMC's answer time: the kill lands inside it
 TIMEOUT = 75
@@ -122,9 +130,9 @@ def test_a_rack_worker_killed_mid_job_runs_the_job_again_when_restarted(power_st
 @pytest.mark.django_db(transaction=True)
 def test_a_pool_process_killed_mid_job_goes_back_to_the_queue_at_once(power_stack):
     worker = power_stack["rack"](1)
-    wait_until(lambda: pool_children(worker), TIMEOUT, lambda: "no pool process")
+    wait_until(lambda: child_pids(worker.pid), TIMEOUT, lambda: "no pool process")
     power_on_until_running(power_stack, worker)
-    [child] = pool_children(worker)
+    [child] = child_pids(worker.pid)
     started = time.monotonic()
     os.kill(child, signal.SIGKILL)
     wait_until(lambda: not alive(child) or worker.poll() is not None, 10, lambda: "alive")
