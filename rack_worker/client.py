@@ -4,6 +4,7 @@ Pure: the region hands in what it knows about racks (RackInfo); nothing here rea
 database, so rack-side code can import it too.
 """
 import ipaddress
+import os
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,13 @@ from celery import current_app
 from rack_worker.sealing import seal
 
 POWER_TASK = "rack_worker.tasks.power"
+# Seconds after which a power request not yet started is not carried out but reported failed
+# (rack_worker.tasks.report_expired). Jobs are redelivered when a rack worker dies
+# (rack_worker/celery_app.py); one that comes back much later could undo a newer request (an
+# old power on after an operator's power off). Longer than the visibility timeout (300 s) and
+# the queueing of a power sweep, so only a rack down for minutes loses its jobs, each with a
+# clear failure event. Rack and region clocks must agree to within seconds (NTP).
+DEFAULT_POWER_REQUEST_EXPIRES = 600.0
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,12 @@ def _on_subnet(address: str, cidrs: tuple[str, ...]) -> bool:
 def enqueue_power(request: dict[str, Any], rack: RackInfo) -> None:
     """Send a power request to the rack's queue, its parameters sealed with the rack's key."""
     current_app.send_task(POWER_TASK, args=[seal(request, rack.power_key)], queue=rack.queue,
-                          argsrepr=repr([redacted(request)]))
+                          argsrepr=repr([redacted(request)]), expires=power_request_expires())
+
+
+def power_request_expires() -> float:
+    """POWER_REQUEST_EXPIRES (seconds), read at each request."""
+    return float(os.environ.get("POWER_REQUEST_EXPIRES") or DEFAULT_POWER_REQUEST_EXPIRES)
 
 
 def redacted(request: dict[str, Any]) -> dict[str, Any]:

@@ -5,9 +5,11 @@ import socket
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import task_revoked
 
 from power.drivers.base import PowerError
 from rack_worker.celery_app import app
+from rack_worker.client import POWER_TASK
 from rack_worker.power import perform_power_action
 from rack_worker.sealing import SealError, power_key, unseal
 
@@ -19,7 +21,7 @@ POWER_MAX_RETRIES = int(os.environ.get("POWER_TASK_MAX_RETRIES", "3"))
 RETRY_BACKOFF = float(os.environ.get("POWER_TASK_RETRY_BACKOFF", "2"))
 
 
-@app.task(name="rack_worker.tasks.power", bind=True, max_retries=POWER_MAX_RETRIES,
+@app.task(name=POWER_TASK, bind=True, max_retries=POWER_MAX_RETRIES,
           soft_time_limit=POWER_SOFT_LIMIT, time_limit=POWER_SOFT_LIMIT + 30)
 def power(self, request: dict[str, Any]) -> str | None:
     """Perform a power request; retry transient failures with backoff, report the outcome."""
@@ -45,6 +47,21 @@ def power(self, request: dict[str, Any]) -> str | None:
         return None
     report(RESULT_TASK, request, state=state)
     return state
+
+
+@task_revoked.connect
+def report_expired(sender=None, request=None, expired: bool = False, **_kwargs) -> None:
+    """A power request that expired before it started is reported failed, never dropped.
+
+    Celery acknowledges an expired message and skips it; without this the region would never
+    hear of the request (rack_worker.client says why requests expire).
+    """
+    if not expired or getattr(sender, "name", None) != POWER_TASK or not request.args:
+        return
+    logger.warning("Power request %s expired before it started", request.id)
+    report(FAILURE_TASK, request.args[0], kind="PowerRequestExpired",
+           message=f"Not carried out: this rack could not start it before it expired at "
+                   f"{request.expires} (rack worker down or overloaded). Ask again.")
 
 
 def report(task_name: str, request: dict[str, Any], **outcome: Any) -> None:

@@ -48,8 +48,11 @@ def describe(system_id: str, client: redis.Redis, logs: dict) -> str:
 
 
 @pytest.fixture
-def power_stack(tmp_path, monkeypatch):
-    """Redis, region web and worker, a registered rack and a fake machine powered off."""
+def power_stack(request, tmp_path, monkeypatch):
+    """Redis, region web and worker, a registered rack and a fake machine powered off.
+
+    Parametrized indirectly, the parameter is more environment for the web (the region).
+    """
     # Celery prefers $CELERY_BROKER_URL (set under CI) to the broker an app is given.
     monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
     server, broker = start_redis(tmp_path)
@@ -65,7 +68,8 @@ def power_stack(tmp_path, monkeypatch):
     credentials = register_rack(name, tmp_path)
     processes = []
     try:
-        web, base = start_web({"CELERY_BROKER_URL": broker}, logs["web"], key)
+        web_env = {"CELERY_BROKER_URL": broker, **getattr(request, "param", {})}
+        web, base = start_web(web_env, logs["web"], key)
         processes.append(web)
         processes.append(start(region_worker_args("rackkill-region"), logs["region"], **env))
 
@@ -75,7 +79,8 @@ def power_stack(tmp_path, monkeypatch):
             return process
 
         yield {"base": base, "key": key, "system_id": machine.system_id, "rack": rack,
-               "redis": redis.Redis.from_url(broker), "logs": logs}
+               "redis": redis.Redis.from_url(broker), "logs": logs,
+               "fake_state": tmp_path / "fake-power" / f"{machine.system_id}.json"}
     finally:
         for process in processes:
             stop(process)
@@ -85,6 +90,8 @@ def power_stack(tmp_path, monkeypatch):
 def power_on_until_running(stack, worker) -> None:
     """Ask for power on; return once the rack worker is inside the job (slow fake BMC)."""
     system_id, logs = stack["system_id"], stack["logs"]
+    wait_until(lambda: " ready." in logs["rack-1"].read_text(), TIMEOUT,
+               lambda: describe(system_id, stack["redis"], logs))
     status, _headers, body = call(stack["base"], "POST",
                                   f"/api/v1/machines/{system_id}/power-on/",
                                   f"Bearer {stack['key']}")
@@ -140,3 +147,36 @@ def test_a_pool_process_killed_mid_job_goes_back_to_the_queue_at_once(power_stac
     assert worker.poll() is None  # the same worker, with a new pool process, ran it again
     assert "WorkerLostError" in power_stack["logs"]["rack-1"].read_text()
     print(f"job run again by a new pool process, recorded {took:.1f}s after the kill")
+
+
+EXPIRES = 8  # seconds: POWER_REQUEST_EXPIRES of the region in the next test
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("power_stack", [{"POWER_REQUEST_EXPIRES": str(EXPIRES)}],
+                         indirect=True)
+def test_a_job_back_after_it_expired_is_reported_failed_not_run(power_stack):
+    """A rack worker down longer than a request may wait: a clear failure, no late power on."""
+    system_id = power_stack["system_id"]
+    first = power_stack["rack"](1)
+    sent = time.monotonic()
+    power_on_until_running(power_stack, first)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    time.sleep(max(0.0, sent + EXPIRES + 1 - time.monotonic()))
+    started = time.monotonic()
+    power_stack["rack"](2)
+    wait_until(lambda: power_state(system_id) == PowerState.ERROR, TIMEOUT,
+               lambda: describe(system_id, power_stack["redis"], power_stack["logs"]))
+    took = time.monotonic() - started
+    time.sleep(2)  # a late run of the job would land now
+    events = Event.objects.filter(machine__system_id=system_id)
+    [failure] = events.filter(type="power_error")
+    assert "PowerRequestExpired" in failure.description, failure.description
+    assert "Not carried out" in failure.description
+    assert not events.filter(type="power_on").exists()
+    fake = power_stack["fake_state"]
+    assert not fake.exists() or "power_on" not in fake.read_text()  # the BMC was never told
+    assert power_state(system_id) == PowerState.ERROR
+    print(f"expired job reported failed {took:.1f}s after the restart: {failure.description}")

@@ -30,3 +30,16 @@ def test_the_message_carries_parameters_sealed_for_the_chosen_rack(monkeypatch):
     assert sent["queue"] == "rack.r1" and "params" not in message
     assert "hunter2" not in repr(message) and "hunter2" not in sent["argsrepr"]
     assert unseal(message, rack.power_key)["params"] == {"power_pass": "hunter2"}
+
+
+def test_a_power_request_expires_after_power_request_expires_seconds(monkeypatch):
+    sent = {}
+    monkeypatch.setattr(client.current_app, "send_task",
+                        lambda name, **kwargs: sent.update(name=name, **kwargs))
+    rack = RackInfo("r1", power_key=Fernet.generate_key().decode())
+    monkeypatch.delenv("POWER_REQUEST_EXPIRES", raising=False)
+    enqueue_power({"system_id": "abc", "params": {}}, rack)
+    assert sent["expires"] == 600.0
+    monkeypatch.setenv("POWER_REQUEST_EXPIRES", "42")
+    enqueue_power({"system_id": "abc", "params": {}}, rack)
+    assert sent["expires"] == 42.0
