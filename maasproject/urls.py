@@ -15,3 +15,6 @@ urlpatterns = [
     path("api/v1/", include("nodes.api.urls")),
     path("api/v1/", include("power.api.urls")),
 ]
+
+# A URL that no pattern matches answers JSON under /api/, like every API view.
+handler404 = "maasproject.api.errors.page_not_found"

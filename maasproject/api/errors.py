@@ -3,6 +3,8 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -38,3 +40,10 @@ def exception_handler(exc, context):
                                    "or a number or text too large)."},
                         status=status.HTTP_400_BAD_REQUEST)
     return unavailable_response(exc) or drf_exception_handler(exc, context)
+
+
+def page_not_found(request, exception):
+    """Django's 404 for a URL no view matches: JSON under /api/ (clients parse it), else HTML."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+    return defaults.page_not_found(request, exception)

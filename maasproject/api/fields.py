@@ -5,7 +5,18 @@ from rest_framework import serializers
 from maasproject.validators import validate_name, validate_text
 
 
-class NameField(serializers.CharField):
+class StrictCharField(serializers.CharField):
+    """A string, and only a string: DRF's CharField turns a JSON number into its digits."""
+
+    default_error_messages = {"not_a_string": "Must be a string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class NameField(StrictCharField):
     """A one-line name: no control characters."""
 
     def __init__(self, **kwargs) -> None:
@@ -13,7 +24,7 @@ class NameField(serializers.CharField):
         self.validators.append(validate_name)
 
 
-class TextField(serializers.CharField):
+class TextField(StrictCharField):
     """Free text: line breaks and tabs allowed, no NUL or other control characters."""
 
     def __init__(self, **kwargs) -> None:

@@ -23,3 +23,11 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
 
     def get_offset(self, request) -> int:
         return _count(request, self.offset_query_param, minimum=0) or 0
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        """DRF's limit and offset, with the minimums get_limit and get_offset enforce."""
+        parameters = super().get_schema_operation_parameters(view)
+        minimums = {self.limit_query_param: 1, self.offset_query_param: 0}
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = minimums[parameter["name"]]
+        return parameters

@@ -108,7 +108,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "maasproject.api.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "maasproject.api.schema.ErrorDocumentingAutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "EXCEPTION_HANDLER": "maasproject.api.errors.exception_handler",
 }

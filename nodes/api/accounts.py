@@ -4,14 +4,16 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.urls import path
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
+from maasproject.api.fields import NameField
 from maasproject.api.permissions import IsAdmin
+from maasproject.api.schema import ErrorSerializer
 from maasproject.permissions import is_admin
 from nodes.models import ApiKey, SSHKey
 from nodes.selectors import ssh_keys_visible_to
@@ -42,6 +44,8 @@ class UserSerializer(serializers.ModelSerializer):
 
 class ApiKeySerializer(serializers.ModelSerializer):
     """An API key as listed: never its secret nor the secret's hash."""
+
+    name = NameField(max_length=256, required=False, allow_blank=True)
 
     class Meta:
         model = ApiKey
@@ -100,6 +104,12 @@ class UserViewSet(
         return Response(UserSerializer(request.user).data)
 
 
+# ?username= on /account/api-keys/: an admin manages another user's keys.
+OWNER = OpenApiParameter("username", str, required=False,
+                         description="Another user's keys (administrators only).")
+NO_SUCH_OWNER = OpenApiResponse(ErrorSerializer, description="No user with this username.")
+
+
 class ApiKeyViewSet(
     mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
 ):
@@ -122,10 +132,13 @@ class ApiKeyViewSet(
             return ApiKey.objects.none()
         return ApiKey.objects.filter(user=self.get_owner()).select_related("user")
 
-    @extend_schema(
-        request=ApiKeySerializer, responses={201: NewApiKeySerializer},
-        parameters=[OpenApiParameter("username", str, required=False)],
-    )
+    @extend_schema(parameters=[OWNER], responses={200: ApiKeySerializer(many=True),
+                                                  404: NO_SUCH_OWNER})
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=ApiKeySerializer, parameters=[OWNER],
+                   responses={201: NewApiKeySerializer, 404: NO_SUCH_OWNER})
     def create(self, request, *args, **kwargs):
         """Create an API key; the response's `key` is the only time the secret is shown."""
         params = ApiKeySerializer(data=request.data)

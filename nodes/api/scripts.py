@@ -107,7 +107,15 @@ class ScriptWriteSerializer(serializers.Serializer):
 
 
 def _flag(request, name: str) -> bool:
-    return request.query_params.get(name, "").lower() in {"1", "true", "yes", "on"}
+    """A boolean query parameter, false when absent or empty; another value than a boolean's
+    is a 400 (not silently false)."""
+    raw = request.query_params.get(name, "")
+    if raw == "":
+        return False
+    try:
+        return serializers.BooleanField().to_internal_value(raw)
+    except serializers.ValidationError as exc:
+        raise serializers.ValidationError({name: ["Must be true or false."]}) from exc
 
 
 class ScriptViewSet(viewsets.ViewSet):
@@ -262,7 +270,7 @@ def _iso(value) -> str | None:
 class ResultListView(APIView):
     """A machine's script sets, newest first (`?type=commissioning|...|deployment`)."""
 
-    @extend_schema(parameters=[OpenApiParameter("type", str)],
+    @extend_schema(parameters=[OpenApiParameter("type", str, enum=ResultType.values)],
                    responses=ScriptSetBodySerializer(many=True),
                    operation_id="machines_results_list")
     def get(self, request, system_id: str):
@@ -294,7 +302,7 @@ class ResultOutputView(APIView):
                    responses={(200, "text/plain"): OpenApiTypes.STR})
     def get(self, request, system_id: str, key: str, script_name: str):
         machine = _visible_machine(request, system_id)
-        stream = request.query_params.get("stream", "combined")
+        stream = request.query_params.get("stream") or "combined"
         if stream not in STREAMS:
             raise serializers.ValidationError(
                 {"stream": [f"Unknown stream '{stream}'; one of {', '.join(STREAMS)}."]})

@@ -32,6 +32,9 @@ class InterfaceSerializer(serializers.ModelSerializer):
 
 
 class BlockDeviceSerializer(serializers.ModelSerializer):
+    # A list of names, not any JSON: null or an object would reach the database (a 500).
+    tags = serializers.ListField(child=NameField(max_length=64), required=False)
+
     class Meta:
         model = BlockDevice
         fields = ["id", "name", "type", "size", "block_size", "model", "serial", "id_path", "tags"]

@@ -64,6 +64,11 @@ class MachineViewSet(MachineActionsMixin, viewsets.ModelViewSet):
         machines.machine_update(machine.system_id, request.user, **data)
         return Response(self.machine_body(machine.pk))
 
+    @extend_schema(responses=s.MachineSerializer)
+    def partial_update(self, request, *args, **kwargs):
+        # Declared for the schema: a PATCH answers the machine as it reads, like a PUT.
+        return super().partial_update(request, *args, **kwargs)
+
     def destroy(self, request, *args, **kwargs):
         machine = self.get_object()
         actions.machine_delete(machine.system_id, request.user)
@@ -138,13 +143,15 @@ class TagViewSet(viewsets.ModelViewSet):
     def get_queryset(self):
         return Tag.objects.annotate(machine_count=Count("machines")).order_by("name")
 
+    # Answers are read back through get_queryset: machine_count is its annotation.
     def perform_create(self, serializer):
-        serializer.instance = tags.tag_create(self.request.user, **serializer.validated_data)
+        tag = tags.tag_create(self.request.user, **serializer.validated_data)
+        serializer.instance = self.get_queryset().get(pk=tag.pk)
 
     def perform_update(self, serializer):
-        serializer.instance = tags.tag_update(
-            serializer.instance, self.request.user, **serializer.validated_data
-        )
+        tag = tags.tag_update(serializer.instance, self.request.user,
+                              **serializer.validated_data)
+        serializer.instance = self.get_queryset().get(pk=tag.pk)
 
     def perform_destroy(self, instance):
         tags.tag_delete(instance, self.request.user)

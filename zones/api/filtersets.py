@@ -1,5 +1,6 @@
 """Filters for the zones API lists."""
 import django_filters
+from django import forms
 
 from maasproject.api.filters import IPAddressFilter
 from zones.models import (
@@ -32,7 +33,15 @@ class FabricFilter(django_filters.FilterSet):
         fields = ["name"]
 
 
+class IntegerFilter(django_filters.NumberFilter):
+    """A whole number: NumberFilter's DecimalField took ?vid=0.5 and matched nothing."""
+
+    field_class = forms.IntegerField
+
+
 class VLANFilter(django_filters.FilterSet):
+    vid = IntegerFilter()
+
     class Meta:
         model = VLAN
         fields = ["name", "fabric", "vid"]

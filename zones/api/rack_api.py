@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from maasproject.api.authentication import HeaderAuthentication, HeaderScheme
 from maasproject.api.fields import NameField, TextField
+from maasproject.api.schema import ErrorSerializer
 from maasproject.api.throttling import FailureLimit
 from nodes.api.fields import MacAddressField
 from nodes.selectors.boot import boot_decision
@@ -155,9 +156,12 @@ class RegisterView(_RackView):
     authentication_classes = []
     permission_classes = [permissions.AllowAny]
 
-    @extend_schema(request=RegisterSerializer, responses=inline_serializer("RackRegistration", {
-        "system_id": serializers.CharField(), "name": serializers.CharField(),
-        "token": serializers.CharField(), "power_key": serializers.CharField()}))
+    @extend_schema(request=RegisterSerializer, responses={
+        200: inline_serializer("RackRegistration", {
+            "system_id": serializers.CharField(), "name": serializers.CharField(),
+            "token": serializers.CharField(), "power_key": serializers.CharField()}),
+        429: OpenApiResponse(ErrorSerializer, description="Too many wrong secrets from this "
+                             "address; retry after Retry-After seconds.")})
     def post(self, request):
         address = request.META.get("REMOTE_ADDR", "")
         REGISTER_FAILURES.check(address)

@@ -2,7 +2,7 @@
 from django.contrib.auth.models import User
 from rest_framework import serializers
 
-from maasproject.api.fields import NameRelatedField
+from maasproject.api.fields import NameField, NameRelatedField
 from nodes.models import Interface
 from zones.models import (
     VLAN,
@@ -69,6 +69,8 @@ class SubnetSerializer(serializers.ModelSerializer):
 
 
 class IPRangeSerializer(serializers.ModelSerializer):
+    comment = NameField(max_length=256, required=False, allow_blank=True)
+
     class Meta:
         model = IPRange
         fields = ["id", "subnet", "type", "start_ip", "end_ip", "comment"]

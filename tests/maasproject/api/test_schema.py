@@ -6,6 +6,7 @@ import jsonschema
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
+from maasproject.api.schema import NAME_PATTERN
 from nodes.models import Event
 from tests.factories import (
     BlockDeviceFactory,
@@ -152,3 +153,92 @@ def test_every_listed_collection_matches(openapi, admin_client, admin):
         if name in ("schema", "docs") or "get" not in openapi["paths"].get(template, {}):
             continue
         check(openapi, admin_client.get(template), "get", template)
+
+
+def operations(openapi: dict):
+    """(method, path, operation) of every operation of the schema."""
+    for path, item in openapi["paths"].items():
+        for method, operation in item.items():
+            if method != "parameters":
+                yield method.upper(), path, operation
+
+
+def test_every_operation_documents_its_error_answers(openapi):
+    """The middleware and the exception handler can answer any API view with these."""
+    for method, path, operation in operations(openapi):
+        documented = set(operation["responses"])
+        expected = {"400", "401", "403", "503"}
+        expected |= {"404"} if "{" in path else set()
+        expected |= {"409"} if method in ("POST", "PUT", "PATCH", "DELETE") else set()
+        expected |= {"413"} if method in ("POST", "PUT", "PATCH") else set()
+        assert expected <= documented, (method, path, sorted(expected - documented))
+        error = operation["responses"]["503"]["content"]["application/json"]["schema"]
+        assert error == {"$ref": "#/components/schemas/Error"}, (method, path)
+
+
+def test_query_parameters_say_what_the_api_accepts(openapi):
+    """Empty is as if not given; control characters are refused; limit >= 1, offset >= 0."""
+    machines = {p["name"]: p for p in openapi["paths"]["/api/v1/machines/"]["get"]["parameters"]}
+    assert machines["limit"]["schema"]["minimum"] == 1
+    assert machines["offset"]["schema"]["minimum"] == 0
+    assert machines["hostname"]["schema"]["pattern"].startswith("^[^\\u0000-\\u001f")
+    for method, path, operation in operations(openapi):
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "query":
+                assert parameter["allowEmptyValue"] is True, (method, path, parameter)
+
+
+@pytest.mark.django_db
+def test_empty_query_parameters_are_not_given(admin_client):
+    MachineFactory()
+    assert admin_client.get("/api/v1/machines/?limit=&offset=&hostname=").json()["count"] == 1
+    assert admin_client.get("/api/v1/events/?before=&after=").status_code == 200
+
+
+def test_name_and_text_fields_carry_their_pattern(openapi):
+    schemas = openapi["components"]["schemas"]
+    assert schemas["Zone"]["properties"]["name"]["pattern"] == NAME_PATTERN
+    # A blank-able name: the pattern matches "" too, so no oneOf with an empty string.
+    model = schemas["BlockDevice"]["properties"]["model"]
+    assert "oneOf" not in model and "pattern" in model, model
+    assert "\\u0009" not in schemas["Zone"]["properties"]["description"]["pattern"]
+
+
+@pytest.mark.django_db
+def test_machine_patch_answers_the_machine(openapi, admin_client):
+    """PATCH answered zone and pool as objects while the schema said strings."""
+    machine = MachineFactory(zone=ZoneFactory(name="z1"))
+    response = admin_client.patch(f"/api/v1/machines/{machine.system_id}/",
+                                  {"description": "d"}, format="json")
+    assert response.json()["zone"]["name"] == "z1"
+    check(openapi, response, "patch", "/api/v1/machines/{system_id}/")
+
+
+@pytest.mark.django_db
+def test_tag_writes_answer_machine_count(openapi, admin_client):
+    created = admin_client.post("/api/v1/tags/", {"name": "gpu"}, format="json")
+    assert created.json()["machine_count"] == 0
+    check(openapi, created, "post", "/api/v1/tags/")
+    MachineFactory(tags=[TagFactory(name="gpu")])
+    updated = admin_client.patch("/api/v1/tags/gpu/", {"comment": "c"}, format="json")
+    assert updated.json()["machine_count"] == 1
+    check(openapi, updated, "patch", "/api/v1/tags/{name}/")
+
+
+@pytest.mark.django_db
+def test_api_keys_of_no_such_user_is_a_documented_404(openapi, admin_client):
+    for method, response in (
+            ("get", admin_client.get("/api/v1/account/api-keys/?username=nobody")),
+            ("post", admin_client.post("/api/v1/account/api-keys/?username=nobody", {},
+                                       format="json"))):
+        assert response.status_code == 404, response.content
+        check(openapi, response, method, "/api/v1/account/api-keys/")
+
+
+@pytest.mark.django_db
+def test_unknown_api_url_is_a_json_404(client, admin_client):
+    response = admin_client.get("/api/v1/boot-resources/not-a-number/")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+    page = client.get("/no-such-page/")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
