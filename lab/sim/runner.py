@@ -14,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from lab.sim import jobs
 from lab.sim.client import MachineOff, Region
 
+WRITE_IMAGE = "write-image"  # nodes/services/deploy.py: the deploy job's one result
+
 
 def fake_outputs(mac: str = "", seed: str = "") -> dict[str, str]:
     """Plausible stdout of each built-in script (nodes/scripts/builtin) for one machine.
@@ -54,9 +56,13 @@ def deploy_output(job: dict) -> str:
 
 def run_script(region: Region, script: dict, seconds: float, fail: frozenset,
                outputs: dict[str, str] | None = None) -> bool:
-    """One script: download, start, outputs and finish; whether every call was accepted."""
+    """One script: download, start, outputs and finish; whether every call was accepted.
+
+    The deploy job's `write-image` is the deploy runner's own work: nothing to download.
+    """
     rid, name = script["id"], script["name"]
-    codes = [region.call("GET", f"scripts/{rid}/")[0], region.post(f"results/{rid}/start/")]
+    codes = [] if name == WRITE_IMAGE else [region.call("GET", f"scripts/{rid}/")[0]]
+    codes.append(region.post(f"results/{rid}/start/"))
     time.sleep(seconds)
     stdout = (outputs or fake_outputs()).get(name, f"{name} ok\n").encode()
     for stream, body in (("stdout", stdout), ("stderr", b""), ("combined", stdout)):
