@@ -31,11 +31,11 @@ IN_PROGRESS = ("Commissioning", "Testing", "Deploying", "Disk erasing")
 
 
 class Stack:
-    """The demo's processes, each in its own session; logs in VAR_DIR/simulated/logs."""
+    """The demo's processes, each in its own session; logs in VAR_DIR/logs."""
 
     def __init__(self, var_dir: Path):
         self.var_dir = var_dir
-        self.logs = var_dir / "simulated" / "logs"
+        self.logs = var_dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen] = {}
 
