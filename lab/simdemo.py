@@ -50,16 +50,21 @@ class Stack:
         return next((name for name, proc in self.procs.items() if proc.poll() is not None), "")
 
     def stop(self) -> None:
-        """Simulator first (its runners stop), the region last; SIGKILL what lingers."""
+        """Simulator first (its runners stop), the region last: SIGTERM to each leader (it
+        stops its own children cleanly), then SIGKILL to whatever is left of its group."""
         for name in reversed(list(self.procs)):
             proc = self.procs[name]
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                proc.terminate()
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                proc.kill()
                 proc.wait(timeout=10)
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def start_region(stack: Stack, port: int, web_workers: int) -> None:

@@ -7,6 +7,7 @@ machines enlist by themselves, commission to Ready, deploy, release (one with er
 still running at Ctrl-C is aborted, and everything stops.
 """
 import os
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from lab.api import Api, api_key_from
-from tests.processes import PROJECT_DIR, free_tcp_port, wait_until
+from tests.processes import PROJECT_DIR, free_tcp_port, skip_or_fail, wait_until
 
 pytestmark = pytest.mark.integration
 MACS = ("02:5a:00:00:00:01", "02:5a:00:00:00:02")
@@ -70,7 +71,9 @@ def wait_status(api: Api, system_id: str, status: str, describe) -> dict:
 
 @pytest.fixture
 def demo(tmp_path):
-    """The simulated demo running on a free port; (api, output file, process)."""
+    """The simulated demo running on a free port; (api, output file, process, describe)."""
+    if shutil.which("make") is None:
+        skip_or_fail("make is not installed")
     var_dir = tmp_path / "var"
     var_dir.mkdir()
     env = demo_env(var_dir)
