@@ -21,7 +21,14 @@ RACK ?= local
 BOOTSVC_BIND ?= $(HOST)
 PYTEST_ARGS ?=
 DEMO_VMS ?= 2
-# State (SQLite database, filesystem broker, static files, generated secrets) lives here.
+# make demo SIMULATED=1: simulated machines instead of qemu VMs (no root, no qemu).
+SIMULATED ?=
+# State (SQLite database, filesystem broker, static files, generated secrets) lives here. The
+# simulated demo keeps its own (its machines, loopback subnet and stand-in image stay out of
+# make run's database).
+ifeq ($(SIMULATED),1)
+VAR_DIR ?= $(CURDIR)/var/simulated
+endif
 VAR_DIR ?= $(CURDIR)/var
 export VAR_DIR
 
@@ -34,6 +41,10 @@ help:
 	@echo "make demo   the region (no local rack) plus the lab: $(DEMO_VMS) qemu VMs with IPMI BMCs and"
 	@echo "            a rack in network namespaces, VMs registered as machines; Ctrl-C removes it"
 	@echo "            (python -m lab up|down|status: the lab alone, see README \"Lab\")"
+	@echo "make demo SIMULATED=1"
+	@echo "            no hardware, qemu or root: the region, a local rack and $(DEMO_VMS) simulated"
+	@echo "            machines (fake BMCs, python -m lab.sim) that enlist and commission by"
+	@echo "            themselves, then deploy and release through the API; state in var/simulated"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -128,8 +139,14 @@ run: admin images
 # The lab (python -m lab.demo): region web, worker and beat on 127.0.0.1:$(PORT) as `run` starts
 # them, but no local rack: the lab's rack (in a namespace) serves the VMs, and a rack in the root
 # namespace could send DHCP or IPMI out of it. Root and qemu needed; Ctrl-C tears all down.
+# SIMULATED=1 (lab/simdemo.py): a local rack without boot services and simulated machines
+# instead; no ephemeral image to build, no system packages, no root.
+ifeq ($(SIMULATED),1)
+demo: admin
+else
 demo: admin images sysdeps
-	@exec $(BIN)/python -m lab.demo --port "$(PORT)" \
+endif
+	@exec $(BIN)/python -m lab.demo $(if $(filter 1,$(SIMULATED)),--simulated )--port "$(PORT)" \
 	    --vms "$(DEMO_VMS)" --web-workers "$(WEB_WORKERS)"
 
 lint: install-dev

@@ -350,7 +350,8 @@ def start_stack(options: Options, env: dict, var: Path, bmcs: dict[str, str],
         ["bench/fake_runner.py", "--region", url, "--rack-credentials", str(credentials),
          "--bmcs-file", str(bmcs_file), "--power-dir", str(power_dir), "--records",
          str(records), "--exit-after", str(len(bmcs)), "--timeout", str(options.timeout),
-         "--script-seconds", str(options.script_seconds)], env, var / "fake_runner.log")
+         "--script-seconds", str(options.script_seconds), "--no-self-poweroff"],
+        env, var / "fake_runner.log")
     wait_for(lambda: "watching" in (var / "fake_runner.log").read_text(), 30, "the fake runner",
              [procs["fake runner"]])
     time.sleep(2)  # the workers finish connecting to the broker

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from lab import region
+from lab import region, simdemo
 from lab.api import Api, ApiError, api_key_from
 from lab.core import DYNAMIC_RANGE, NETWORK, Lab, LabBusy, LabConfig
 from lab.prerequisites import unmet_reason
@@ -29,6 +29,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=5240, help="region on 127.0.0.1:PORT")
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--state-dir", type=Path, default=default_state_dir())
+    parser.add_argument("--simulated", action="store_true",
+                        help="no qemu, no root: simulated machines (lab/simdemo.py)")
+    parser.add_argument("--timeout", type=float, default=600,
+                        help="--simulated: seconds for the machines to enlist and commission")
     return parser.parse_args(argv)
 
 
@@ -138,6 +142,8 @@ def stop_jobs(api: Api, lab: Lab) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.simulated:
+        return simdemo.main(args)
     reason = unmet_reason()
     if reason:  # before anything starts: VMs without loaders would sit in Commissioning
         print(f"demo: {reason}", file=sys.stderr)

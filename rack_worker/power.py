@@ -7,9 +7,20 @@ from power.drivers.registry import get_registry
 EXPECTED_STATE = {"on": POWER_ON, "off": POWER_OFF, "soft-off": POWER_OFF, "cycle": POWER_ON}
 
 
-def perform_power_action(request: dict[str, Any]) -> str:
-    """Run the request's action; return the power state after it (`on` or `off`)."""
+def perform_power_action(request: dict[str, Any], notes: list[str] | None = None) -> str:
+    """Run the request's action; return the power state after it (`on` or `off`).
+
+    What the driver noted for the operator (a fake BMC nothing simulates) goes into `notes`.
+    """
     driver = get_registry().get(request["power_type"])(request.get("params", {}))
+    try:
+        return _perform(driver, request)
+    finally:
+        if notes is not None:
+            notes.extend(driver.notes)
+
+
+def _perform(driver, request: dict[str, Any]) -> str:
     action = request["action"]
     boot = {"netboot": bool(request.get("netboot")), "efi": bool(request.get("efi"))}
     if action == "query":

@@ -31,8 +31,9 @@ def power(self, request: dict[str, Any]) -> str | None:
         report(FAILURE_TASK, request, kind="PowerKeyError", message=f"Cannot open the power "
                f"parameters: {exc}.")
         return None
+    notes: list[str] = []
     try:
-        state = perform_power_action(request)
+        state = perform_power_action(request, notes)
     except PowerError as exc:
         if exc.retryable and self.request.retries < self.max_retries:
             countdown = RETRY_BACKOFF * 2 ** self.request.retries
@@ -45,7 +46,8 @@ def power(self, request: dict[str, Any]) -> str | None:
         report(FAILURE_TASK, request, kind="PowerTimeoutError",
                message=f"No answer from the BMC within {POWER_SOFT_LIMIT}s.")
         return None
-    report(RESULT_TASK, request, state=state)
+    # Only when there are notes: a region from before notes existed accepts the rest.
+    report(RESULT_TASK, request, state=state, **({"notes": notes} if notes else {}))
     return state
 
 

@@ -78,8 +78,9 @@ def machine_finish_and_power_off(system_id: str, *, success: bool, reason: str =
 
 
 def power_result_record(*, system_id: str, action: str, purpose: str, state: str,
-                        rack: str = "", request_id: str = "") -> None:
-    """A power action succeeded: store the state; a release waiting for power off ends."""
+                        rack: str = "", request_id: str = "", notes: list[str] = ()) -> None:
+    """A power action succeeded: store the state, a WARNING Event per driver note (a fake BMC
+    no simulator runs); a release waiting for power off ends."""
     with transaction.atomic():
         machine = Machine.objects.select_for_update().filter(system_id=system_id).first()
         if machine is None or not _first_delivery(request_id, system_id):
@@ -90,6 +91,9 @@ def power_result_record(*, system_id: str, action: str, purpose: str, state: str
         if purpose != "poll" or changed:
             event_record(machine=machine, type="power_" + action.replace("-", "_"),
                          description=f"Power {action} done via {rack or 'rack'}: {state}")
+        for note in notes:
+            event_record(machine=machine, type="power_warning", level=EventLevel.WARNING,
+                         description=f"Power {action} via {rack or 'rack'}: {note}")
         if purpose in COMPLETES_ON_SUCCESS:
             _finish_if(system_id, COMPLETES_ON_SUCCESS[purpose], success=True, reason="")
 

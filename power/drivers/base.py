@@ -183,6 +183,8 @@ class PowerDriver(ABC):
 
     def __init__(self, params: dict[str, Any]) -> None:
         self.params = self.validate_settings(params)
+        # What the operator should know although the operation succeeded (WARNING Events).
+        self.notes: list[str] = []
 
     @classmethod
     def validate_settings(cls, params: dict[str, Any], *, scope: str | None = None) -> dict:

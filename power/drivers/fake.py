@@ -32,6 +32,10 @@ FAILURES: dict[str, Callable[[str], PowerError]] = {
     "unsupported": lambda op: PowerUnsupportedError(f"Fake BMC cannot {op}."),
 }
 DEFAULT_FAKE_ID = "default"
+# Held (flock) by a running simulator in FAKE_POWER_STATE_DIR; see unattended_reason.
+SIMULATOR_LOCK = ".simulator.lock"
+ATTACH_HINT = ("run `make demo SIMULATED=1`, or attach a simulator with `python -m lab.sim` "
+               "(see README \"Try it without hardware\")")
 
 
 @dataclass
@@ -56,6 +60,32 @@ def get_fake_machine(fake_id: str = DEFAULT_FAKE_ID) -> FakeMachine:
         return _machines.setdefault(fake_id, FakeMachine())
 
 
+def state_file_name(fake_id: str) -> str:
+    """The name of a fake machine's state file in FAKE_POWER_STATE_DIR."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in fake_id) + ".json"
+
+
+@contextmanager
+def locked_state(folder: str, fake_id: str):
+    """A fake machine's state in `folder`, under an exclusive lock, written back at the end.
+
+    The simulator (lab/sim) uses it too: it presses the power button, and a simulated OS
+    powers itself off, through the same file the rack worker's driver writes.
+    """
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, state_file_name(fake_id)), "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        text = handle.read()
+        machine = FakeMachine(**json.loads(text)) if text else FakeMachine()
+        try:
+            yield machine
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            json.dump(asdict(machine), handle)
+
+
 @contextmanager
 def _locked_machine(fake_id: str):
     """The machine's state under a lock: in this process, or in FAKE_POWER_STATE_DIR.
@@ -69,19 +99,36 @@ def _locked_machine(fake_id: str):
         with _lock:
             yield machine
         return
-    os.makedirs(folder, exist_ok=True)
-    safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in fake_id)
-    with open(os.path.join(folder, f"{safe_name}.json"), "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.seek(0)
-        text = handle.read()
-        machine = FakeMachine(**json.loads(text)) if text else FakeMachine()
+    with locked_state(folder, fake_id) as machine:
+        yield machine
+
+
+def unattended_reason(folder: str, fake_id: str) -> str:
+    """Why powering this fake machine on makes nothing boot ("" when a simulator runs it).
+
+    A simulator (python -m lab.sim) holds an exclusive lock on SIMULATOR_LOCK in the state
+    directory while it runs, and lists there the fake ids it simulates; the lock goes with
+    its process, so a crashed simulator counts as absent.
+    """
+    try:
+        handle = open(os.path.join(folder, SIMULATOR_LOCK))
+    except FileNotFoundError:
+        return f"no simulator is attached to this fake BMC ({folder}): the machine will not " \
+               f"boot; {ATTACH_HINT}"
+    with handle:
         try:
-            yield machine
-        finally:
-            handle.seek(0)
-            handle.truncate()
-            json.dump(asdict(machine), handle)
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:  # held: a simulator runs
+            try:
+                simulated = json.loads(handle.read() or "{}").get("fake_ids", [])
+            except ValueError:
+                simulated = []
+            if fake_id in simulated:
+                return ""
+            return f"the simulator attached to {folder} does not simulate fake id " \
+                   f"{fake_id!r}: the machine will not boot; {ATTACH_HINT}"
+    return f"no simulator is attached to this fake BMC ({folder}; its last one stopped): " \
+           f"the machine will not boot; {ATTACH_HINT}"
 
 
 def reset_fake_machines() -> None:
@@ -142,6 +189,10 @@ class FakeDriver(PowerDriver):
             if netboot:
                 machine.boot_device, machine.boot_persistent, machine.efi = "pxe", False, efi
             machine.power_state = POWER_ON
+        folder = os.environ.get("FAKE_POWER_STATE_DIR")
+        reason = unattended_reason(folder, self.params["fake_id"]) if folder else ""
+        if reason:  # else commissioning would wait, silent, for its deadline
+            self.notes.append(reason)
 
     def power_off(self, *, mode: str = "hard") -> None:
         if mode not in OFF_MODES:

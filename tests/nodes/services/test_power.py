@@ -67,6 +67,16 @@ def test_result_records_state_time_and_event():
     assert "via r1" in machine.events.get(type="power_on").description
 
 
+def test_result_notes_become_warning_events():
+    """The driver's notes (a fake BMC no simulator runs) reach the timeline as WARNINGs."""
+    machine = MachineFactory(power_type="fake")
+    power_result_record(system_id=machine.system_id, action="on", purpose="commission",
+                        state="on", rack="r1", notes=["no simulator is attached"])
+    warning = machine.events.get(type="power_warning")
+    assert warning.level == EventLevel.WARNING
+    assert warning.description == "Power on via r1: no simulator is attached"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_release_waits_for_power_off_then_is_ready(admin, sent):
     RackControllerFactory(name="r1", status="running")
