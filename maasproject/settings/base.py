@@ -155,7 +155,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # Redis gives a message taken by a worker that died (kill -9) to another after this many
-    # seconds: longer than any region task and its longest retry wait (60 s), short enough
+    # seconds: longer than any region task and its longest retry wait (10 s), short enough
     # that a lost result comes back within minutes rather than Redis's default hour. Workers
     # look for such messages every 10 s (kombu's default throttle scans every 10th time only,
     # which is every 100 s; a worker started after a crash then waits that long).
