@@ -68,7 +68,7 @@ def redis_transport_options() -> dict:
     `unacked` hash and restores any message older than its own timeout, whoever's it is, so a
     shorter timeout in one app would redeliver the other's messages while they still run.
     The timeout must outlast the longest task (a power task: 90 s hard limit) and its longest
-    retry wait (region tasks: 60 s); short enough that a lost job comes back within minutes
+    retry wait (region tasks: 10 s); short enough that a lost job comes back within minutes
     rather than Redis's default hour. Workers look for such messages every 10 s (kombu's
     default throttle scans every 10th time only, which is every 100 s).
     """

@@ -11,6 +11,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import psycopg
+
 from tests.processes import free_tcp_port, skip_or_fail, wait_until
 
 
@@ -67,6 +69,11 @@ class PrivatePostgres:
 
     def create_database(self) -> None:
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "maas")
+
+    def query(self, sql: str, *params) -> list[tuple]:
+        """Rows of one SQL query on its `maas` database (a connection of its own)."""
+        with psycopg.connect(self.url, connect_timeout=10, autocommit=True) as connection:
+            return connection.execute(sql, params).fetchall()
 
     def stop(self) -> None:
         """Stop it now (fast shutdown: open connections are cut, as in an outage)."""

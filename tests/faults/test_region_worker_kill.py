@@ -12,29 +12,15 @@ import time
 
 import pytest
 import redis
-from celery import Celery
 
 from nodes.models import Event, PowerResultReceipt
 from tests.factories import MachineFactory
+from tests.faults.broker import drained, rack_app, send_power_result
 from tests.processes import region_worker_args, start, start_redis, stop, wait_until
 
 RESULTS = 200
 MACHINES = 20
 KILL_AFTER = 50  # results recorded when the worker is killed
-
-
-def rack_app(broker: str) -> Celery:
-    """A Celery app as a rack has one: no Django, sends to the region queue by name."""
-    return Celery("rack_sim", broker=broker, fixups=[], set_as_current=False)
-
-
-def drained(client: redis.Redis) -> bool:
-    """Nothing left to deliver: the queue empty and nothing unacknowledged, twice in a row."""
-    for _ in range(2):
-        if client.llen("region") or client.hlen("unacked"):
-            return False
-        time.sleep(1)
-    return True
 
 
 def missing(broker: str, logs) -> str:
@@ -58,11 +44,7 @@ def test_kill_9_of_the_region_worker_loses_and_duplicates_nothing(tmp_path, monk
     machines = [MachineFactory(power_type="fake") for _ in range(MACHINES)]
     app = rack_app(broker)
     for n in range(RESULTS):
-        app.send_task("nodes.tasks.record_power_result", queue="region", task_id=f"burst{n:04d}",
-                      kwargs={
-                          "system_id": machines[n % MACHINES].system_id, "action": "on",
-                          "purpose": "user", "state": "on", "rack": "r1",
-                          "request_id": f"burst{n:04d}"})
+        send_power_result(app, f"burst{n:04d}", machines[n % MACHINES].system_id, "on")
     recorded = Event.objects.filter(type="power_on").count
     logs = [tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
     first = start(region_worker_args("kill-1"), logs[0], **env)

@@ -28,10 +28,13 @@ def test_every_region_task_retries_database_and_broker_errors(name):
     celery_app.loader.import_default_modules()
     task = celery_app.tasks[name]
     assert set(task.autoretry_for) == set(TRANSIENT_ERRORS)
-    assert task.retry_backoff and task.retry_backoff_max == 60
-    # Backoff 1, 2, 4 ... 60 s: the retries outlast a 30 s outage several times over.
-    waits = [min(2 ** n, 60) for n in range(task.max_retries)]
-    assert sum(waits) > 300
+    assert task.retry_jitter
+    # A task waits at most 10 s once its backend is back...
+    assert task.retry_backoff and task.retry_backoff_max == 10
+    # ... and its retries outlast an hour's outage: full jitter draws each wait at random
+    # below 1, 2, 4 ... 10 s, so a wait is half of that on average.
+    waits = [min(2 ** n, task.retry_backoff_max) / 2 for n in range(task.max_retries)]
+    assert sum(waits) >= 3600
 
 
 @pytest.mark.parametrize("error", [OperationalError("server closed the connection"),
