@@ -19,6 +19,11 @@ FAILURE_TASK = "nodes.tasks.record_power_failure"
 POWER_SOFT_LIMIT = int(os.environ.get("POWER_TASK_SOFT_LIMIT", "60"))
 POWER_MAX_RETRIES = int(os.environ.get("POWER_TASK_MAX_RETRIES", "3"))
 RETRY_BACKOFF = float(os.environ.get("POWER_TASK_RETRY_BACKOFF", "2"))
+# The BMC has acted by the time the outcome is reported: a broker that is down then (Redis
+# restarting) must delay the report, not lose it (Celery's default gives up after about a
+# second). Waits of 0.5 s growing to 5 s, for about 10 minutes, in the pool process.
+REPORT_RETRY_POLICY = {"max_retries": 125, "interval_start": 0.5, "interval_step": 0.5,
+                       "interval_max": 5}
 
 
 @app.task(name=POWER_TASK, bind=True, max_retries=POWER_MAX_RETRIES,
@@ -70,7 +75,7 @@ def report(task_name: str, request: dict[str, Any], **outcome: Any) -> None:
     """Send the outcome of a request to the region queue (secrets left out)."""
     summary = {key: request.get(key) for key in ("system_id", "action", "purpose", "request_id")}
     app.send_task(task_name, kwargs={**summary, **outcome, "rack": rack_name()},
-                  queue="region")
+                  queue="region", retry=True, retry_policy=REPORT_RETRY_POLICY)
 
 
 def rack_name() -> str:

@@ -124,10 +124,12 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
-def start_redis(directory: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """A redis-server of this test's own on `port` or a spare one (no persistence); (process,
-    URL).
+def start_redis(directory: Path, port: int | None = None,
+                appendonly: bool = False) -> tuple[subprocess.Popen, str]:
+    """A redis-server of this test's own on `port` or a spare one; (process, URL).
 
+    No persistence unless `appendonly` (an append-only file in `directory`, written to disk at
+    every write, as the region's broker needs: README "Redis as the broker").
     Never the machine's shared Redis: a test that needs a broker it may fill or stop uses this.
     """
     binary = shutil.which("redis-server")
@@ -136,7 +138,8 @@ def start_redis(directory: Path, port: int | None = None) -> tuple[subprocess.Po
     port = port or free_tcp_port()
     log_path = directory / f"redis-{port}.log"
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "yes" if appendonly else "no", "--appendfsync", "always",
          "--dir", str(directory), "--logfile", str(log_path)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
         start_new_session=True,

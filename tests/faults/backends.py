@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.processes import free_tcp_port, skip_or_fail, wait_until
+from tests.processes import free_tcp_port, skip_or_fail, start_redis, stop, wait_until
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -83,3 +83,22 @@ class PrivatePostgres:
         if (self.data / "postmaster.pid").exists():
             self._run("pg_ctl", "stop", "-w", "-m", "immediate", "-D", str(self.data))
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class PrivateRedis:
+    """A redis-server on a spare port that a test may stop and start again on that port."""
+
+    def __init__(self, folder: Path, appendonly: bool = False) -> None:
+        self.folder, self.appendonly = folder, appendonly
+        self.port = free_tcp_port()
+        self.process = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process, url = start_redis(self.folder, self.port, appendonly=self.appendonly)
+        assert url == self.url
+
+    def stop(self) -> None:
+        """SIGTERM, as `systemctl stop` sends: with an append-only file, its writes are kept."""
+        if self.process is not None:
+            stop(self.process)

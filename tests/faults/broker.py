@@ -26,3 +26,8 @@ def drained(client: redis.Redis, queue: str = "region") -> bool:
             return False
         time.sleep(1)
     return True
+
+
+def worker_ready(log) -> bool:
+    """True once the Celery worker logging to `log` has connected and consumes its queues."""
+    return " ready." in log.read_text(errors="replace")
