@@ -129,7 +129,7 @@ def start_redis(directory: Path, port: int | None = None,
     """A redis-server of this test's own on `port` or a spare one; (process, URL).
 
     No persistence unless `appendonly` (an append-only file in `directory`, written to disk at
-    every write, as the region's broker needs: README "Redis as the broker").
+    every write, as the region's broker needs: README, broker persistence row).
     Never the machine's shared Redis: a test that needs a broker it may fill or stop uses this.
     """
     binary = shutil.which("redis-server")
