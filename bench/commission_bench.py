@@ -44,6 +44,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from lab.region import stop_group  # noqa: E402  (after the project is on sys.path)
+
 DB_URL = os.environ.get("BENCH_DATABASE_URL",
                         "postgres://postgres@127.0.0.1:5432/maas_bench_commission")
 BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/9")
@@ -111,22 +113,6 @@ def spawn(args: list[str], env: dict, log: Path) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM to the leader (it stops its own children cleanly), SIGKILL to the group later."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-    try:
-        os.killpg(proc.pid, 9)  # anything of the group still there
-    except ProcessLookupError:
-        pass
 
 
 def wait_for(check, timeout: float, what: str, procs: list[subprocess.Popen] = ()):
@@ -450,7 +436,7 @@ def run_benchmark(options: Options, env: dict, var: Path) -> Run:
             pass
     finally:
         for proc in procs.values():
-            stop(proc)
+            stop_group(proc)
     records = read_records(records_path)
     run.statuses = {NodeStatus(status).label: n for status, n in Machine.objects.values_list(
         "status").annotate(n=Count("id"))}

@@ -4,6 +4,7 @@ The lab reaches them only through the portal; gunicorn reads the portal's PROXY 
 so the region sees (and logs) the lab client's own address.
 """
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -50,3 +51,19 @@ def wait_for_web(port: int, timeout: float = 60, alive=lambda: True) -> None:
                 raise RuntimeError("the region web server exited") from None
             time.sleep(0.3)
     raise TimeoutError(f"the region web server did not answer on 127.0.0.1:{port}")
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to a process group's leader (it stops its own children cleanly), then SIGKILL to
+    whatever is left of its group (started with start_new_session)."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

@@ -53,18 +53,7 @@ class Stack:
         """Simulator first (its runners stop), the region last: SIGTERM to each leader (it
         stops its own children cleanly), then SIGKILL to whatever is left of its group."""
         for name in reversed(list(self.procs)):
-            proc = self.procs[name]
-            if proc.poll() is None:
-                proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            region.stop_group(self.procs[name])
 
 
 def start_region(stack: Stack, port: int, web_workers: int) -> None:
