@@ -30,6 +30,11 @@ def _schedule_periodic_tasks(sender: Celery, **_kwargs) -> None:
         name="poll machine power states",
     )
     sender.add_periodic_task(
+        settings.POWER_RESULT_CHECK_INTERVAL,
+        sender.signature("nodes.tasks.resend_power_requests"),
+        name="send again or fail power requests with no outcome",
+    )
+    sender.add_periodic_task(
         settings.RACK_STATUS_INTERVAL,
         sender.signature("zones.tasks.rack_status_sweep"),
         name="rack status from heartbeats",

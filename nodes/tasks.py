@@ -10,6 +10,7 @@ from nodes.services.power import (
     power_receipts_prune,
     power_result_record,
 )
+from nodes.services.power_pending import power_requests_resend
 from nodes.services.power_polling import poll_power_states as poll_power_states_service
 
 logger = logging.getLogger(__name__)
@@ -57,3 +58,9 @@ def record_power_failure(**outcome) -> None:
 def prune_power_receipts() -> int:
     """Beat task: forget which power outcomes were recorded once no redelivery can come."""
     return power_receipts_prune(POWER_RECEIPT_RETENTION)
+
+
+@region_task("nodes.tasks.resend_power_requests")
+def resend_power_requests() -> list[str]:
+    """Beat task: send again, or fail, power requests whose outcome never came back."""
+    return power_requests_resend()

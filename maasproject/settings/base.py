@@ -168,6 +168,12 @@ DEADLINE_CHECK_INTERVAL = float(os.environ.get("DEADLINE_CHECK_INTERVAL", "60"))
 # Power polling: every machine about once per interval, claimed in shares every tick.
 POWER_POLL_INTERVAL = float(os.environ.get("POWER_POLL_INTERVAL", "300"))
 POWER_POLL_TICK = float(os.environ.get("POWER_POLL_TICK", "10"))
+# A power request with no outcome (result or failure) after POWER_RESULT_TIMEOUT seconds is sent
+# again, to a healthy rack; after POWER_RESULT_ATTEMPTS sends it fails with an event. Checked
+# every POWER_RESULT_CHECK_INTERVAL seconds.
+POWER_RESULT_TIMEOUT = int(os.environ.get("POWER_RESULT_TIMEOUT", "180"))
+POWER_RESULT_ATTEMPTS = int(os.environ.get("POWER_RESULT_ATTEMPTS", "3"))
+POWER_RESULT_CHECK_INTERVAL = float(os.environ.get("POWER_RESULT_CHECK_INTERVAL", "30"))
 
 # Metadata API (machines' ephemeral environment).
 METADATA_MAX_OUTPUT = int(os.environ.get("METADATA_MAX_OUTPUT", str(4 * 1024 * 1024)))

@@ -4,7 +4,7 @@ from nodes.models.bootresource import BootResource, BootResourceFile
 from nodes.models.event import Event
 from nodes.models.hardware import BlockDevice, Interface
 from nodes.models.machine import Machine
-from nodes.models.powerresult import PowerResultReceipt
+from nodes.models.powerresult import PendingPowerRequest, PowerResultReceipt
 from nodes.models.script import Script, ScriptResult, ScriptSet
 from nodes.models.sshkey import SSHKey
 from nodes.models.tag import Tag
@@ -12,4 +12,4 @@ from nodes.models.token import MachineToken
 
 __all__ = ["Machine", "Interface", "BlockDevice", "Tag", "Event", "ApiKey", "BootResource",
            "BootResourceFile", "Script", "ScriptSet", "ScriptResult", "MachineToken", "SSHKey",
-           "PowerResultReceipt"]
+           "PowerResultReceipt", "PendingPowerRequest"]

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from nodes import lifecycle
 from nodes.choices import EventLevel, NodeStatus, PowerState
-from nodes.models import Machine, PowerResultReceipt
+from nodes.models import Machine, PendingPowerRequest, PowerResultReceipt
 from nodes.services.errors import ActionNotAllowed
 from nodes.services.events import event_record
 from nodes.services.lifecycle import machine_finish
@@ -52,18 +52,40 @@ def dispatch_power(system_id: str, action: str, *, purpose: str = "user",
                      description=f"Power {action}: power type {machine.power_type}, "
                                  "the operator does it")
         return None
-    request = power_request(machine, action, purpose, netboot)
+    return power_send(machine, power_request(machine, action, purpose, netboot))
+
+
+def power_send(machine: Machine, request: dict) -> str | None:
+    """Send a built request to a healthy rack and track it until its outcome; the queue used.
+
+    No healthy rack fails the request once the caller commits, as a dead BMC would. A poll is
+    not tracked: the next poll asks again anyway.
+    """
     rack = choose_rack(request["address"], healthy_racks())
+    outcome = {key: request[key] for key in ("system_id", "action", "purpose", "request_id")}
     if rack is None:
-        # Nothing to send: the action commits, then fails as a dead BMC would.
         transaction.on_commit(partial(
-            power_failure_record, system_id=system_id, action=action, purpose=purpose,
-            kind="NoRackAvailable", message="No healthy rack controller can reach this BMC."))
+            power_failure_record, **outcome, kind="NoRackAvailable",
+            message="No healthy rack controller can reach this BMC."))
         return None
     enqueue_power(request, rack)
+    if request["purpose"] != "poll":
+        power_request_track(request, rack.queue)
     event_record(machine=machine, type="power_request", level=EventLevel.DEBUG,
-                 description=f"Power {action} sent to {rack.queue}")
+                 description=f"Power {request['action']} sent to {rack.queue}")
     return rack.queue
+
+
+def power_request_track(request: dict, queue: str) -> None:
+    """Remember a sent request until its outcome; it supersedes the machine's older ones
+    (a power off after a lost power on must not see that power on sent again)."""
+    PendingPowerRequest.objects.filter(system_id=request["system_id"]).exclude(
+        request_id=request["request_id"]).delete()
+    PendingPowerRequest.objects.update_or_create(
+        request_id=request["request_id"],
+        defaults={"system_id": request["system_id"], "action": request["action"],
+                  "purpose": request["purpose"], "netboot": request["netboot"],
+                  "rack": queue, "sent": timezone.now()})
 
 
 def machine_finish_and_power_off(system_id: str, *, success: bool, reason: str = "") -> Machine:
@@ -123,6 +145,7 @@ def _first_delivery(request_id: str | None, system_id: str) -> bool:
     """
     if not request_id:
         return True
+    PendingPowerRequest.objects.filter(request_id=request_id).delete()
     try:
         with transaction.atomic():
             PowerResultReceipt.objects.create(request_id=request_id, system_id=system_id)

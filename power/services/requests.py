@@ -16,11 +16,15 @@ def power_is_manual(power_type: str) -> bool:
     return not driver_for(power_type).settings
 
 
-def power_request(machine, action: str, purpose: str, netboot: bool) -> dict[str, Any]:
-    """The rack task message: everything the driver needs, nothing from the database."""
+def power_request(machine, action: str, purpose: str, netboot: bool,
+                  request_id: str = "") -> dict[str, Any]:
+    """The rack task message: everything the driver needs, nothing from the database.
+
+    A request sent again keeps its request_id, so its outcome is still recorded once.
+    """
     params = machine_power_parameters(machine, reveal=True)
     return {
-        "request_id": uuid.uuid4().hex,
+        "request_id": request_id or uuid.uuid4().hex,
         "system_id": machine.system_id,
         "power_type": machine.power_type,
         "params": params,

@@ -18,6 +18,7 @@ from nodes.choices import PowerState
 from nodes.models import Event, Machine
 from power.services.parameters import machine_set_power
 from tests.factories import AdminFactory, MachineFactory, make_api_key
+from tests.faults.broker import rack_app
 from tests.faults.racks import register_rack, start_rack_worker
 from tests.faults.region import call, start_web
 from tests.processes import (
@@ -51,7 +52,7 @@ def describe(system_id: str, client: redis.Redis, logs: dict) -> str:
 def power_stack(request, tmp_path, monkeypatch):
     """Redis, region web and worker, a registered rack and a fake machine powered off.
 
-    Parametrized indirectly, the parameter is more environment for the web (the region).
+    Parametrized indirectly, the parameter is more environment for the region (web and worker).
     """
     # Celery prefers $CELERY_BROKER_URL (set under CI) to the broker an app is given.
     monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
@@ -59,6 +60,7 @@ def power_stack(request, tmp_path, monkeypatch):
     name = f"faultrack{os.getpid()}"
     env = {"CELERY_BROKER_URL": broker, "CELERY_VISIBILITY_TIMEOUT": "5",
            "FAKE_POWER_STATE_DIR": str(tmp_path / "fake-power")}
+    region_env = {**env, **getattr(request, "param", {})}
     logs = {"name": name, **{part: tmp_path / f"{part}.log"
                              for part in ("web", "region", "rack-1", "rack-2")}}
     key = make_api_key(AdminFactory())
@@ -68,10 +70,10 @@ def power_stack(request, tmp_path, monkeypatch):
     credentials = register_rack(name, tmp_path)
     processes = []
     try:
-        web_env = {"CELERY_BROKER_URL": broker, **getattr(request, "param", {})}
-        web, base = start_web(web_env, logs["web"], key)
+        web, base = start_web(region_env, logs["web"], key)
         processes.append(web)
-        processes.append(start(region_worker_args("rackkill-region"), logs["region"], **env))
+        processes.append(start(region_worker_args("rackkill-region"), logs["region"],
+                               **region_env))
 
         def rack(number: int):
             process = start_rack_worker(name, credentials, logs[f"rack-{number}"], **env)
@@ -79,6 +81,7 @@ def power_stack(request, tmp_path, monkeypatch):
             return process
 
         yield {"base": base, "key": key, "system_id": machine.system_id, "rack": rack,
+               "app": rack_app(broker),
                "redis": redis.Redis.from_url(broker), "logs": logs,
                "fake_state": tmp_path / "fake-power" / f"{machine.system_id}.json"}
     finally:
@@ -180,3 +183,37 @@ def test_a_job_back_after_it_expired_is_reported_failed_not_run(power_stack):
     assert not fake.exists() or "power_on" not in fake.read_text()  # the BMC was never told
     assert power_state(system_id) == PowerState.ERROR
     print(f"expired job reported failed {took:.1f}s after the restart: {failure.description}")
+
+
+RESULT_TIMEOUT = 4  # seconds: POWER_RESULT_TIMEOUT of the region in the next test
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("power_stack", [{"POWER_RESULT_TIMEOUT": str(RESULT_TIMEOUT),
+                                          "POWER_RESULT_ATTEMPTS": "2"}], indirect=True)
+def test_a_rack_that_never_comes_back_fails_the_request_with_an_event(power_stack):
+    """The region sends the request again, then fails it: no silent unknown, no deadline."""
+    system_id = power_stack["system_id"]
+    first = power_stack["rack"](1)
+    power_on_until_running(power_stack, first)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    started = time.monotonic()
+
+    def failed() -> bool:
+        # The test is the beat here: it runs the region's resend sweep every second.
+        power_stack["app"].send_task("nodes.tasks.resend_power_requests", queue="region")
+        time.sleep(1)
+        return power_state(system_id) == PowerState.ERROR
+
+    wait_until(failed, TIMEOUT, lambda: describe(system_id, power_stack["redis"],
+                                                 power_stack["logs"]))
+    took = time.monotonic() - started
+    events = Event.objects.filter(machine__system_id=system_id)
+    [retry] = events.filter(type="power_retry")
+    assert f"no outcome from rack.{power_stack['logs']['name']}" in retry.description
+    [failure] = events.filter(type="power_error")
+    assert "(NoPowerResult)" in failure.description and "2 attempt(s)" in failure.description
+    assert not events.filter(type="power_on").exists()
+    print(f"request failed {took:.1f}s after the rack died: {failure.description}")

@@ -13,19 +13,6 @@ pytestmark = pytest.mark.django_db
 IPMI = {"power_address": "10.5.0.21", "power_user": "admin", "power_pass": "s3cr3t-pw"}
 
 
-@pytest.fixture
-def sent(monkeypatch):
-    """Capture messages handed to the broker by rack_worker.client (use a transactional db)."""
-    messages = []
-
-    def send_task(name, args=None, kwargs=None, queue=None, **options):
-        messages.append({"name": name, "args": args, "queue": queue, **options})
-
-    monkeypatch.setattr("rack_worker.client.current_app.send_task", send_task)
-    return messages
-
-
-
 @pytest.mark.django_db(transaction=True)
 def test_power_on_goes_to_a_healthy_rack_with_secrets_sealed_for_it(admin, sent):
     subnet = SubnetFactory(cidr="10.5.0.0/24")
