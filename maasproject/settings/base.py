@@ -184,6 +184,9 @@ METADATA_HEARTBEAT_INTERVAL = int(os.environ.get("METADATA_HEARTBEAT_INTERVAL", 
 # The deploy runner's first wait before it downloads the image again (then 2x, 3x...).
 DEPLOY_RETRY_WAIT = int(os.environ.get("DEPLOY_RETRY_WAIT", "10"))
 METADATA_HEARTBEAT_TIMEOUT = int(os.environ.get("METADATA_HEARTBEAT_TIMEOUT", "300"))
+# A commissioning, testing or deployment job whose machine never reached the metadata API this
+# long after the job started fails then, not at MACHINE_STATUS_TIMEOUT.
+MACHINE_BOOT_TIMEOUT = int(os.environ.get("MACHINE_BOOT_TIMEOUT", "900"))
 # Power cycles per job for a machine whose boot loader broke off fetching its kernel or initrd.
 PXE_BOOT_RETRIES = int(os.environ.get("PXE_BOOT_RETRIES", "2"))
 # Enlisted machines start commissioning in the same boot.

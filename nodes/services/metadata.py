@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from maasproject.errors import ServiceError
@@ -204,32 +205,45 @@ def hello_record(machine: Machine | None, *, mac: str = "", ip: str = "") -> Mac
 
 
 def heartbeat_sweep(now=None) -> list[str]:
-    """Fail Commissioning/Testing machines whose runner went silent; return their system ids."""
+    """Fail Commissioning/Testing/Deploying machines whose runner went silent, or never spoke
+    MACHINE_BOOT_TIMEOUT after its job started (the machine did not boot); their system ids."""
     now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.METADATA_HEARTBEAT_TIMEOUT)
+    cutoffs = (now - timedelta(seconds=settings.METADATA_HEARTBEAT_TIMEOUT),
+               now - timedelta(seconds=settings.MACHINE_BOOT_TIMEOUT))
     failed = []
     with transaction.atomic():
         if not sweep_lock_acquired(HEARTBEAT_SWEEP_LOCK):
             return failed
         stale = set(ScriptSet.objects.filter(
-            finished__isnull=True, last_ping__lt=cutoff,
-            machine__status__in=list(JOB_RESULT_TYPES),
+            Q(last_ping__lt=cutoffs[0]) | Q(last_ping__isnull=True, created__lt=cutoffs[1]),
+            finished__isnull=True, machine__status__in=list(JOB_RESULT_TYPES),
         ).values_list("machine_id", flat=True))
         for machine_id in stale:
-            if _heartbeat_lost(machine_id, cutoff):
+            if _runner_lost(machine_id, *cutoffs):
                 failed.append(_system_id(machine_id))
     return failed
 
 
-def _heartbeat_lost(machine_id: int, cutoff) -> bool:
-    """Fail one machine if its running job is still silent (re-checked under its row lock)."""
+def _runner_lost(machine_id: int, silent_since, booting_since) -> bool:
+    """Fail one machine if its running job is still silent or still not booted (re-checked
+    under its row lock)."""
     machine = Machine.objects.select_for_update(skip_locked=True).filter(pk=machine_id).first()
     script_set = job_script_set(machine) if machine is not None else None
-    if script_set is None or script_set.last_ping is None or script_set.last_ping >= cutoff:
+    if script_set is None:
         return False
-    since = script_set.last_ping.isoformat(timespec="seconds")
-    reason = f"runner silent since {since}"
-    event_record(machine=machine, type="heartbeat_lost", level=EventLevel.ERROR,
+    if script_set.last_ping is None:
+        if script_set.created >= booting_since:
+            return False
+        kind = "boot_timeout"
+        reason = (f"no contact from the machine {settings.MACHINE_BOOT_TIMEOUT} s after its "
+                  f"job started: it did not boot the ephemeral environment (see its console, "
+                  f"boot order and the rack's boot file events)")
+    elif script_set.last_ping < silent_since:
+        kind = "heartbeat_lost"
+        reason = f"runner silent since {script_set.last_ping.isoformat(timespec='seconds')}"
+    else:
+        return False
+    event_record(machine=machine, type=kind, level=EventLevel.ERROR,
                  description=f"{script_set.result_type} {reason}; powering off")
     machine_finish_and_power_off(machine.system_id, success=False, reason=reason)
     return True

@@ -31,12 +31,14 @@ print(json.dumps({
     "releasing_timeout": settings.MACHINE_RELEASING_TIMEOUT,
     "check_interval": settings.DEADLINE_CHECK_INTERVAL,
     "poll": [settings.POWER_POLL_INTERVAL, settings.POWER_POLL_TICK],
+    "power_results": [settings.POWER_RESULT_TIMEOUT, settings.POWER_RESULT_ATTEMPTS,
+                      settings.POWER_RESULT_CHECK_INTERVAL],
     "log_level": settings.LOGGING["root"]["level"],
     "static_root": str(settings.STATIC_ROOT),
     "metadata": [settings.METADATA_MAX_OUTPUT, settings.METADATA_HEARTBEAT_INTERVAL,
                  settings.METADATA_HEARTBEAT_TIMEOUT, settings.ENLIST_COMMISSION,
                  settings.DEPLOY_RETRY_WAIT, settings.PXE_BOOT_RETRIES,
-                 settings.METADATA_TOKEN_SOURCES],
+                 settings.METADATA_TOKEN_SOURCES, settings.MACHINE_BOOT_TIMEOUT],
     "region_url": settings.REGION_URL, "boot_resources_dir": settings.BOOT_RESOURCES_DIR,
     "racks": [settings.RACK_DEAD_AFTER, settings.RACK_STATUS_INTERVAL,
               settings.RACK_REGISTER_FAILURES],
@@ -56,7 +58,8 @@ ENV_VARS = [
     "PXE_BOOT_RETRIES", "REGION_URL", "BOOT_RESOURCES_DIR", "RACK_DEAD_AFTER",
     "RACK_STATUS_INTERVAL", "DHCP_LEASE_TIME", "DHCP_ENLIST_LEASE_TIME", "POWER_SECRETS_KEY",
     "RACK_REGISTER_FAILURES", "METADATA_TOKEN_SOURCES", "WEB_LOG_LEVEL",
-    "CELERY_VISIBILITY_TIMEOUT",
+    "CELERY_VISIBILITY_TIMEOUT", "POWER_RESULT_TIMEOUT", "POWER_RESULT_ATTEMPTS",
+    "POWER_RESULT_CHECK_INTERVAL", "MACHINE_BOOT_TIMEOUT",
 ]
 
 
@@ -90,9 +93,10 @@ def test_embedded_defaults(tmp_path):
     assert (s["status_timeout"], s["releasing_timeout"]) == (1800, 300)
     assert s["check_interval"] == 60
     assert s["poll"] == [300, 10]
+    assert s["power_results"] == [180, 3, 30]
     assert s["log_level"] == "INFO"
     assert s["static_root"] == str(var / "static")
-    assert s["metadata"] == [4 * 1024 * 1024, 30, 300, True, 10, 2, "leases"]
+    assert s["metadata"] == [4 * 1024 * 1024, 30, 300, True, 10, 2, "leases", 900]
     assert s["region_url"] == "" and s["boot_resources_dir"] == str(var / "boot-resources")
     assert s["racks"] == [30, 10, 10] and s["dhcp"] == [600, 120]
     assert s["cache"] == {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
@@ -138,6 +142,10 @@ def test_environment_overrides(tmp_path):
         DHCP_ENLIST_LEASE_TIME="60",
         POWER_SECRETS_KEY="k",
         CELERY_VISIBILITY_TIMEOUT="45",
+        POWER_RESULT_TIMEOUT="40",
+        POWER_RESULT_ATTEMPTS="5",
+        POWER_RESULT_CHECK_INTERVAL="4.5",
+        MACHINE_BOOT_TIMEOUT="420",
     )
     assert s["secret_key"] == "s3cret"
     assert not (tmp_path / "secret_key").exists()
@@ -151,8 +159,9 @@ def test_environment_overrides(tmp_path):
     assert s["eager"] is True
     assert (s["status_timeout"], s["releasing_timeout"], s["check_interval"]) == (600, 90, 7.5)
     assert s["poll"] == [120, 5]
+    assert s["power_results"] == [40, 5, 4.5]
     assert s["log_level"] == "DEBUG"
-    assert s["metadata"] == [1024, 5, 60, False, 2, 5, "any"]
+    assert s["metadata"] == [1024, 5, 60, False, 2, 5, "any", 420]
     assert s["region_url"] == "http://10.0.0.2:5240/" and s["boot_resources_dir"] == "/srv/boot"
     assert s["racks"] == [12, 3, 4] and s["dhcp"] == [3600, 60]
     assert s["cache"] == {"BACKEND": "django.core.cache.backends.redis.RedisCache",

@@ -195,6 +195,24 @@ def test_heartbeat_sweep_fails_machines_whose_runner_went_silent(settings, power
     assert heartbeat_sweep() == []
 
 
+def test_a_machine_that_never_booted_fails_at_the_boot_timeout(settings, power_requests):
+    settings.MACHINE_BOOT_TIMEOUT = 900
+    never, never_set, _r, _k = running_job()
+    booting, _booting_set, _r2, _k2 = running_job(names=("01-c",))
+    ScriptSet.objects.filter(pk=never_set.pk).update(
+        created=timezone.now() - timedelta(seconds=901))
+    assert heartbeat_sweep() == [never.system_id]
+    assert power_requests == [(never.system_id, "off")]
+    never.refresh_from_db()
+    assert never.status == NodeStatus.FAILED_COMMISSIONING
+    assert never.error_description.startswith(
+        "no contact from the machine 900 s after its job started")
+    event = Event.objects.get(machine=never, type="boot_timeout")
+    assert event.level == EventLevel.ERROR and "did not boot" in event.description
+    booting.refresh_from_db()
+    assert booting.status == NodeStatus.COMMISSIONING
+
+
 def test_heartbeat_sweep_ignores_machines_no_longer_in_their_job():
     machine, script_set, _results, _key = running_job()
     _ping(script_set, 10_000)
