@@ -1,13 +1,26 @@
 """Celery application: region tasks on the `region` queue, rack tasks on `rack.<name>`."""
+import logging
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "maasproject.settings")
 
 app = Celery("maasproject")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+logger = logging.getLogger(__name__)
+
+
+@worker_ready.connect
+def _warn_about_a_volatile_broker(sender=None, **_kwargs) -> None:
+    """Say at start when the broker Redis would lose queued work on a restart."""
+    from maasproject.backends import broker_persistence_problem
+
+    problem = broker_persistence_problem(app.conf.broker_url or "")
+    if problem:
+        logger.warning(problem)
 
 
 @app.on_after_finalize.connect
