@@ -15,7 +15,7 @@ import redis
 
 from tests.faults.backends import PrivateRedis
 from tests.faults.broker import drained, worker_ready
-from tests.faults.rack import bmc_states, start_rack_worker
+from tests.faults.racks import bmc_states, start_rack_worker, write_credentials
 from tests.faults.region import call, manage, prepare_database, start_web
 from tests.processes import process_env, region_worker_args, start, stop, wait_until
 
@@ -103,7 +103,10 @@ def test_redis_restart_mid_burst_loses_and_duplicates_no_action(tmp_path, postgr
                                     setup).split()
     web, base = start_web(extra, tmp_path / "gunicorn.log", key)
     processes = [web, start(region_worker_args("redis-restart"), tmp_path / "region.log", **extra),
-                 start_rack_worker("r1", tmp_path, power_key, **extra)]
+                 start_rack_worker("r1", write_credentials(tmp_path / "credentials-r1.json",
+                                                           power_key),
+                                   tmp_path / "rack-r1.log", concurrency=4,
+                                   FAKE_POWER_STATE_DIR=str(tmp_path / "bmc"), **extra)]
     try:
         for log in (tmp_path / "region.log", tmp_path / "rack-r1.log"):
             wait_until(lambda log=log: worker_ready(log), 60, lambda: logs(tmp_path))
