@@ -9,6 +9,7 @@ from nodes.choices import EventLevel
 from nodes.metadata.render import ERASE_MODES
 from nodes.models import BlockDevice, Event, Interface, Machine, Tag
 from nodes.selectors import load_hardware
+from nodes.services.config import config_get
 from nodes.services.erase import erase_options
 from zones.models import ResourcePool, Zone
 
@@ -214,15 +215,18 @@ class DeployParams(serializers.Serializer):
 
 class ReleaseParams(serializers.Serializer):
     """release: `erase` with `erase_mode` quick|full|secure, or MAAS's `quick_erase` and
-    `secure_erase` booleans (both: secure, falling back to quick where unsupported)."""
+    `secure_erase` booleans (both: secure, falling back to quick where unsupported). Without
+    `erase`, the configuration's enable_disk_erasing_on_release decides, as in MAAS."""
 
-    erase = serializers.BooleanField(default=False)
+    erase = serializers.BooleanField(required=False, allow_null=True, default=None)
     erase_mode = serializers.ChoiceField(choices=ERASE_MODES, required=False)
     quick_erase = serializers.BooleanField(required=False)
     secure_erase = serializers.BooleanField(required=False)
     comment = TextField(required=False, default="", allow_blank=True)
 
     def validate(self, data: dict) -> dict:
+        if data["erase"] is None:
+            data["erase"] = config_get("enable_disk_erasing_on_release")
         try:
             mode, fallback = erase_options(
                 erase=data["erase"], erase_mode=data.get("erase_mode", ""),

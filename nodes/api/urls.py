@@ -6,6 +6,7 @@ from nodes.api import (
     accounts,
     allocation,
     bootresources,
+    config,
     metadata,
     metadata_deploy,
     metadata_jobs,
@@ -23,6 +24,7 @@ urlpatterns = [
     *allocation.urlpatterns,  # before machines/{system_id}/ so "allocate" is not an id
     *accounts.urlpatterns,
     *bootresources.urlpatterns,
+    *config.urlpatterns,
     *scripts.urlpatterns,
     *metadata.urlpatterns,
     *metadata_deploy.urlpatterns,

@@ -1,6 +1,7 @@
 """Nodes app models."""
 from nodes.models.apikey import ApiKey
 from nodes.models.bootresource import BootResource, BootResourceFile
+from nodes.models.config import ConfigItem
 from nodes.models.event import Event
 from nodes.models.hardware import BlockDevice, Interface
 from nodes.models.machine import Machine
@@ -12,4 +13,4 @@ from nodes.models.token import MachineToken
 
 __all__ = ["Machine", "Interface", "BlockDevice", "Tag", "Event", "ApiKey", "BootResource",
            "BootResourceFile", "Script", "ScriptSet", "ScriptResult", "MachineToken", "SSHKey",
-           "PowerResultReceipt", "PendingPowerRequest"]
+           "PowerResultReceipt", "PendingPowerRequest", "ConfigItem"]

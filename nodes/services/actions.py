@@ -7,6 +7,7 @@ from django.db import transaction
 from nodes import lifecycle
 from nodes.choices import NodeStatus, ResultType
 from nodes.models import Machine
+from nodes.services.config import config_get
 from nodes.services.deploy import deploy_image_choose, deploy_job_create
 from nodes.services.erase import erase_job_create
 from nodes.services.errors import UnknownScripts
@@ -107,9 +108,12 @@ def machine_deploy(
 ) -> Machine:
     """Deploy an OS; a Ready machine is allocated to the user first, as in MAAS.
 
-    The image is the named release, else the newest deployable one (ValidationError when none
-    can be written); the deployment job writes it from the ephemeral environment (deploy.py).
+    The image is the named release, else the configured default_osystem/default_distro_series,
+    else the newest deployable one (ValidationError when none can be written); the deployment
+    job writes it from the ephemeral environment (deploy.py).
     """
+    osystem = osystem or config_get("default_osystem")
+    distro_series = distro_series or config_get("default_distro_series")
 
     def change(machine: Machine) -> None:
         if machine.owner_id is None:
