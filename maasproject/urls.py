@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include("zones.api.urls")),
     path("api/v1/", include("nodes.api.urls")),
     path("api/v1/", include("power.api.urls")),
+    path("", include("maasapi.urls")),  # /MAAS/api/2.0/, /MAAS/accounts/authenticate/
 ]
 
 # A URL that no pattern matches answers JSON under /api/, like every API view.

@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "zones",
     "nodes",
     "power",
+    "maasapi",
 ]
 
 MIDDLEWARE = [

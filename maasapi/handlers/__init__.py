@@ -1,0 +1,12 @@
+"""Every MAAS API 2.0 handler, in the order describe/ lists them."""
+from maasapi.handlers.general import MaasHandler, VersionHandler
+from maasapi.handlers.users import UserHandler, UsersHandler
+from maasapi.handlers.zones import (
+    ResourcePoolHandler,
+    ResourcePoolsHandler,
+    ZoneHandler,
+    ZonesHandler,
+)
+
+HANDLERS = [VersionHandler, MaasHandler, UsersHandler, UserHandler, ZonesHandler, ZoneHandler,
+            ResourcePoolsHandler, ResourcePoolHandler]
