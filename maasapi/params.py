@@ -79,8 +79,8 @@ class Params:
         if value in (None, ""):
             return default
         try:
-            return int(value)
-        except ValueError:
+            return int(value) if value.strip().lstrip("-").isdigit() else int(float(value))
+        except (ValueError, OverflowError):
             raise BadRequest.fields({name: [f"{value!r} is not a whole number."]}) from None
 
     def base64_text(self, name: str) -> str:

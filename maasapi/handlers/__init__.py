@@ -1,5 +1,7 @@
 """Every MAAS API 2.0 handler, in the order describe/ lists them."""
 from maasapi.handlers.general import MaasHandler, VersionHandler
+from maasapi.handlers.machine import MachineHandler
+from maasapi.handlers.machines import MachinesHandler
 from maasapi.handlers.users import UserHandler, UsersHandler
 from maasapi.handlers.zones import (
     ResourcePoolHandler,
@@ -9,4 +11,4 @@ from maasapi.handlers.zones import (
 )
 
 HANDLERS = [VersionHandler, MaasHandler, UsersHandler, UserHandler, ZonesHandler, ZoneHandler,
-            ResourcePoolsHandler, ResourcePoolHandler]
+            ResourcePoolsHandler, ResourcePoolHandler, MachinesHandler, MachineHandler]
