@@ -1,7 +1,17 @@
 """Every MAAS API 2.0 handler, in the order describe/ lists them."""
+from maasapi.handlers.events import EventsHandler
 from maasapi.handlers.general import MaasHandler, VersionHandler
 from maasapi.handlers.machine import MachineHandler
 from maasapi.handlers.machines import MachinesHandler
+from maasapi.handlers.networks import (
+    FabricHandler,
+    FabricsHandler,
+    SubnetHandler,
+    SubnetsHandler,
+    VlanHandler,
+    VlansHandler,
+)
+from maasapi.handlers.tags import TagHandler, TagsHandler
 from maasapi.handlers.users import UserHandler, UsersHandler
 from maasapi.handlers.zones import (
     ResourcePoolHandler,
@@ -11,4 +21,6 @@ from maasapi.handlers.zones import (
 )
 
 HANDLERS = [VersionHandler, MaasHandler, UsersHandler, UserHandler, ZonesHandler, ZoneHandler,
-            ResourcePoolsHandler, ResourcePoolHandler, MachinesHandler, MachineHandler]
+            ResourcePoolsHandler, ResourcePoolHandler, MachinesHandler, MachineHandler,
+            EventsHandler, TagsHandler, TagHandler, FabricsHandler, FabricHandler, VlansHandler,
+            VlanHandler, SubnetsHandler, SubnetHandler]
