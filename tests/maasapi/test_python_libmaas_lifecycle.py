@@ -1,0 +1,106 @@
+"""python-libmaas drives the whole lifecycle of a simulated machine through /MAAS/api/2.0/:
+create (it commissions), allocate by constraints and a no-match, deploy with distro_series and
+user_data, wait for Deployed, query power, events, release, wait for Ready.
+
+Real processes: the region web (live server), a region worker, a rack worker whose fake BMCs
+are watched by lab.sim's fleet (in a thread), which boots the machine through the metadata API
+as bench/fake_runner.py does, from an address the rack leased to it.
+"""
+import json
+import threading
+import time
+
+import pytest
+
+from lab.sim.fleet import Fleet
+from nodes.models import Machine, Tag
+from tests.factories import AdminFactory, SubnetFactory, make_api_key
+from tests.nodes.bootresource_factories import deployable_resource
+from tests.processes import region_worker_args, start, stop, wait_until
+from tests.zones.rack_helpers import register
+from zones.rackkeys import rack_power_key
+
+maas_client = pytest.importorskip("maas.client", reason="python-libmaas (requirements-dev.txt)")
+from maas.client.enum import NodeStatus as MaasStatus  # noqa: E402
+from maas.client.viscera.machines import MachineNotFound  # noqa: E402
+
+RACK, MAC, FAKE_ID = "libmaas-rack", "02:5a:00:00:01:01", "lm-01"
+TIMEOUT = 120
+
+
+@pytest.fixture
+def stack(live_server, tmp_path):
+    """A rack (worker process), a region worker, the fleet simulating FAKE_ID; the API URL."""
+    rack, token = register(RACK)
+    rack.status = "running"
+    rack.save()
+    rack.subnets.add(SubnetFactory(cidr="127.0.0.0/8", allow_enlistment=True))
+    credentials = tmp_path / "credentials.json"
+    credentials.write_text(json.dumps(
+        {"power_key": rack_power_key(rack.system_id, rack.token_hash)}))
+    power_dir = tmp_path / "fake-power"
+    logs = {name: tmp_path / f"{name}.log" for name in ("region", "rack")}
+    procs = [start(region_worker_args("libmaas-region"), logs["region"]),
+             start(["-m", "rack_worker", "--name", RACK, "--concurrency", "2"], logs["rack"],
+                   RACK_CREDENTIALS=str(credentials), FAKE_POWER_STATE_DIR=str(power_dir))]
+    fleet = Fleet(live_server.url, {"system_id": rack.system_id, "token": token},
+                  {FAKE_ID: MAC}, str(power_dir), addresses={FAKE_ID: "127.0.99.21"},
+                  self_poweroff=True)
+    fleet.attach()
+    thread = threading.Thread(target=fleet.run, daemon=True)
+    thread.start()
+    try:
+        yield live_server.url + "/MAAS/", logs
+    finally:
+        fleet.stopping.set()
+        thread.join(30)
+        for proc in procs:
+            stop(proc)
+
+
+def wait_status(machine, wanted: str, logs: dict) -> None:
+    """Refresh the libmaas machine until its status name is `wanted`."""
+    def reached() -> bool:
+        machine.refresh()
+        return machine.status_name == wanted
+
+    wait_until(reached, TIMEOUT, lambda: f"status {machine.status_name}\n" + "\n".join(
+        f"--- {name}\n{path.read_text()[-3000:]}" for name, path in logs.items()))
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_libmaas_commission_allocate_deploy_release(stack):
+    url, logs = stack
+    deployable_resource(series="noble")
+    client = maas_client.connect(url, apikey=make_api_key(AdminFactory(username="ops")))
+    machine = client.machines.create("amd64/generic", [MAC], "fake",
+                                     {"fake_id": FAKE_ID}, hostname="lm-node")
+    assert machine.status == MaasStatus.COMMISSIONING
+    wait_status(machine, "Ready", logs)
+    assert machine.cpus == 8 and machine.memory > 0  # the simulated inventory
+    client.tags.create("libmaas-gpu")
+    Tag.objects.get(name="libmaas-gpu").machines.add(Machine.objects.get(hostname="lm-node"))
+
+    with pytest.raises(MachineNotFound):
+        client.machines.allocate(cpus=512)
+    allocated = client.machines.allocate(zone="default", tags=["libmaas-gpu"], cpus=1,
+                                         memory=1024, architectures=["amd64/generic"])
+    assert (allocated.system_id, allocated.status) == (machine.system_id,
+                                                        MaasStatus.ALLOCATED)
+    assert allocated.owner.username == "ops"
+
+    started = time.monotonic()
+    allocated.deploy(distro_series="noble", user_data=b"#cloud-config\nhostname: lm\n")
+    wait_status(allocated, "Deployed", logs)
+    print(f"deployed {time.monotonic() - started:.1f}s after the deploy call")
+    assert allocated.distro_series == "noble"
+    assert Machine.objects.get(hostname="lm-node").user_data.startswith("#cloud-config")
+    assert allocated.query_power_state().value in ("on", "off")
+    events = client.events.query(system_ids=[machine.system_id])
+    assert any("deploy" in event.event_type.lower() for event in events)
+    assert all(event.system_id == machine.system_id and event.created for event in events)
+
+    allocated.release(comment="done by libmaas")
+    wait_status(allocated, "Ready", logs)
+    assert allocated.owner is None
