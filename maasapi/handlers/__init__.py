@@ -1,4 +1,9 @@
 """Every MAAS API 2.0 handler, in the order describe/ lists them."""
+from maasapi.handlers.controllers import (
+    RackControllerHandler,
+    RackControllersHandler,
+    RegionControllersHandler,
+)
 from maasapi.handlers.events import EventsHandler
 from maasapi.handlers.general import MaasHandler, VersionHandler
 from maasapi.handlers.machine import MachineHandler
@@ -23,4 +28,5 @@ from maasapi.handlers.zones import (
 HANDLERS = [VersionHandler, MaasHandler, UsersHandler, UserHandler, ZonesHandler, ZoneHandler,
             ResourcePoolsHandler, ResourcePoolHandler, MachinesHandler, MachineHandler,
             EventsHandler, TagsHandler, TagHandler, FabricsHandler, FabricHandler, VlansHandler,
-            VlanHandler, SubnetsHandler, SubnetHandler]
+            VlanHandler, SubnetsHandler, SubnetHandler, RackControllersHandler,
+            RackControllerHandler, RegionControllersHandler]

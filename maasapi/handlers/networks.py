@@ -52,14 +52,14 @@ class FabricsHandler(Handler):
 
 
 class FabricHandler(Handler):
-    """Manage a fabric."""
+    """Manage a fabric (by id or name)."""
 
     name = "FabricHandler"
     path = "fabrics/{id}/"
 
     def read(self, request, params, id):
         """Read a fabric."""
-        return fabric_object(get_object_or_404(Fabric, pk=_number(id)))
+        return fabric_object(_fabric(id))
 
 
 class VlansHandler(Handler):
@@ -70,7 +70,7 @@ class VlansHandler(Handler):
 
     def read(self, request, params, fabric_id):
         """List the fabric's VLANs."""
-        fabric = get_object_or_404(Fabric, pk=_number(fabric_id))
+        fabric = _fabric(fabric_id)
         return [vlan_object(vlan) for vlan in
                 fabric.vlans.select_related(*_VLAN_RELATED).order_by("vid")]
 
@@ -84,7 +84,7 @@ class VlanHandler(Handler):
     def read(self, request, params, fabric_id, vid):
         """Read a VLAN."""
         return vlan_object(get_object_or_404(VLAN.objects.select_related(*_VLAN_RELATED),
-                                             fabric_id=_number(fabric_id), vid=_number(vid)))
+                                             fabric=_fabric(fabric_id), vid=_number(vid)))
 
 
 class SubnetsHandler(Handler):
@@ -175,6 +175,15 @@ def _subnet(key: str) -> Subnet:
     if subnet is None:
         raise NotFound("No Subnet matches the given query.")
     return subnet
+
+
+def _fabric(key: str) -> Fabric:
+    """A fabric by id or by name (libmaas and the CLI pass names)."""
+    match = Q(name=key) | (Q(pk=int(key)) if key.isdigit() else Q())
+    fabric = Fabric.objects.filter(match).first()
+    if fabric is None:
+        raise NotFound("No Fabric matches the given query.")
+    return fabric
 
 
 def _number(value: str) -> int:

@@ -85,3 +85,23 @@ def test_authenticate_gives_a_working_key_and_403_on_a_bad_password():
     assert parts["name"] == "bob@cli"
     key = f"{parts['consumer_key']}:{parts['token_key']}:{parts['token_secret']}"
     assert MaasClient(key).get(API + "users/", {"op": "whoami"}).json()["username"] == "bob"
+
+
+def _every_action():
+    from maasapi.handlers import HANDLERS
+
+    for handler in HANDLERS:
+        for action in handler.actions():
+            yield pytest.param(handler, action, id=f"{handler.name}.{action.name}")
+
+
+@pytest.mark.parametrize(("handler", "action"), list(_every_action()))
+def test_every_action_but_the_anonymous_ones_wants_a_key(handler, action):
+    path = handler.uri(**{name: "x1" for name in handler.params()})
+    query = f"?op={action.op}" if action.op else ""
+    response = getattr(Client(), action.method.lower())(path + query)
+    if handler.anonymous:
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 401, response.content
+        assert "WWW-Authenticate" in response
