@@ -155,7 +155,8 @@ lint: install-dev
 
 # Independent protocol peers the tests talk to (ipmitool, qemu, DHCP and TFTP clients, perfdhcp,
 # pxelinux), and the test OS's disk tools (syslinux, mtools, mkfs.fat, sfdisk, zstd; busybox
-# for the boot test's udhcpd). Installed with apt-get when
+# for the boot test's udhcpd), and Juju's MAAS client (gomaasapi, built with go in GOPATH mode by
+# tests/maasapi/test_gomaasapi.py). Installed with apt-get when
 # running as root and missing; elsewhere those tests skip with a reason (never when CI=true).
 SYSTEM_PACKAGES := ipmitool:ipmitool qemu-system-x86:qemu-system-x86_64 udhcpc:udhcpc \
     isc-dhcp-client:dhclient kea-admin:perfdhcp tftp-hpa:tftp curl:curl \
@@ -163,7 +164,8 @@ SYSTEM_PACKAGES := ipmitool:ipmitool qemu-system-x86:qemu-system-x86_64 udhcpc:u
     syslinux-common:/usr/lib/syslinux/modules/bios/ldlinux.c32 kmod:depmod ndisc6:rdisc6 \
     syslinux:syslinux mtools:mcopy dosfstools:mkfs.fat fdisk:sfdisk zstd:zstd busybox:busybox \
     openssh-client:ssh mount:losetup libc-bin:ldd extlinux:extlinux e2fsprogs:debugfs \
-    redis-server:redis-server
+    redis-server:redis-server golang-go:go \
+    golang-github-juju-gomaasapi-dev:/usr/share/gocode/src/github.com/juju/gomaasapi/controller.go
 sysdeps:
 	@missing=()
 	for entry in $(SYSTEM_PACKAGES); do

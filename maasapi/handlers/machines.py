@@ -107,7 +107,9 @@ class MachinesHandler(Handler):
         machine = machine_allocate(request.user, _constraints(params),
                                    dry_run=params.boolean("dry_run"),
                                    comment=params.text("comment"))
-        return machine_object(machine)
+        # Which interfaces and disks matched labelled constraints: none are supported here,
+        # but gomaasapi requires the map.
+        return {**machine_object(machine), "constraints_by_type": {}}
 
     @operation(idempotent=False)
     def release(self, request, params):

@@ -86,8 +86,7 @@ func main() {
 	}
 	ready := waitFor(controller, machine.SystemID(), "Ready")
 	say("released", map[string]interface{}{"system_id": ready.SystemID()})
-	_, _, err = controller.AllocateMachine(gomaasapi.AllocateMachineArgs{Zone: "no-such-zone"})
+	_, _, err = controller.AllocateMachine(gomaasapi.AllocateMachineArgs{MinCPUCount: 100000})
 	say("allocate-no-match", map[string]interface{}{
-		"no_match": gomaasapi.IsNoMatchError(err), "bad_request": gomaasapi.IsBadRequestError(err),
-		"error": fmt.Sprint(err)})
+		"no_match": gomaasapi.IsNoMatchError(err), "error": fmt.Sprint(err)})
 }
