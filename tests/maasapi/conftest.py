@@ -3,6 +3,7 @@ import pytest
 from django.test import Client
 
 from tests.factories import AdminFactory, UserFactory, make_api_key
+from tests.maasapi.sim_stack import sim_stack  # noqa: F401 - a fixture of these tests
 
 API = "/MAAS/api/2.0/"
 

@@ -2,7 +2,8 @@
 region: a small Go program (tests/maasapi/gomaasapi/main.go), built in GOPATH mode from
 /usr/share/gocode/src, lists zones and machines, allocates by zone, deploys with user data,
 waits for Deployed, releases, waits for Ready, and sees a no-match allocation fail as Juju
-expects (NoMatchError). gomaasapi decodes every object into strict Go types, so a wrong JSON type fails it."""
+expects (NoMatchError). gomaasapi decodes every object into strict Go types, so a wrong JSON
+type fails it."""
 import json
 import os
 import shutil
@@ -12,17 +13,11 @@ from pathlib import Path
 import pytest
 
 from tests.factories import AdminFactory, make_api_key
-from tests.maasapi.test_python_libmaas_lifecycle import (  # noqa: F401 - the shared stack
-    FAKE_ID,
-    MAC,
-    RACK,
-    TIMEOUT,
-    maas_client,
-    stack,
-    wait_status,
-)
+from tests.maasapi.sim_stack import FAKE_ID, MAC, TIMEOUT, wait_status
 from tests.nodes.bootresource_factories import deployable_resource
 from tests.processes import skip_or_fail
+
+maas_client = pytest.importorskip("maas.client", reason="python-libmaas (requirements-dev.txt)")
 
 SOURCE = Path(__file__).parent / "gomaasapi"
 GOCODE = Path("/usr/share/gocode")
@@ -45,8 +40,8 @@ def gomaasapi_program(tmp_path_factory) -> Path:
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_gomaasapi_lists_allocates_deploys_and_releases(stack, gomaasapi_program):
-    url, logs = stack
+def test_gomaasapi_lists_allocates_deploys_and_releases(sim_stack, gomaasapi_program):
+    url, logs = sim_stack
     deployable_resource(series="noble")
     key = make_api_key(AdminFactory(username="juju"))
     machine = maas_client.connect(url, apikey=key).machines.create(

@@ -6,77 +6,29 @@ Real processes: the region web (live server), a region worker, a rack worker who
 are watched by lab.sim's fleet (in a thread), which boots the machine through the metadata API
 as bench/fake_runner.py does, from an address the rack leased to it.
 """
-import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from lab.sim.fleet import Fleet
 from nodes.models import Machine, Tag
-from tests.factories import AdminFactory, SubnetFactory, make_api_key
+from tests.factories import AdminFactory, make_api_key
+from tests.maasapi.sim_stack import FAKE_ID, MAC, RACK, TIMEOUT, wait_status
 from tests.nodes.bootresource_factories import deployable_resource
-from tests.processes import region_worker_args, start, stop, wait_until
-from tests.zones.rack_helpers import register
 from zones.models import Subnet
-from zones.rackkeys import rack_power_key
 
 maas_client = pytest.importorskip("maas.client", reason="python-libmaas (requirements-dev.txt)")
 from maas.client.enum import NodeStatus as MaasStatus  # noqa: E402
 from maas.client.viscera.machines import MachineNotFound  # noqa: E402
 
-RACK, MAC, FAKE_ID = "libmaas-rack", "02:5a:00:00:01:01", "lm-01"
-TIMEOUT = 120
-
-
-@pytest.fixture
-def stack(live_server, tmp_path):
-    """A rack (worker process), a region worker, the fleet simulating FAKE_ID; the API URL."""
-    rack, token = register(RACK)
-    rack.status = "running"
-    rack.save()
-    rack.subnets.add(SubnetFactory(cidr="127.0.0.0/8", allow_enlistment=True))
-    credentials = tmp_path / "credentials.json"
-    credentials.write_text(json.dumps(
-        {"power_key": rack_power_key(rack.system_id, rack.token_hash)}))
-    power_dir = tmp_path / "fake-power"
-    logs = {name: tmp_path / f"{name}.log" for name in ("region", "rack")}
-    procs = [start(region_worker_args("libmaas-region"), logs["region"]),
-             start(["-m", "rack_worker", "--name", RACK, "--concurrency", "2"], logs["rack"],
-                   RACK_CREDENTIALS=str(credentials), FAKE_POWER_STATE_DIR=str(power_dir))]
-    fleet = Fleet(live_server.url, {"system_id": rack.system_id, "token": token},
-                  {FAKE_ID: MAC}, str(power_dir), addresses={FAKE_ID: "127.0.99.21"},
-                  self_poweroff=True)
-    fleet.attach()
-    thread = threading.Thread(target=fleet.run, daemon=True)
-    thread.start()
-    try:
-        yield live_server.url + "/MAAS/", logs
-    finally:
-        fleet.stopping.set()
-        thread.join(30)
-        for proc in procs:
-            stop(proc)
-
-
-def wait_status(machine, wanted: str, logs: dict) -> None:
-    """Refresh the libmaas machine until its status name is `wanted`."""
-    def reached() -> bool:
-        machine.refresh()
-        return machine.status_name == wanted
-
-    wait_until(reached, TIMEOUT, lambda: f"status {machine.status_name}\n" + "\n".join(
-        f"--- {name}\n{path.read_text()[-3000:]}" for name, path in logs.items()))
-
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_libmaas_commission_allocate_deploy_release(stack):
-    url, logs = stack
+def test_libmaas_commission_allocate_deploy_release(sim_stack):
+    url, logs = sim_stack
     deployable_resource(series="noble")
     client = maas_client.connect(url, apikey=make_api_key(AdminFactory(username="ops")))
     machine = client.machines.create("amd64/generic", [MAC], "fake",
@@ -122,8 +74,8 @@ def cli(home, *args: str) -> str:
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_the_maas_command_line_tool(stack, tmp_path):
-    url, logs = stack
+def test_the_maas_command_line_tool(sim_stack, tmp_path):
+    url, logs = sim_stack
     deployable_resource(series="noble")
     admin = AdminFactory(username="ops")
     admin.set_password("cli-pass-12")
