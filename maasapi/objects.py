@@ -5,7 +5,9 @@ MAAS returns every machine of `GET machines/` at once, so the list must stay che
 Types are what Go clients enforce: integers as numbers, objects where they expect objects,
 hardware_info values as strings.
 """
+import gc
 from collections import defaultdict
+from contextlib import contextmanager
 
 from nodes.choices import NodeStatus
 from nodes.models import BlockDevice, Interface, Machine
@@ -31,22 +33,45 @@ STATUS_NAMES = dict(NodeStatus.choices)
 
 
 def machine_objects(queryset) -> list[dict]:
-    """Every machine of `queryset` as a MAAS object, in its order: five queries in all."""
+    """Every machine of `queryset` as a MAAS object, in its order: five queries in all.
+
+    The parts are selected by a subquery of `queryset`, not a list of ids: at 10,000 machines
+    an IN list of ids costs more than the join.
+    """
+    with _no_cyclic_gc():
+        return _build(queryset)
+
+
+@contextmanager
+def _no_cyclic_gc():
+    """Pause the cycle collector while building: the objects form no cycles (trees of dicts
+    and lists, freed by reference counting), yet 10,000 machines allocate enough containers
+    to trigger it dozens of times, which took half the time of the full list."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(queryset) -> list[dict]:
     rows = list(queryset.values(*MACHINE_FIELDS))
-    ids = [row["id"] for row in rows]
+    chosen = queryset.order_by().values("id")
     interfaces, devices = defaultdict(list), defaultdict(list)
     addresses, tags = defaultdict(list), defaultdict(list)
-    for row in Interface.objects.filter(machine_id__in=ids).order_by("id").values(
+    for row in Interface.objects.filter(machine__in=chosen).order_by("id").values(
             *INTERFACE_FIELDS):
         interfaces[row["machine_id"]].append(row)
-    for row in BlockDevice.objects.filter(machine_id__in=ids).order_by("name").values(
+    for row in BlockDevice.objects.filter(machine__in=chosen).order_by("name").values(
             *DEVICE_FIELDS):
         devices[row["machine_id"]].append(row)
     for machine_id, ip in StaticIPAddress.objects.filter(
-            interface__machine_id__in=ids).order_by("ip").values_list("interface__machine_id",
-                                                                      "ip"):
+            interface__machine__in=chosen).order_by("ip").values_list("interface__machine_id",
+                                                                       "ip"):
         addresses[machine_id].append(ip)
-    for machine_id, name in Machine.tags.through.objects.filter(machine_id__in=ids).order_by(
+    for machine_id, name in Machine.tags.through.objects.filter(machine__in=chosen).order_by(
             "tag__name").values_list("machine_id", "tag__name"):
         tags[machine_id].append(name)
     return [_machine(row, interfaces[row["id"]], devices[row["id"]], addresses[row["id"]],
@@ -58,44 +83,6 @@ def machine_object(machine: Machine) -> dict:
     return machine_objects(Machine.objects.filter(pk=machine.pk))[0]
 
 
-def _machine(row: dict, interfaces: list, devices: list, addresses: list, tags: list) -> dict:
-    system_id = row["system_id"]
-    interface_set = [interface_object(i, system_id) for i in interfaces]
-    device_set = [device_object(d, system_id) for d in devices]
-    return {
-        "system_id": system_id, "hostname": row["hostname"],
-        "fqdn": f"{row['hostname']}.{DOMAIN['name']}", "description": row["description"],
-        "status": row["status"], "status_name": STATUS_NAMES[row["status"]],
-        "status_message": row["error_description"], "status_action": "",
-        "power_state": row["power_state"], "power_type": row["power_type"],
-        "owner": row["owner__username"], "owner_data": {}, "locked": row["locked"],
-        "zone": {"id": row["zone_id"], "name": row["zone__name"],
-                 "description": row["zone__description"],
-                 "resource_uri": f"{PREFIX}zones/{row['zone__name']}/"},
-        "pool": {"id": row["pool_id"], "name": row["pool__name"],
-                 "description": row["pool__description"],
-                 "resource_uri": f"{PREFIX}resourcepool/{row['pool_id']}/"},
-        "domain": DOMAIN, "architecture": row["architecture"],
-        "cpu_count": row["cpu_count"], "cpu_speed": row["cpu_speed"],
-        "memory": row["memory"], "swap_size": None,
-        "storage": sum(d["size"] for d in devices) / 1000 / 1000,
-        "osystem": row["osystem"], "distro_series": row["distro_series"],
-        "hwe_kernel": None, "min_hwe_kernel": "", "netboot": row["netboot"],
-        "ip_addresses": addresses, "tag_names": tags,
-        "interface_set": interface_set,
-        "boot_interface": interface_set[0] if interface_set else None,
-        "default_gateways": {"ipv4": {"gateway_ip": None, "link_id": None},
-                             "ipv6": {"gateway_ip": None, "link_id": None}},
-        "blockdevice_set": device_set, "physicalblockdevice_set": device_set,
-        "boot_disk": device_set[0] if device_set else None, "virtualblockdevice_set": [],
-        "volume_groups": [], "raids": [], "cache_sets": [], "bcaches": [],
-        "special_filesystems": [], "numanode_set": [], "node_type": 0,
-        "node_type_name": "Machine", "hardware_info": {}, "workload_annotations": {},
-        **_test_statuses(),
-        "resource_uri": f"{PREFIX}machines/{system_id}/",
-    }
-
-
 def _test_statuses() -> dict:
     """Test result summaries: -1/Unknown (results are read through /api/v1/ for now)."""
     fields = {}
@@ -105,6 +92,50 @@ def _test_statuses() -> dict:
     fields.update(current_commissioning_result_id=None, current_testing_result_id=None,
                   current_installation_result_id=None)
     return fields
+
+
+# What every machine object has alike, built once: the list renders 10,000 of them.
+CONSTANT = {
+    "status_action": "", "owner_data": {}, "domain": DOMAIN, "swap_size": None,
+    "hwe_kernel": None, "min_hwe_kernel": "",
+    "default_gateways": {"ipv4": {"gateway_ip": None, "link_id": None},
+                         "ipv6": {"gateway_ip": None, "link_id": None}},
+    "virtualblockdevice_set": [], "volume_groups": [], "raids": [], "cache_sets": [],
+    "bcaches": [], "special_filesystems": [], "numanode_set": [], "node_type": 0,
+    "node_type_name": "Machine", "hardware_info": {}, "workload_annotations": {},
+    **_test_statuses(),
+}
+
+
+def _machine(row: dict, interfaces: list, devices: list, addresses: list, tags: list) -> dict:
+    system_id = row["system_id"]
+    interface_set = [interface_object(i, system_id) for i in interfaces]
+    device_set = [device_object(d, system_id) for d in devices]
+    return {
+        **CONSTANT,
+        "system_id": system_id, "hostname": row["hostname"],
+        "fqdn": f"{row['hostname']}.maas", "description": row["description"],
+        "status": row["status"], "status_name": STATUS_NAMES[row["status"]],
+        "status_message": row["error_description"],
+        "power_state": row["power_state"], "power_type": row["power_type"],
+        "owner": row["owner__username"], "locked": row["locked"],
+        "zone": {"id": row["zone_id"], "name": row["zone__name"],
+                 "description": row["zone__description"],
+                 "resource_uri": f"{PREFIX}zones/{row['zone__name']}/"},
+        "pool": {"id": row["pool_id"], "name": row["pool__name"],
+                 "description": row["pool__description"],
+                 "resource_uri": f"{PREFIX}resourcepool/{row['pool_id']}/"},
+        "architecture": row["architecture"], "cpu_count": row["cpu_count"],
+        "cpu_speed": row["cpu_speed"], "memory": row["memory"],
+        "storage": sum(d["size"] for d in devices) / 1e6,
+        "osystem": row["osystem"], "distro_series": row["distro_series"],
+        "netboot": row["netboot"], "ip_addresses": addresses, "tag_names": tags,
+        "interface_set": interface_set,
+        "boot_interface": interface_set[0] if interface_set else None,
+        "blockdevice_set": device_set, "physicalblockdevice_set": device_set,
+        "boot_disk": device_set[0] if device_set else None,
+        "resource_uri": f"{PREFIX}machines/{system_id}/",
+    }
 
 
 def interface_object(row: dict, system_id: str) -> dict:
