@@ -1,4 +1,10 @@
 """Every MAAS API 2.0 handler, in the order describe/ lists them."""
+from maasapi.handlers.account import (
+    BootResourceHandler,
+    BootResourcesHandler,
+    SSHKeyHandler,
+    SSHKeysHandler,
+)
 from maasapi.handlers.controllers import (
     RackControllerHandler,
     RackControllersHandler,
@@ -29,4 +35,5 @@ HANDLERS = [VersionHandler, MaasHandler, UsersHandler, UserHandler, ZonesHandler
             ResourcePoolsHandler, ResourcePoolHandler, MachinesHandler, MachineHandler,
             EventsHandler, TagsHandler, TagHandler, FabricsHandler, FabricHandler, VlansHandler,
             VlanHandler, SubnetsHandler, SubnetHandler, RackControllersHandler,
-            RackControllerHandler, RegionControllersHandler]
+            RackControllerHandler, RegionControllersHandler, SSHKeysHandler, SSHKeyHandler,
+            BootResourcesHandler, BootResourceHandler]
