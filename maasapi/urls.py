@@ -7,10 +7,13 @@ from django.http import HttpResponse
 from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from rest_framework.exceptions import Throttled
 
 from maasapi import views
 from maasapi.describe import describe
+from maasapi.errors import TEXT
 from maasapi.handlers import HANDLERS
+from maasproject.api.throttling import FailureLimit
 from nodes.services.accounts import apikey_create
 
 
@@ -26,13 +29,26 @@ def describe_view(request) -> HttpResponse:
     return HttpResponse(json.dumps(describe(HANDLERS, base)), content_type=views.JSON)
 
 
+# Wrong passwords an address may send per minute before authenticate/ answers 429.
+LOGIN_FAILURES = FailureLimit("maas-login", limit=10, window=60)
+
+
 @csrf_exempt
 @require_POST
 def authenticate_view(request) -> HttpResponse:
-    """POST username, password (and consumer, the key's name) → a new API key; 403 if wrong."""
+    """POST username, password (and consumer, the key's name) → a new API key; 403 if wrong,
+    429 after LOGIN_FAILURES wrong ones from the same address (guessing costs a minute per 10)."""
+    address = request.META.get("REMOTE_ADDR", "")
+    try:
+        LOGIN_FAILURES.check(address)
+    except Throttled as exc:
+        answer = HttpResponse(str(exc.detail), status=429, content_type=TEXT)
+        answer["Retry-After"] = str(LOGIN_FAILURES.window)
+        return answer
     user = authenticate(request, username=request.POST.get("username", ""),
                         password=request.POST.get("password", ""))
     if user is None or not user.is_active:
+        LOGIN_FAILURES.record(address)
         return HttpResponse(status=403)
     consumer = request.POST.get("consumer", "") or f"{user.username}@api"
     key, full = apikey_create(user, consumer[:256], actor=user)

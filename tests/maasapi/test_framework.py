@@ -72,7 +72,7 @@ def test_version_and_describe_need_no_key():
     assert len(body["handlers"]) == len(body["resources"]) and len(body["hash"]) == 40
 
 
-def test_authenticate_gives_a_working_key_and_403_on_a_bad_password():
+def test_authenticate_gives_a_working_key_and_403_on_a_bad_password(login_failures):
     user = UserFactory(username="bob")
     user.set_password("s3cret-pass")
     user.save()
@@ -105,3 +105,24 @@ def test_every_action_but_the_anonymous_ones_wants_a_key(handler, action):
     else:
         assert response.status_code == 401, response.content
         assert "WWW-Authenticate" in response
+
+
+@pytest.fixture
+def login_failures():
+    """The test client's address starts and ends with no failed logins counted (keys, not
+    cache.clear(): with Redis the cache shares the broker's database)."""
+    from maasapi.urls import LOGIN_FAILURES
+
+    LOGIN_FAILURES.reset("127.0.0.1")
+    yield
+    LOGIN_FAILURES.reset("127.0.0.1")
+
+
+def test_password_guessing_is_throttled_per_address(login_failures):
+    UserFactory(username="eve")
+    for _ in range(10):
+        assert Client().post("/MAAS/accounts/authenticate/",
+                             {"username": "eve", "password": "guess"}).status_code == 403
+    throttled = Client().post("/MAAS/accounts/authenticate/",
+                              {"username": "eve", "password": "guess"})
+    assert throttled.status_code == 429 and throttled["Retry-After"] == "60"
