@@ -2,7 +2,8 @@
 import json
 from http import HTTPStatus
 
-from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, ValidationError
 from django.http import Http404, HttpResponse
 
 from maasproject.backends import unavailable_backend
@@ -68,6 +69,9 @@ def error_response(exc: Exception) -> HttpResponse | None:
     """MAAS's answer to an exception from a handler, or None for a bug (the caller re-raises)."""
     if isinstance(exc, MaasApiError):
         return exc.response()
+    if isinstance(exc, RequestDataTooBig):
+        return HttpResponse(f"Request body larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} "
+                            "bytes.", status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE, content_type=TEXT)
     if isinstance(exc, (Http404, ObjectDoesNotExist)):
         return NotFound(str(exc) or "Not found.").response()
     if isinstance(exc, ValidationError):

@@ -67,3 +67,10 @@ def test_pools_by_id_or_by_name(maas_admin):
     assert maas_admin.get(API + "resourcepool/gpu/").json()["id"] == pool["id"]
     assert maas_admin.delete(API + "resourcepool/gpu/").status_code == 204
     assert not ResourcePool.objects.filter(name="gpu").exists()
+
+
+def test_a_body_too_large_is_413_and_nothing_is_saved(maas_admin, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    response = maas_admin.post(API + "zones/", {"name": "big", "description": "x" * 4096})
+    assert response.status_code == 413
+    assert not Zone.objects.filter(name="big").exists()
