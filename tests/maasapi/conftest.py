@@ -29,17 +29,19 @@ class MaasClient(Client):
         super().__init__(HTTP_AUTHORIZATION=oauth_header(key, style))
 
 
+def _signed_as(user) -> MaasClient:
+    client = MaasClient(make_api_key(user))
+    client.user = user
+    return client
+
+
 @pytest.fixture
 def maas_admin(db):
-    admin = AdminFactory()
-    client = MaasClient(make_api_key(admin))
-    client.user = admin
-    return client
+    """A MAAS API client signed with an administrator's key."""
+    return _signed_as(AdminFactory())
 
 
 @pytest.fixture
 def maas_user(db):
-    user = UserFactory()
-    client = MaasClient(make_api_key(user))
-    client.user = user
-    return client
+    """A MAAS API client signed with a non-admin user's key."""
+    return _signed_as(UserFactory())
