@@ -31,7 +31,7 @@ ALLOC_TYPES = {LinkMode.AUTO: IPAddressAllocType.AUTO, LinkMode.STATIC: IPAddres
 
 def link_mode(value) -> str:
     """A mode as stored (lower case), from MAAS's spelling in any case; a field error else."""
-    mode = str(value or "").strip().lower()
+    mode = str(value or "").lower()
     if mode not in LinkMode.values:
         raise ValidationError({"mode": [f"'{value}' is not a link mode: one of "
                                         f"{', '.join(LinkMode.labels)}."]})
