@@ -1,6 +1,4 @@
-"""POST /machines/{system_id}/interfaces/{id}/<operation>/: an interface's links to subnets
-(link-subnet, unlink-subnet, disconnect) and the machine's default gateway; each answers the
-interface as it is afterwards."""
+"""POST /machines/{system_id}/interfaces/{id}/<operation>/: an interface's links and gateway."""
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404

@@ -1,5 +1,4 @@
-"""Interface links (link and unlink a subnet, disconnect, the default gateway) and the addresses
-AUTO links hold from deploy to release."""
+"""Interface links to subnets, the default gateway, and AUTO addresses from deploy to release."""
 import netaddr
 from django.core.exceptions import ValidationError
 from django.db import transaction
