@@ -10,6 +10,7 @@ from nodes.models import (
     BlockDevice,
     Event,
     Interface,
+    InterfaceLink,
     Machine,
     Script,
     ScriptResult,
@@ -57,6 +58,13 @@ class ReadOnlyInline(admin.TabularInline):
 class InterfaceInline(ReadOnlyInline):
     model = Interface
     fields = ("name", "type", "mac_address", "vlan", "enabled", "link_speed")
+
+
+class InterfaceLinkInline(ReadOnlyInline):
+    """Links change through their services (the API), which check the machine's status."""
+
+    model = InterfaceLink
+    fields = ("mode", "subnet", "address")
 
 
 class BlockDeviceInline(ReadOnlyInline):
@@ -157,6 +165,7 @@ class InterfaceAdmin(admin.ModelAdmin):
     search_fields = ("name", "mac_address", "machine__hostname", "machine__system_id")
     list_select_related = ("machine", "vlan")
     raw_id_fields = ("machine",)
+    inlines = (InterfaceLinkInline,)
 
 
 @admin.register(BlockDevice)

@@ -130,3 +130,12 @@ class ResultType(models.TextChoices):
     TESTING = "testing", "Testing"
     ENLISTMENT = "enlistment", "Enlistment"
     DEPLOYMENT = "deployment", "Deployment"
+
+
+class LinkMode(models.TextChoices):
+    """How an interface is configured on a subnet (MAAS's link modes, stored lower case)."""
+
+    AUTO = "auto", "AUTO"
+    DHCP = "dhcp", "DHCP"
+    STATIC = "static", "STATIC"
+    LINK_UP = "link_up", "LINK_UP"

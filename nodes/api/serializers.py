@@ -7,7 +7,7 @@ from nodes.api.fields import MacAddressField
 from nodes.architectures import normalise_architecture
 from nodes.choices import EventLevel
 from nodes.metadata.render import ERASE_MODES
-from nodes.models import BlockDevice, Event, Interface, Machine, Tag
+from nodes.models import BlockDevice, Event, Interface, InterfaceLink, Machine, Tag
 from nodes.selectors import load_hardware
 from nodes.services.config import config_get
 from nodes.services.erase import erase_options
@@ -19,12 +19,47 @@ class NamedRefSerializer(serializers.Serializer):
     name = serializers.CharField(read_only=True)
 
 
+class GatewaySerializer(serializers.Serializer):
+    """A default gateway: the address and the link whose subnet gives it (null: none)."""
+
+    gateway_ip = serializers.IPAddressField(read_only=True, allow_null=True)
+    link_id = serializers.IntegerField(read_only=True, allow_null=True)
+
+
+class DefaultGatewaysSerializer(serializers.Serializer):
+    ipv4 = GatewaySerializer(read_only=True)
+
+
+class SubnetRefSerializer(serializers.Serializer):
+    """The subnet of a link, enough to recognise it (all of it: /api/v1/subnets/{id}/)."""
+
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    cidr = serializers.CharField(read_only=True)
+    vlan = serializers.IntegerField(source="vlan_id", read_only=True)
+    gateway_ip = serializers.IPAddressField(read_only=True, allow_null=True)
+
+
+class LinkSerializer(serializers.ModelSerializer):
+    """A link of an interface: its mode (lower case), address and subnet (LINK_UP: maybe none)."""
+
+    ip_address = serializers.IPAddressField(source="address.ip", read_only=True, allow_null=True,
+                                            default=None)
+    subnet = SubnetRefSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = InterfaceLink
+        fields = ["id", "mode", "ip_address", "subnet"]
+        read_only_fields = fields
+
+
 class InterfaceSerializer(serializers.ModelSerializer):
     mac_address = MacAddressField()
+    links = LinkSerializer(many=True, read_only=True)
 
     class Meta:
         model = Interface
-        fields = ["id", "name", "type", "mac_address", "vlan", "enabled", "link_speed"]
+        fields = ["id", "name", "type", "mac_address", "vlan", "enabled", "link_speed", "links"]
 
     def validate_mac_address(self, mac: str) -> str:
         if Interface.objects.filter(mac_address=mac).exists():
@@ -58,6 +93,8 @@ class MachineSerializer(serializers.ModelSerializer):
     boot_interface = InterfaceSerializer(read_only=True, allow_null=True)
     interface_set = InterfaceSerializer(many=True, read_only=True)
     blockdevice_set = BlockDeviceSerializer(many=True, read_only=True)
+    ip_addresses = serializers.ListField(child=serializers.IPAddressField(), read_only=True)
+    default_gateways = DefaultGatewaysSerializer(read_only=True)
     resource_uri = serializers.CharField(read_only=True)
 
     class Meta:
@@ -67,7 +104,8 @@ class MachineSerializer(serializers.ModelSerializer):
             "status_expires", "error_description", "owner", "zone", "pool", "architecture",
             "cpu_count", "cpu_speed", "memory", "osystem", "distro_series", "power_type",
             "power_state", "netboot", "locked", "tag_names", "boot_interface", "interface_set",
-            "blockdevice_set", "created", "updated", "resource_uri",
+            "blockdevice_set", "ip_addresses", "default_gateways", "created", "updated",
+            "resource_uri",
         ]
         read_only_fields = fields
 
@@ -103,6 +141,8 @@ class MachineSerializer(serializers.ModelSerializer):
             "boot_interface": interfaces[0] if interfaces else None,
             "interface_set": interfaces,
             "blockdevice_set": machine.hardware["block_devices"],
+            "ip_addresses": machine.hardware["ip_addresses"],
+            "default_gateways": machine.hardware["default_gateways"],
             "created": _iso(machine.created),
             "updated": _iso(machine.updated),
             "resource_uri": f"/api/v1/machines/{machine.system_id}/",

@@ -1,4 +1,5 @@
-"""Nodes API URLs: machines, actions, tags, events, allocation, accounts, scripts, metadata."""
+"""Nodes API URLs: machines, actions, interfaces and their links, tags, events, allocation,
+accounts, scripts, metadata."""
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
@@ -7,6 +8,7 @@ from nodes.api import (
     allocation,
     bootresources,
     config,
+    links,
     metadata,
     metadata_deploy,
     metadata_jobs,
@@ -29,6 +31,7 @@ urlpatterns = [
     *metadata.urlpatterns,
     *metadata_deploy.urlpatterns,
     *metadata_jobs.urlpatterns,
+    *links.urlpatterns,
     path(
         "machines/<str:system_id>/interfaces/",
         views.InterfaceViewSet.as_view({"get": "list", "post": "create"}),

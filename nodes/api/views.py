@@ -1,5 +1,5 @@
 """Views for machines (CRUD and lifecycle actions), interfaces, block devices, tags, events."""
-from django.db.models import Count
+from django.db.models import Count, Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -10,7 +10,7 @@ from maasproject.api.permissions import IsAdmin, IsAdminOrReadOnly
 from nodes.api import serializers as s
 from nodes.api.filtersets import EventFilter, MachineFilter
 from nodes.api.machine_actions import MachineActionsMixin
-from nodes.models import Tag
+from nodes.models import InterfaceLink, Tag
 from nodes.selectors import events_visible_to, load_hardware, machines_visible_to
 from nodes.services import actions, machines, tags
 from power.services.parameters import machine_power_parameters
@@ -122,6 +122,10 @@ class InterfaceViewSet(_MachinePartViewSet):
     related_name = "interfaces"
     create_service = staticmethod(machines.interface_create)
     delete_service = staticmethod(machines.interface_delete)
+
+    def get_queryset(self):
+        return super().get_queryset().prefetch_related(Prefetch(
+            "links", queryset=InterfaceLink.objects.select_related("address", "subnet")))
 
 
 class BlockDeviceViewSet(_MachinePartViewSet):

@@ -115,6 +115,11 @@ class Machine(ConcurrentTransitionMixin, models.Model):
                                      validators=[validate_name])
     user_data = models.TextField(blank=True, default="", validators=[validate_text])
     netboot = models.BooleanField(default=True)
+    # The link whose subnet's gateway is the default IPv4 route (MAAS's gateway_link_ipv4): an
+    # FK here makes "one per machine" hold by construction, and unlinking clears it.
+    gateway_link_ipv4 = models.ForeignKey(
+        "nodes.InterfaceLink", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     locked = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)

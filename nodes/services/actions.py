@@ -6,7 +6,7 @@ from django.db import transaction
 
 from nodes import lifecycle
 from nodes.choices import NodeStatus, ResultType
-from nodes.models import Machine
+from nodes.models import InterfaceLink, Machine
 from nodes.services.config import config_get
 from nodes.services.deploy import deploy_image_choose, deploy_job_create
 from nodes.services.erase import erase_job_create
@@ -14,6 +14,7 @@ from nodes.services.errors import UnknownScripts
 from nodes.services.events import event_record
 from nodes.services.jobs import job_close
 from nodes.services.lifecycle import clear_ownership, run_action
+from nodes.services.links import links_discard, machine_links_assign, machine_links_release
 from nodes.services.permissions import require_action_permission
 from nodes.services.power import dispatch_power
 from nodes.services.rescue import rescue_exit_power_action, rescue_job_create
@@ -110,7 +111,8 @@ def machine_deploy(
 
     The image is the named release, else the configured default_osystem/default_distro_series,
     else the newest deployable one (ValidationError when none can be written); the deployment
-    job writes it from the ephemeral environment (deploy.py).
+    job writes it from the ephemeral environment (deploy.py). AUTO links get their addresses
+    here (a full subnet: 409, nothing kept).
     """
     osystem = osystem or config_get("default_osystem")
     distro_series = distro_series or config_get("default_distro_series")
@@ -123,6 +125,7 @@ def machine_deploy(
         machine.user_data = user_data
         machine.netboot = True
         deploy_job_create(machine, image)
+        machine_links_assign(machine)
 
     return run_action(
         system_id, "deploy", user, change=change,
@@ -138,10 +141,12 @@ def machine_release(system_id: str, user, *, erase: bool = False, erase_mode: st
     A manually powered machine has nothing to wait for, so it is Ready at once (as in MAAS).
     With erase: Disk erasing, and the erase job (erase.py) in the ephemeral environment;
     `erase_mode` quick, full (the default) or secure (`secure_fallback` when unsupported).
+    The addresses of AUTO links are freed at once; STATIC links keep theirs.
     """
     erase_mode = (erase_mode or "full") if erase else ""
 
     def change(machine: Machine) -> None:
+        machine_links_release(machine)
         if machine.status == NodeStatus.RELEASING and machine.power_type == "manual":
             machine.complete()
             clear_ownership(machine)
@@ -282,5 +287,7 @@ def machine_delete(system_id: str, user) -> None:
         event_record(machine=None, type="delete", user=user, hostname=machine.hostname,
                      description=f"Deleted machine {machine.hostname} ({machine.system_id})")
         bmc_id = machine.bmc_id
+        # Link addresses would outlive the links the delete cascades to: free them first.
+        links_discard(InterfaceLink.objects.filter(interface__machine=machine))
         machine.delete()
         bmc_delete_if_unused(bmc_id)  # the last machine of a BMC takes its record along

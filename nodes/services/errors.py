@@ -49,3 +49,18 @@ class UnknownScripts(ValidationError):
 
 class ScriptProtected(ServiceError):
     """A built-in script cannot be edited or deleted (HTTP 400)."""
+
+
+class LinksNotEditable(Conflict):
+    """A machine's interface links cannot change in its status (HTTP 409)."""
+
+    def __init__(self, machine, editable: list[str]) -> None:
+        self.status = machine.status
+        self.status_name = NodeStatus(machine.status).label
+        super().__init__(
+            f"Cannot change the network links of machine {machine.system_id}: it is "
+            f"{self.status_name}. Links change only while it is {', '.join(editable)}."
+        )
+
+    def body(self) -> dict:
+        return {"detail": str(self), "status": self.status, "status_name": self.status_name}

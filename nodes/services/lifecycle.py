@@ -14,6 +14,7 @@ from nodes.selectors import commissioning_passed
 from nodes.services.errors import ActionNotAllowed
 from nodes.services.events import event_record
 from nodes.services.jobs import job_close
+from nodes.services.links import machine_links_release
 from nodes.services.permissions import require_action_permission
 from zones.choices import IPAddressAllocType
 from zones.models import StaticIPAddress
@@ -147,6 +148,7 @@ def clear_ownership(machine: Machine) -> None:
     machine.osystem = ""
     machine.distro_series = ""
     machine.netboot = True
+    machine_links_release(machine)  # before the rest: a link's address is released through it
     StaticIPAddress.objects.filter(
         interface__machine=machine, alloc_type=IPAddressAllocType.AUTO
     ).delete()

@@ -203,3 +203,18 @@ def test_add_goes_through_the_service(site):
     machine = Machine.objects.get(hostname="from-admin")
     assert machine.status == NodeStatus.NEW
     assert Event.objects.filter(machine=machine, type="created").exists()
+
+
+def test_interface_page_shows_its_links_read_only(site):
+    from nodes.models import InterfaceLink
+    from tests.factories import StaticIPAddressFactory
+
+    nic = InterfaceFactory()
+    static = StaticIPAddressFactory(interface=nic)
+    InterfaceLink.objects.create(interface=nic, subnet=static.subnet, mode="static",
+                                 address=static)
+    page = site.get(f"/admin/nodes/interface/{nic.pk}/change/")
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "Interface links" in body and f"static {static.subnet.cidr} {static.ip}" in body
+    assert 'name="links-0-mode"' not in body  # shown, not editable

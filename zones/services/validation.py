@@ -125,3 +125,45 @@ def check_static_ip(static: StaticIPAddress) -> None:
         if address in iprange.netaddr_range:
             raise ValidationError({"ip": f"IP {address} is inside dynamic range "
                                          f"{iprange.start_ip}-{iprange.end_ip}."})
+
+
+def assignable_bounds(network: netaddr.IPNetwork) -> tuple[int, int]:
+    """The first and last address a host may get: IPv4 keeps its network and broadcast
+    addresses back (but on /31 and /32, RFC 3021), IPv6 its subnet-router anycast address."""
+    first, last = network.first, network.last
+    if network.version == 4 and network.prefixlen <= 30:
+        return first + 1, last - 1
+    if network.version == 6 and network.prefixlen <= 126:
+        return first + 1, last
+    return first, last
+
+
+def reserved_spans(subnet: Subnet) -> list[tuple[int, int, str]]:
+    """What no host address of `subnet` may be, as (first, last, why): its gateway and its
+    dynamic and reserved ranges (assigned addresses are checked apart)."""
+    spans = [(r.netaddr_range.first, r.netaddr_range.last, f"inside {r.type} range "
+              f"{r.start_ip}-{r.end_ip}") for r in IPRange.objects.filter(subnet_id=subnet.pk)]
+    if subnet.gateway_ip:
+        gateway = int(netaddr.IPAddress(subnet.gateway_ip))
+        spans.append((gateway, gateway, "the subnet's gateway"))
+    return spans
+
+
+def check_assignable_ip(subnet: Subnet, value: str, field: str = "ip_address") -> str:
+    """Return the canonical form of an address a host may be given in `subnet`, or a field
+    error: inside the subnet, not its network or broadcast address, not the gateway, outside
+    every dynamic and reserved range, and assigned to nothing yet."""
+    address = netaddr.IPAddress(normalise_ip(value, field))
+    network = subnet.network
+    if address.version != network.version or address not in network:
+        raise ValidationError({field: f"IP {address} is not in subnet {network}."})
+    first, last = assignable_bounds(network)
+    if not first <= int(address) <= last:
+        raise ValidationError({field: f"IP {address} is the network or broadcast address of "
+                                      f"subnet {network}."})
+    for start, end, why in reserved_spans(subnet):
+        if start <= int(address) <= end:
+            raise ValidationError({field: f"IP {address} is {why}."})
+    if StaticIPAddress.objects.filter(ip=str(address)).exists():
+        raise ValidationError({field: f"IP {address} is already assigned."})
+    return str(address)
