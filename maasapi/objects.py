@@ -10,15 +10,16 @@ from collections import defaultdict
 from contextlib import contextmanager
 
 from nodes.choices import NodeStatus
-from nodes.models import BlockDevice, Interface, Machine
-from zones.models import StaticIPAddress
+from nodes.models import BlockDevice, Interface, InterfaceLink, Machine
+from zones.models import VLAN, StaticIPAddress, Subnet
 
 PREFIX = "/MAAS/api/2.0/"
 MACHINE_FIELDS = ("id", "system_id", "hostname", "description", "status", "error_description",
                   "power_state", "power_type", "architecture", "cpu_count", "cpu_speed",
                   "memory", "osystem", "distro_series", "netboot", "locked",
                   "owner__username", "zone_id", "zone__name", "zone__description", "pool_id",
-                  "pool__name", "pool__description")
+                  "pool__name", "pool__description", "gateway_link_ipv4_id",
+                  "gateway_link_ipv4__subnet__gateway_ip")
 INTERFACE_FIELDS = ("id", "machine_id", "name", "type", "mac_address", "enabled", "link_speed",
                     "vlan_id", "vlan__vid", "vlan__name", "vlan__mtu", "vlan__dhcp_on",
                     "vlan__fabric_id", "vlan__fabric__name", "vlan__primary_rack__system_id",
@@ -74,8 +75,57 @@ def _build(queryset) -> list[dict]:
     for machine_id, name in Machine.tags.through.objects.filter(machine__in=chosen).order_by(
             "tag__name").values_list("machine_id", "tag__name"):
         tags[machine_id].append(name)
+    links = _links(InterfaceLink.objects.filter(interface__machine__in=chosen))
+    for rows_of_machine in interfaces.values():
+        for row in rows_of_machine:
+            row["links"] = links.get(row["id"], [])
     return [_machine(row, interfaces[row["id"]], devices[row["id"]], addresses[row["id"]],
                      tags[row["id"]]) for row in rows]
+
+
+def _links(queryset) -> dict[int, list[dict]]:
+    """Interface id -> its links as MAAS shows them ({id, mode, ip_address, subnet}); each
+    subnet object is built once."""
+    rows = list(queryset.order_by("id").values("id", "interface_id", "mode", "address__ip",
+                                               "subnet_id"))
+    wanted = {row["subnet_id"] for row in rows if row["subnet_id"]}
+    subnets = {subnet.id: subnet_object(subnet) for subnet in Subnet.objects.filter(
+        id__in=wanted).select_related(*SUBNET_RELATED)} if wanted else {}
+    found = defaultdict(list)
+    for row in rows:
+        link = {"id": row["id"], "mode": row["mode"]}
+        if row["address__ip"]:
+            link["ip_address"] = row["address__ip"]  # gomaasapi: a string, or no key at all
+        if row["subnet_id"]:
+            link["subnet"] = subnets[row["subnet_id"]]
+        found[row["interface_id"]].append(link)
+    return found
+
+
+VLAN_RELATED = ("fabric", "primary_rack", "secondary_rack")
+SUBNET_RELATED = tuple(f"vlan__{name}" for name in VLAN_RELATED)
+
+
+def vlan_object(vlan: VLAN) -> dict:
+    """A VLAN as MAAS shows it."""
+    return {"id": vlan.id, "vid": vlan.vid,
+            "name": vlan.name or ("untagged" if vlan.vid == 0 else str(vlan.vid)),
+            "mtu": vlan.mtu, "fabric": vlan.fabric.name, "fabric_id": vlan.fabric_id,
+            "dhcp_on": vlan.dhcp_on, "external_dhcp": None,
+            "primary_rack": vlan.primary_rack.system_id if vlan.primary_rack else None,
+            "secondary_rack": vlan.secondary_rack.system_id if vlan.secondary_rack else None,
+            "relay_vlan": vlan.relay_vlan_id, "space": "undefined",
+            "resource_uri": f"{PREFIX}fabrics/{vlan.fabric_id}/vlans/{vlan.vid}/"}
+
+
+def subnet_object(subnet: Subnet) -> dict:
+    """A subnet with its VLAN."""
+    return {"id": subnet.id, "name": subnet.name or subnet.cidr, "cidr": subnet.cidr,
+            "vlan": vlan_object(subnet.vlan), "space": "undefined",
+            "gateway_ip": subnet.gateway_ip, "dns_servers": list(subnet.dns_servers),
+            "rdns_mode": 2, "allow_dns": True, "allow_proxy": True,
+            "managed": subnet.managed, "active_discovery": False,
+            "description": "", "resource_uri": f"{PREFIX}subnets/{subnet.id}/"}
 
 
 def machine_object(machine: Machine) -> dict:
@@ -98,8 +148,6 @@ def _test_statuses() -> dict:
 CONSTANT = {
     "status_action": "", "owner_data": {}, "domain": DOMAIN, "swap_size": None,
     "hwe_kernel": None, "min_hwe_kernel": "",
-    "default_gateways": {"ipv4": {"gateway_ip": None, "link_id": None},
-                         "ipv6": {"gateway_ip": None, "link_id": None}},
     "virtualblockdevice_set": [], "volume_groups": [], "raids": [], "cache_sets": [],
     "bcaches": [], "special_filesystems": [], "numanode_set": [], "node_type": 0,
     "node_type_name": "Machine", "hardware_info": {}, "workload_annotations": {},
@@ -132,6 +180,10 @@ def _machine(row: dict, interfaces: list, devices: list, addresses: list, tags: 
         "netboot": row["netboot"], "ip_addresses": addresses, "tag_names": tags,
         "interface_set": interface_set,
         "boot_interface": interface_set[0] if interface_set else None,
+        "default_gateways": {
+            "ipv4": {"gateway_ip": row["gateway_link_ipv4__subnet__gateway_ip"],
+                     "link_id": row["gateway_link_ipv4_id"]},
+            "ipv6": {"gateway_ip": None, "link_id": None}},
         "blockdevice_set": device_set, "physicalblockdevice_set": device_set,
         "boot_disk": device_set[0] if device_set else None,
         "resource_uri": f"{PREFIX}machines/{system_id}/",
@@ -146,7 +198,7 @@ def interface_object(row: dict, system_id: str) -> dict:
         "interface_speed": row["link_speed"], "link_speed": row["link_speed"],
         "numa_node": 0, "effective_mtu": row["vlan__mtu"] or 1500, "system_id": system_id,
         "params": {}, "vlan": _vlan(row), "parents": [], "children": [], "tags": [],
-        "links": [], "discovered": None,
+        "links": row.get("links", []), "discovered": None,
         "resource_uri": f"{PREFIX}nodes/{system_id}/interfaces/{row['id']}/",
     }
 

@@ -12,6 +12,7 @@ from maasapi.handlers.controllers import (
 )
 from maasapi.handlers.events import EventsHandler
 from maasapi.handlers.general import MaasHandler, VersionHandler
+from maasapi.handlers.interfaces import InterfaceHandler, InterfacesHandler
 from maasapi.handlers.machine import MachineHandler
 from maasapi.handlers.machines import MachinesHandler
 from maasapi.handlers.networks import (
@@ -36,4 +37,4 @@ HANDLERS = [VersionHandler, MaasHandler, UsersHandler, UserHandler, ZonesHandler
             EventsHandler, TagsHandler, TagHandler, FabricsHandler, FabricHandler, VlansHandler,
             VlanHandler, SubnetsHandler, SubnetHandler, RackControllersHandler,
             RackControllerHandler, RegionControllersHandler, SSHKeysHandler, SSHKeyHandler,
-            BootResourcesHandler, BootResourceHandler]
+            BootResourcesHandler, BootResourceHandler, InterfacesHandler, InterfaceHandler]

@@ -5,19 +5,8 @@ from django.shortcuts import get_object_or_404
 
 from maasapi.errors import NotFound
 from maasapi.framework import Handler, operation
+from maasapi.objects import VLAN_RELATED, subnet_object, vlan_object
 from zones.models import VLAN, Fabric, Subnet
-
-
-def vlan_object(vlan: VLAN) -> dict:
-    """A VLAN as MAAS shows it."""
-    return {"id": vlan.id, "vid": vlan.vid,
-            "name": vlan.name or ("untagged" if vlan.vid == 0 else str(vlan.vid)),
-            "mtu": vlan.mtu, "fabric": vlan.fabric.name, "fabric_id": vlan.fabric_id,
-            "dhcp_on": vlan.dhcp_on, "external_dhcp": None,
-            "primary_rack": vlan.primary_rack.system_id if vlan.primary_rack else None,
-            "secondary_rack": vlan.secondary_rack.system_id if vlan.secondary_rack else None,
-            "relay_vlan": vlan.relay_vlan_id, "space": "undefined",
-            "resource_uri": VlanHandler.uri(fabric_id=vlan.fabric_id, vid=vlan.vid)}
 
 
 def fabric_object(fabric: Fabric) -> dict:
@@ -27,17 +16,7 @@ def fabric_object(fabric: Fabric) -> dict:
             "resource_uri": FabricHandler.uri(id=fabric.id)}
 
 
-def subnet_object(subnet: Subnet) -> dict:
-    """A subnet with its VLAN."""
-    return {"id": subnet.id, "name": subnet.name or subnet.cidr, "cidr": subnet.cidr,
-            "vlan": vlan_object(subnet.vlan), "space": "undefined",
-            "gateway_ip": subnet.gateway_ip, "dns_servers": list(subnet.dns_servers),
-            "rdns_mode": 2, "allow_dns": True, "allow_proxy": True,
-            "managed": subnet.managed, "active_discovery": False,
-            "description": "", "resource_uri": SubnetHandler.uri(id=subnet.id)}
-
-
-_VLAN_RELATED = ("fabric", "primary_rack", "secondary_rack")
+_VLAN_RELATED = VLAN_RELATED
 
 
 class FabricsHandler(Handler):

@@ -7,7 +7,13 @@ from django.test import Client
 
 from nodes.choices import NodeStatus
 from nodes.models import Event, Interface, Machine
-from tests.factories import InterfaceFactory, MachineFactory, TagFactory, UserFactory
+from tests.factories import (
+    InterfaceFactory,
+    MachineFactory,
+    SubnetFactory,
+    TagFactory,
+    UserFactory,
+)
 from tests.maasapi.conftest import API
 from tests.nodes.bootresource_factories import deployable_resource
 from zones.models import Zone
@@ -169,3 +175,27 @@ def test_every_machine_endpoint_wants_a_key():
                          ("post", "machines/?op=allocate"),
                          ("post", f"machines/{machine.system_id}/?op=deploy")):
         assert getattr(Client(), method)(API + path).status_code == 401
+
+
+def test_interfaces_link_static_and_default_gateway_and_409_once_deployed(maas_admin):
+    machine = MachineFactory(status=NodeStatus.READY)
+    interface = InterfaceFactory(machine=machine, mac_address="52:54:00:7f:00:20")
+    subnet = SubnetFactory(cidr="10.78.0.0/24", gateway_ip="10.78.0.1")
+    url = API + f"nodes/{machine.system_id}/interfaces/{interface.id}/"
+    bad = maas_admin.post(url + "?op=link_subnet", {"mode": "STATIC", "subnet": subnet.id,
+                                                    "ip_address": "10.99.0.5"})
+    assert bad.status_code == 400
+    linked = maas_admin.post(url + "?op=link_subnet", {
+        "mode": "STATIC", "subnet": "10.78.0.0/24", "ip_address": "10.78.0.50",
+        "default_gateway": "true"})
+    assert linked.status_code == 200, linked.content
+    [link] = linked.json()["links"]
+    assert (link["mode"], link["ip_address"]) == ("static", "10.78.0.50")
+    read = maas_admin.get(API + f"machines/{machine.system_id}/").json()
+    assert read["default_gateways"]["ipv4"] == {"gateway_ip": "10.78.0.1", "link_id": link["id"]}
+    assert read["ip_addresses"] == ["10.78.0.50"]
+    Machine.objects.filter(pk=machine.pk).update(status=NodeStatus.DEPLOYED)
+    refused = maas_admin.post(url + "?op=unlink_subnet", {"id": link["id"]})
+    assert refused.status_code == 409 and "Retry-After" not in refused
+    assert maas_admin.get(API + f"nodes/{machine.system_id}/interfaces/").json()[0][
+        "links"][0]["ip_address"] == "10.78.0.50"
