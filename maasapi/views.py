@@ -1,6 +1,4 @@
 """The one view of the MAAS API 2.0: authenticate, pick the handler's action, render the result."""
-import logging
-
 import orjson
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -10,7 +8,6 @@ from maasapi.errors import BadRequest, MethodNotAllowed, NotFound, error_respons
 from maasapi.framework import Handler
 from maasapi.params import request_params
 
-logger = logging.getLogger(__name__)
 JSON = "application/json"  # exactly: the maas CLI compares the whole header
 
 

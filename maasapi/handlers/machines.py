@@ -6,6 +6,7 @@ from maasapi.errors import BadRequest
 from maasapi.framework import Handler, operation
 from maasapi.handlers.machine_input import machine_fields, release_options
 from maasapi.objects import machine_object, machine_objects
+from maasproject.permissions import require_admin
 from nodes.choices import NodeStatus
 from nodes.models.hardware import normalise_mac
 from nodes.selectors import machines_visible_to
@@ -134,8 +135,6 @@ class MachinesHandler(Handler):
         :param id: System ids (repeatable); every machine when none.
         :type id: String
         """
-        from maasproject.permissions import require_admin
-
         require_admin(request.user, "read power parameters")
         queryset = machines_visible_to(request.user).select_related("bmc")
         if params.list("id"):
