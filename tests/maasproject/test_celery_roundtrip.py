@@ -3,10 +3,12 @@
 The broker is Redis when CI=true and kombu's filesystem transport otherwise (the embedded
 default); the database is the test database of this session, committed with transaction=True.
 """
+import subprocess
 import time
 from datetime import timedelta
 
 import pytest
+import redis
 from django.utils import timezone
 
 from maasproject.celery import app as celery_app
@@ -42,7 +44,8 @@ def test_region_worker_fails_expired_machine(tmp_path):
             time.sleep(0.5)
         log_text = log_path.read_text()
         assert status == NodeStatus.FAILED_COMMISSIONING, (
-            f"still {NodeStatus(status).label} after {TIMEOUT}s; worker log:\n{log_text}"
+            f"still {NodeStatus(status).label} after {TIMEOUT}s; worker log:\n{log_text}\n"
+            + broker_report()
         )
         # The sweep ran in the worker process, not eagerly here.
         assert f"expire_status_deadlines[{result.id}]" in log_text
@@ -52,3 +55,18 @@ def test_region_worker_fails_expired_machine(tmp_path):
     finally:
         stop(worker)
     assert worker.returncode is not None
+
+
+def broker_report() -> str:
+    """Who else reads the broker, and what it still holds: for a message that never came."""
+    url = celery_app.conf.broker_url
+    with celery_app.producer_or_acquire() as producer:
+        lines = [f"conf {url}; producer {producer.connection.as_uri()}"]
+    if url.startswith("redis"):
+        client = redis.Redis.from_url(url)
+        lines.append(f"region queue: {client.llen('region')}, unacked: {client.hlen('unacked')}")
+        lines += [f"client {c.get('addr')} cmd={c.get('cmd')} db={c.get('db')} name={c.get('name')}"
+                  for c in client.client_list()]
+    ps = subprocess.run(["ps", "-eo", "pid,ppid,etimes,args"], capture_output=True, text=True)
+    lines += [line for line in ps.stdout.splitlines() if "python" in line]
+    return "\n".join(lines)
