@@ -65,7 +65,7 @@ class Params:
         """Every value of a repeated key (empty strings dropped)."""
         return [value for value in self.data.getlist(name) if value != ""]
 
-    def boolean(self, name: str, default: bool = False) -> bool:
+    def boolean(self, name: str, default: bool | None = False) -> bool | None:
         value = self.data.get(name)
         if value is None:
             return default

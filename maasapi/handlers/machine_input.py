@@ -7,8 +7,6 @@ from maasapi.errors import BadRequest, NotFound
 from nodes.api.serializers import MachineWriteSerializer
 from nodes.models import Machine
 from nodes.selectors import machines_visible_to
-from nodes.services.config import config_get
-from nodes.services.erase import erase_options
 
 SCALAR_FIELDS = ("hostname", "description", "architecture", "cpu_count", "cpu_speed",
                  "memory", "zone", "pool", "power_type")
@@ -50,13 +48,12 @@ def visible_machine(user, system_id: str) -> Machine:
 
 
 def release_options(params) -> dict:
-    """erase, quick_erase, secure_erase (MAAS's booleans) and comment for machine_release;
-    without `erase` the region's enable_disk_erasing_on_release decides."""
-    erase = params.boolean("erase", config_get("enable_disk_erasing_on_release"))
+    """erase, quick_erase, secure_erase (MAAS's booleans) and comment for machine_release,
+    which resolves a missing `erase`; quick or secure erase alone means erase, as MAAS clients
+    expect."""
     quick, secure = params.boolean("quick_erase"), params.boolean("secure_erase")
-    mode, fallback = erase_options(erase=erase or quick or secure,
-                                   quick_erase=quick, secure_erase=secure)
-    return {"erase": erase or quick or secure, "erase_mode": mode, "secure_fallback": fallback,
+    erase = True if (quick or secure) else params.boolean("erase", None)
+    return {"erase": erase, "quick_erase": quick, "secure_erase": secure,
             "comment": params.text("comment")}
 
 

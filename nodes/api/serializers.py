@@ -9,8 +9,6 @@ from nodes.choices import EventLevel
 from nodes.metadata.render import ERASE_MODES
 from nodes.models import BlockDevice, Event, Interface, InterfaceLink, Machine, Tag
 from nodes.selectors import load_hardware
-from nodes.services.config import config_get
-from nodes.services.erase import erase_options
 from zones.models import ResourcePool, Zone
 
 
@@ -256,25 +254,13 @@ class DeployParams(serializers.Serializer):
 class ReleaseParams(serializers.Serializer):
     """release: `erase` with `erase_mode` quick|full|secure, or MAAS's `quick_erase` and
     `secure_erase` booleans (both: secure, falling back to quick where unsupported). Without
-    `erase`, the configuration's enable_disk_erasing_on_release decides, as in MAAS."""
+    `erase`, the configuration's enable_disk_erasing_on_release decides (machine_release)."""
 
     erase = serializers.BooleanField(required=False, allow_null=True, default=None)
-    erase_mode = serializers.ChoiceField(choices=ERASE_MODES, required=False)
-    quick_erase = serializers.BooleanField(required=False)
-    secure_erase = serializers.BooleanField(required=False)
+    erase_mode = serializers.ChoiceField(choices=ERASE_MODES, required=False, default="")
+    quick_erase = serializers.BooleanField(required=False, allow_null=True, default=None)
+    secure_erase = serializers.BooleanField(required=False, allow_null=True, default=None)
     comment = TextField(required=False, default="", allow_blank=True)
-
-    def validate(self, data: dict) -> dict:
-        if data["erase"] is None:
-            data["erase"] = config_get("enable_disk_erasing_on_release")
-        try:
-            mode, fallback = erase_options(
-                erase=data["erase"], erase_mode=data.get("erase_mode", ""),
-                quick_erase=data.get("quick_erase"), secure_erase=data.get("secure_erase"))
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict) from exc
-        return {"erase": data["erase"], "erase_mode": mode, "secure_fallback": fallback,
-                "comment": data["comment"]}
 
 
 class CommentParams(serializers.Serializer):

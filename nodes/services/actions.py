@@ -9,7 +9,7 @@ from nodes.choices import NodeStatus, ResultType
 from nodes.models import InterfaceLink, Machine
 from nodes.services.config import config_get
 from nodes.services.deploy import deploy_image_choose, deploy_job_create
-from nodes.services.erase import erase_job_create
+from nodes.services.erase import erase_job_create, erase_options
 from nodes.services.errors import UnknownScripts
 from nodes.services.events import event_record
 from nodes.services.jobs import job_close
@@ -134,16 +134,21 @@ def machine_deploy(
     )
 
 
-def machine_release(system_id: str, user, *, erase: bool = False, erase_mode: str = "",
-                    secure_fallback: str = "full", comment: str = "") -> Machine:
+def machine_release(system_id: str, user, *, erase: bool | None = None, erase_mode: str = "",
+                    quick_erase: bool | None = None, secure_erase: bool | None = None,
+                    comment: str = "") -> Machine:
     """Release a machine: power off, optionally erase, then Ready without owner.
 
     A manually powered machine has nothing to wait for, so it is Ready at once (as in MAAS).
-    With erase: Disk erasing, and the erase job (erase.py) in the ephemeral environment;
-    `erase_mode` quick, full (the default) or secure (`secure_fallback` when unsupported).
+    Without `erase`, the region's enable_disk_erasing_on_release decides (as in MAAS). With
+    erase: Disk erasing, and the erase job (erase.py) in the ephemeral environment; the mode
+    from `erase_mode` or MAAS's quick/secure booleans (erase_options; ValidationError first).
     The addresses of AUTO links are freed at once; STATIC links keep theirs.
     """
-    erase_mode = (erase_mode or "full") if erase else ""
+    if erase is None:
+        erase = config_get("enable_disk_erasing_on_release")
+    erase_mode, secure_fallback = erase_options(
+        erase=erase, erase_mode=erase_mode, quick_erase=quick_erase, secure_erase=secure_erase)
 
     def change(machine: Machine) -> None:
         machine_links_release(machine)

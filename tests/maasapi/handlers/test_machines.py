@@ -199,3 +199,18 @@ def test_interfaces_link_static_and_default_gateway_and_409_once_deployed(maas_a
     assert refused.status_code == 409 and "Retry-After" not in refused
     assert maas_admin.get(API + f"nodes/{machine.system_id}/interfaces/").json()[0][
         "links"][0]["ip_address"] == "10.78.0.50"
+
+
+def test_release_erases_by_configuration_or_by_quick_erase(maas_admin, maas_user, power_requests):
+    owned = [MachineFactory(status=NodeStatus.DEPLOYED, owner=maas_user.user, power_type="fake")
+             for _ in range(3)]
+    maas_user.post(API + f"machines/{owned[0].system_id}/?op=release", {"quick_erase": "true"})
+    maas_admin.post(API + "maas/?op=set_config",
+                    {"name": "enable_disk_erasing_on_release", "value": "true"})
+    maas_user.post(API + f"machines/{owned[1].system_id}/?op=release")
+    maas_user.post(API + f"machines/{owned[2].system_id}/?op=release", {"erase": "false"})
+    statuses = [Machine.objects.get(pk=m.pk).status for m in owned]
+    assert statuses == [NodeStatus.DISK_ERASING, NodeStatus.DISK_ERASING, NodeStatus.RELEASING]
+    note = Event.objects.filter(machine=owned[0], type="release").values_list(
+        "description", flat=True).first()
+    assert note is not None and "erase (quick" in note

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from maasproject.errors import NotPermitted
 from nodes.choices import NodeStatus
 from nodes.models import ConfigItem, Event
-from nodes.services.actions import machine_deploy
+from nodes.services.actions import machine_deploy, machine_release
 from nodes.services.config import config_all, config_get, config_set, config_update
 from tests.factories import AdminFactory, MachineFactory, UserFactory
 from tests.nodes.bootresource_factories import deployable_resource
@@ -65,3 +65,15 @@ def test_a_deploy_without_a_release_uses_the_configured_default():
     machine_deploy(machine.system_id, UserFactory())
     machine.refresh_from_db()
     assert machine.distro_series == "old"
+
+
+def test_a_release_without_erase_follows_the_configuration(power_requests):
+    admin = AdminFactory()
+    config_set("enable_disk_erasing_on_release", True, admin)
+    erased, kept = (MachineFactory(status=NodeStatus.DEPLOYED, owner=admin, power_type="fake")
+                    for _ in range(2))
+    machine_release(erased.system_id, admin)
+    machine_release(kept.system_id, admin, erase=False)
+    erased.refresh_from_db()
+    kept.refresh_from_db()
+    assert (erased.status, kept.status) == (NodeStatus.DISK_ERASING, NodeStatus.RELEASING)
