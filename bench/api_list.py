@@ -155,19 +155,23 @@ def main() -> None:
     report(args, rows, queries)
 
 
-def report(args, rows, queries) -> None:
+def print_table(title: str, args, rows) -> None:
+    """The results as a RESULTS.md table under a heading naming the machine and the date."""
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
                 .splitlines() if line.startswith("model name")), platform.processor())
-    print(f"\n### Machine list, {args.machines} machines on PostgreSQL "
+    print(f"\n### {title}, {args.machines} machines on PostgreSQL "
           f"({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, {cpu}, "
           f"Python {platform.python_version()}, gunicorn 2 workers)\n")
     print("| request | n | p50 ms | p95 ms | SQL queries |")
     print("|---|---|---|---|---|")
     for label, count, p50, p95, nq in rows:
         print(f"| {label} | {count} | {p50:.1f} | {p95:.1f} | {nq} |")
+
+
+def report(args, rows, queries) -> None:
+    print_table("Machine list", args, rows)
     print("\nSQL queries per request by page size: "
           + ", ".join(f"limit={k}: {v}" for k, v in queries.items()))
-
 
 if __name__ == "__main__":
     main()

@@ -7,8 +7,6 @@ puts 150 machines in zone `row-1` (100 of them Ready), serves it with gunicorn (
 times real HTTP requests over one keep-alive connection; SQL queries are counted in-process.
 """
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
@@ -19,6 +17,7 @@ from bench.api_list import (  # noqa: E402 - sets the benchmark's environment fi
     PORT,
     count_queries,
     percentile,
+    print_table,
     recreate_database,
     seed,
     start_server,
@@ -83,16 +82,7 @@ def _stats(timings: list[float]) -> tuple[float, float]:
 
 
 def report(args, rows) -> None:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
-                .splitlines() if line.startswith("model name")), platform.processor())
-    print(f"\n### MAAS API 2.0 machine list, {args.machines} machines on PostgreSQL "
-          f"({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, {cpu}, "
-          f"Python {platform.python_version()}, gunicorn 2 workers)\n")
-    print("| request | n | p50 ms | p95 ms | SQL queries |")
-    print("|---|---|---|---|---|")
-    for label, count, p50, p95, queries in rows:
-        print(f"| {label} | {count} | {p50:.1f} | {p95:.1f} | {queries} |")
-
+    print_table("MAAS API 2.0 machine list", args, rows)
 
 if __name__ == "__main__":
     main()
