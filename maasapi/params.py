@@ -10,6 +10,7 @@ import base64
 import binascii
 import io
 import json
+import re
 
 from django.http import QueryDict
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
@@ -60,6 +61,12 @@ class Params:
 
     def text(self, name: str, default: str = "") -> str:
         return self.get(name, default) or default
+
+    def split_list(self, name: str) -> list[str]:
+        """A list given as repeated keys or in one value separated by commas or spaces
+        (MAAS's `dns_servers`)."""
+        return [item for value in self.data.getlist(name) for item in re.split(r"[,\s]+", value)
+                if item]
 
     def list(self, name: str) -> list[str]:
         """Every value of a repeated key (empty strings dropped)."""

@@ -13,16 +13,11 @@ from maasapi.handlers.controllers import (
 from maasapi.handlers.events import EventsHandler
 from maasapi.handlers.general import MaasHandler, VersionHandler
 from maasapi.handlers.interfaces import InterfaceHandler, InterfacesHandler
+from maasapi.handlers.ipranges import IPRangeHandler, IPRangesHandler
 from maasapi.handlers.machine import MachineHandler
 from maasapi.handlers.machines import MachinesHandler
-from maasapi.handlers.networks import (
-    FabricHandler,
-    FabricsHandler,
-    SubnetHandler,
-    SubnetsHandler,
-    VlanHandler,
-    VlansHandler,
-)
+from maasapi.handlers.networks import FabricHandler, FabricsHandler, VlanHandler, VlansHandler
+from maasapi.handlers.subnets import SubnetHandler, SubnetsHandler
 from maasapi.handlers.tags import TagHandler, TagsHandler
 from maasapi.handlers.users import UserHandler, UsersHandler
 from maasapi.handlers.zones import (
@@ -35,6 +30,7 @@ from maasapi.handlers.zones import (
 HANDLERS = [VersionHandler, MaasHandler, UsersHandler, UserHandler, ZonesHandler, ZoneHandler,
             ResourcePoolsHandler, ResourcePoolHandler, MachinesHandler, MachineHandler,
             EventsHandler, TagsHandler, TagHandler, FabricsHandler, FabricHandler, VlansHandler,
-            VlanHandler, SubnetsHandler, SubnetHandler, RackControllersHandler,
-            RackControllerHandler, RegionControllersHandler, SSHKeysHandler, SSHKeyHandler,
-            BootResourcesHandler, BootResourceHandler, InterfacesHandler, InterfaceHandler]
+            VlanHandler, SubnetsHandler, SubnetHandler, IPRangesHandler, IPRangeHandler,
+            RackControllersHandler, RackControllerHandler, RegionControllersHandler,
+            SSHKeysHandler, SSHKeyHandler, BootResourcesHandler, BootResourceHandler,
+            InterfacesHandler, InterfaceHandler]

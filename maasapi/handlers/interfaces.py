@@ -1,15 +1,13 @@
 """nodes/{system_id}/interfaces/: a machine's interfaces with their links, and the link
 operations Terraform's maas_instance uses (link_subnet, unlink_subnet, disconnect,
 set_default_gateway), on nodes.services.links."""
-from django.db.models import Q
-
 from maasapi.errors import BadRequest, NotFound
 from maasapi.framework import Handler, operation
 from maasapi.handlers.machine_input import visible_machine
+from maasapi.handlers.network_input import field_subnet
 from maasapi.objects import machine_object
 from nodes.models import Interface
 from nodes.services import links
-from zones.models import Subnet
 
 
 class InterfacesHandler(Handler):
@@ -48,7 +46,7 @@ class InterfaceHandler(Handler):
         """
         interface = _interface(request.user, system_id, id)
         links.interface_link_subnet(
-            interface, request.user, mode=params.text("mode"), subnet=_subnet(params),
+            interface, request.user, mode=params.text("mode"), subnet=field_subnet(params),
             ip_address=params.get("ip_address") or None,
             default_gateway=params.boolean("default_gateway"))
         return _interface_object(request.user, system_id, id)
@@ -99,15 +97,3 @@ def _interface_object(user, system_id: str, interface_id: str) -> dict:
     interface = _interface(user, system_id, interface_id)
     return next(i for i in machine_object(interface.machine)["interface_set"]
                 if i["id"] == interface.id)
-
-
-def _subnet(params) -> Subnet | None:
-    """The `subnet` parameter (id or CIDR) as a subnet; None when not given."""
-    key = params.text("subnet")
-    if not key:
-        return None
-    match = Q(cidr=key) | (Q(pk=int(key)) if key.isdigit() else Q())
-    subnet = Subnet.objects.filter(match).first()
-    if subnet is None:
-        raise BadRequest.fields({"subnet": [f"No subnet {key!r}."]})
-    return subnet

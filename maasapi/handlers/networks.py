@@ -1,22 +1,19 @@
-"""fabrics/, VLANs and subnets/ (read, and the subnet operations Terraform and libmaas use)."""
-import netaddr
-from django.db.models import Q
-from django.shortcuts import get_object_or_404
-
-from maasapi.errors import NotFound
-from maasapi.framework import Handler, operation
-from maasapi.objects import VLAN_RELATED, subnet_object, vlan_object
-from zones.models import VLAN, Fabric, Subnet
+"""fabrics/ and their VLANs (fabrics/{fabric_id}/vlans/): read, create, update and delete, on
+the zones network services (subnets/: maasapi.handlers.subnets)."""
+from maasapi.errors import BadRequest
+from maasapi.framework import Handler
+from maasapi.handlers.network_input import fabric_fields, path_fabric, path_vlan, vlan_fields
+from maasapi.objects import VLAN_RELATED, vlan_object
+from zones.models import Fabric
+from zones.services import networks
 
 
 def fabric_object(fabric: Fabric) -> dict:
     """A fabric with its VLANs."""
-    return {"id": fabric.id, "name": fabric.name, "class_type": None,
-            "vlans": [vlan_object(vlan) for vlan in fabric.vlans.order_by("vid")],
+    vlans = fabric.vlans.select_related(*VLAN_RELATED).order_by("vid")
+    return {"id": fabric.id, "name": fabric.name, "description": fabric.description,
+            "class_type": None, "vlans": [vlan_object(vlan) for vlan in vlans],
             "resource_uri": FabricHandler.uri(id=fabric.id)}
-
-
-_VLAN_RELATED = VLAN_RELATED
 
 
 class FabricsHandler(Handler):
@@ -29,6 +26,19 @@ class FabricsHandler(Handler):
         """List fabrics with their VLANs."""
         return [fabric_object(fabric) for fabric in Fabric.objects.order_by("id")]
 
+    def create(self, request, params):
+        """Create a fabric with its untagged VLAN (administrators).
+
+        :param name: The name of the fabric (required).
+        :type name: String
+        :param description: A description of the fabric.
+        :type description: String
+        :param class_type: Accepted and ignored: fabrics have no class here.
+        :type class_type: String
+        """
+        fields = {"name": "", **fabric_fields(params)}
+        return fabric_object(networks.fabric_create(request.user, **fields))
+
 
 class FabricHandler(Handler):
     """Manage a fabric (by id or name)."""
@@ -38,7 +48,47 @@ class FabricHandler(Handler):
 
     def read(self, request, params, id):
         """Read a fabric."""
-        return fabric_object(_fabric(id))
+        return fabric_object(path_fabric(id))
+
+    def update(self, request, params, id):
+        """Update a fabric (administrators).
+
+        :param name: The new name of the fabric.
+        :type name: String
+        :param description: The new description of the fabric.
+        :type description: String
+        :param class_type: Accepted and ignored: fabrics have no class here.
+        :type class_type: String
+        """
+        return fabric_object(networks.fabric_update(path_fabric(id), request.user,
+                                                    **fabric_fields(params)))
+
+    def delete(self, request, params, id):
+        """Delete a fabric and its VLANs (administrators); refused (409) while they have
+        subnets."""
+        networks.fabric_delete(path_fabric(id), request.user)
+
+
+VLAN_PARAMS = """
+:param vid: The VLAN id, 0 to 4094.
+:type vid: Int
+:param name: The name of the VLAN.
+:type name: String
+:param mtu: The MTU of the VLAN (552 to 65535; default 1500).
+:type mtu: Int
+:param dhcp_on: Whether the region serves DHCP on the VLAN (needs a primary rack).
+:type dhcp_on: Boolean
+:param primary_rack: The system_id of the rack controller serving DHCP (empty: none).
+:type primary_rack: String
+:param secondary_rack: The system_id of the standby rack controller (empty: none).
+:type secondary_rack: String
+:param relay_vlan: The id of the VLAN whose DHCP this VLAN relays to (empty: none).
+:type relay_vlan: Int
+:param description: Accepted and ignored: VLANs have no description here.
+:type description: String
+:param space: Accepted and ignored: there are no spaces here.
+:type space: String
+"""
 
 
 class VlansHandler(Handler):
@@ -49,9 +99,18 @@ class VlansHandler(Handler):
 
     def read(self, request, params, fabric_id):
         """List the fabric's VLANs."""
-        fabric = _fabric(fabric_id)
+        fabric = path_fabric(fabric_id)
         return [vlan_object(vlan) for vlan in
-                fabric.vlans.select_related(*_VLAN_RELATED).order_by("vid")]
+                fabric.vlans.select_related(*VLAN_RELATED).order_by("vid")]
+
+    def create(self, request, params, fabric_id):
+        fabric = path_fabric(fabric_id)
+        fields = vlan_fields(params)
+        if "vid" not in fields:
+            raise BadRequest.fields({"vid": ["This field is required."]})
+        return vlan_object(networks.vlan_create(request.user, fabric=fabric, **fields))
+
+    create.__doc__ = "Create a VLAN on the fabric (administrators; vid required).\n" + VLAN_PARAMS
 
 
 class VlanHandler(Handler):
@@ -62,110 +121,16 @@ class VlanHandler(Handler):
 
     def read(self, request, params, fabric_id, vid):
         """Read a VLAN."""
-        return vlan_object(get_object_or_404(VLAN.objects.select_related(*_VLAN_RELATED),
-                                             fabric=_fabric(fabric_id), vid=_number(vid)))
+        return vlan_object(path_vlan(fabric_id, vid))
 
+    def update(self, request, params, fabric_id, vid):
+        vlan = networks.vlan_update(path_vlan(fabric_id, vid), request.user,
+                                    **vlan_fields(params))
+        return vlan_object(vlan)
 
-class SubnetsHandler(Handler):
-    """Manage subnets."""
+    update.__doc__ = "Update a VLAN (administrators); what is not given is kept.\n" + VLAN_PARAMS
 
-    name = "SubnetsHandler"
-    path = "subnets/"
-
-    def read(self, request, params):
-        """List subnets."""
-        subnets = Subnet.objects.select_related(*[f"vlan__{r}" for r in _VLAN_RELATED])
-        return [subnet_object(subnet) for subnet in subnets.order_by("id")]
-
-
-class SubnetHandler(Handler):
-    """Manage a subnet (by id or CIDR)."""
-
-    name = "SubnetHandler"
-    path = "subnets/{id}/"
-
-    def read(self, request, params, id):
-        """Read a subnet."""
-        return subnet_object(_subnet(id))
-
-    @operation(idempotent=True)
-    def ip_addresses(self, request, params, id):
-        """Addresses in use in the subnet."""
-        subnet = _subnet(id)
-        return [{"ip": static.ip, "alloc_type_name": static.get_alloc_type_display(),
-                 "created": static.created.isoformat(), "user": None}
-                for static in subnet.static_ips.order_by("ip")]
-
-    @operation(idempotent=True)
-    def unreserved_ip_ranges(self, request, params, id):
-        """Ranges of addresses neither reserved, dynamic nor assigned."""
-        return [_range(block) for block in _unreserved(_subnet(id)).iter_ipranges()]
-
-    @operation(idempotent=True)
-    def reserved_ip_ranges(self, request, params, id):
-        """The subnet's dynamic and reserved ranges."""
-        return [{**_range(iprange.netaddr_range), "purpose": [iprange.type]}
-                for iprange in _subnet(id).ipranges.all()]
-
-    @operation(idempotent=True)
-    def statistics(self, request, params, id):
-        """How many addresses the subnet has, and how many are used."""
-        subnet = _subnet(id)
-        total = max(subnet.network.size - (2 if subnet.network.version == 4 else 0), 0)
-        available = _unreserved(subnet).size
-        used = total - available
-        return {"num_available": available, "largest_available": _largest(subnet),
-                "num_unavailable": used, "total_addresses": total,
-                "usage": used / total if total else 0.0,
-                "usage_string": f"{(used / total if total else 0):.0%}",
-                "available_string": f"{(available / total if total else 0):.0%}",
-                "first_address": str(subnet.network[1 if total else 0]),
-                "last_address": str(subnet.network[-2 if total else -1]),
-                "ip_version": subnet.network.version}
-
-
-def _unreserved(subnet: Subnet) -> netaddr.IPSet:
-    network = subnet.network
-    free = netaddr.IPSet(network)
-    if network.version == 4 and network.size > 2:
-        free.remove(network.network)
-        free.remove(network.broadcast)
-    for iprange in subnet.ipranges.all():
-        free.remove(iprange.netaddr_range)
-    for ip in subnet.static_ips.values_list("ip", flat=True):
-        free.remove(ip)
-    if subnet.gateway_ip:
-        free.remove(subnet.gateway_ip)
-    return free
-
-
-def _largest(subnet: Subnet) -> int:
-    return max((block.size for block in _unreserved(subnet).iter_ipranges()), default=0)
-
-
-def _range(block: netaddr.IPRange) -> dict:
-    return {"start": str(netaddr.IPAddress(block.first)), "end": str(netaddr.IPAddress(
-        block.last)), "num_addresses": block.size}
-
-
-def _subnet(key: str) -> Subnet:
-    match = Q(cidr=key) | (Q(pk=int(key)) if key.isdigit() else Q())
-    subnet = Subnet.objects.select_related("vlan__fabric").filter(match).first()
-    if subnet is None:
-        raise NotFound("No Subnet matches the given query.")
-    return subnet
-
-
-def _fabric(key: str) -> Fabric:
-    """A fabric by id or by name (libmaas and the CLI pass names)."""
-    match = Q(name=key) | (Q(pk=int(key)) if key.isdigit() else Q())
-    fabric = Fabric.objects.filter(match).first()
-    if fabric is None:
-        raise NotFound("No Fabric matches the given query.")
-    return fabric
-
-
-def _number(value: str) -> int:
-    if not value.isdigit():
-        raise NotFound("Not found.")
-    return int(value)
+    def delete(self, request, params, fabric_id, vid):
+        """Delete a VLAN (administrators); a fabric's untagged VLAN (400) and a VLAN with
+        subnets (409) are refused."""
+        networks.vlan_delete(path_vlan(fabric_id, vid), request.user)
