@@ -213,7 +213,7 @@ def _vlan(row: dict) -> dict | None:
             "external_dhcp": None, "primary_rack": row["vlan__primary_rack__system_id"],
             "secondary_rack": row["vlan__secondary_rack__system_id"], "relay_vlan": None,
             "space": "undefined",
-            "resource_uri": f"{PREFIX}vlans/{row['vlan_id']}/"}
+            "resource_uri": f"{PREFIX}fabrics/{row['vlan__fabric_id']}/vlans/{row['vlan__vid']}/"}
 
 
 def device_object(row: dict, system_id: str) -> dict:

@@ -11,7 +11,12 @@ from maasapi.handlers.controllers import (
     RegionControllersHandler,
 )
 from maasapi.handlers.events import EventsHandler
-from maasapi.handlers.general import MaasHandler, VersionHandler
+from maasapi.handlers.general import (
+    DomainHandler,
+    DomainsHandler,
+    MaasHandler,
+    VersionHandler,
+)
 from maasapi.handlers.interfaces import InterfaceHandler, InterfacesHandler
 from maasapi.handlers.ipranges import IPRangeHandler, IPRangesHandler
 from maasapi.handlers.machine import MachineHandler
@@ -33,4 +38,4 @@ HANDLERS = [VersionHandler, MaasHandler, UsersHandler, UserHandler, ZonesHandler
             VlanHandler, SubnetsHandler, SubnetHandler, IPRangesHandler, IPRangeHandler,
             RackControllersHandler, RackControllerHandler, RegionControllersHandler,
             SSHKeysHandler, SSHKeyHandler, BootResourcesHandler, BootResourceHandler,
-            InterfacesHandler, InterfaceHandler]
+            InterfacesHandler, InterfaceHandler, DomainsHandler, DomainHandler]

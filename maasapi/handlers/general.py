@@ -1,8 +1,10 @@
-"""version/ (anonymous) and maas/ (region configuration: get_config, set_config)."""
+"""version/ (anonymous), maas/ (region configuration: get_config, set_config) and domains/
+(the one DNS domain machines are named in: this region serves no DNS)."""
 from django.http import HttpResponse
 
-from maasapi.errors import BadRequest
+from maasapi.errors import BadRequest, NotFound
 from maasapi.framework import Handler, operation
+from maasapi.objects import DOMAIN
 from nodes.services.config import config_get, config_set
 
 CAPABILITIES = ["networks-management", "static-ipaddresses", "ipv6-deployment-ubuntu",
@@ -57,3 +59,27 @@ def _name(params) -> str:
     if not name:
         raise BadRequest.fields({"name": ["This field is required."]})
     return name
+
+
+class DomainsHandler(Handler):
+    """DNS domains: the default one only, as machine objects show it (no DNS is served)."""
+
+    name = "DomainsHandler"
+    path = "domains/"
+
+    def read(self, request, params):
+        """List domains."""
+        return [DOMAIN]
+
+
+class DomainHandler(Handler):
+    """A DNS domain (by id or name)."""
+
+    name = "DomainHandler"
+    path = "domains/{id}/"
+
+    def read(self, request, params, id):
+        """Read a domain."""
+        if id not in (str(DOMAIN["id"]), DOMAIN["name"]):
+            raise NotFound("No Domain matches the given query.")
+        return DOMAIN

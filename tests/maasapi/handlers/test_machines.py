@@ -214,3 +214,29 @@ def test_release_erases_by_configuration_or_by_quick_erase(maas_admin, maas_user
     note = Event.objects.filter(machine=owned[0], type="release").values_list(
         "description", flat=True).first()
     assert note is not None and "erase (quick" in note
+
+
+def resource_uris(value) -> set[str]:
+    """Every resource_uri in a JSON value, at any depth."""
+    if isinstance(value, dict):
+        found = {value["resource_uri"]} if isinstance(value.get("resource_uri"), str) else set()
+        return found.union(*(resource_uris(item) for item in value.values()))
+    if isinstance(value, list):
+        return set().union(*(resource_uris(item) for item in value))
+    return set()
+
+
+def test_every_resource_uri_in_a_machine_object_answers(maas_admin):
+    machine = MachineFactory(status=NodeStatus.READY, tags=[TagFactory(name="linked")])
+    interface = InterfaceFactory(machine=machine, mac_address="52:54:00:7f:00:21")
+    subnet = SubnetFactory(cidr="10.79.0.0/24")
+    Interface.objects.filter(pk=interface.pk).update(vlan=subnet.vlan)
+    maas_admin.post(API + f"nodes/{machine.system_id}/interfaces/{interface.id}/?op=link_subnet",
+                    {"mode": "AUTO", "subnet": subnet.id})
+    uris = resource_uris(maas_admin.get(API + f"machines/{machine.system_id}/").json())
+    assert {"/vlans/", "/zones/", "/interfaces/", "/subnets/"} <= {
+        part for uri in uris for part in ("/vlans/", "/zones/", "/interfaces/", "/subnets/")
+        if part in uri}
+    for uri in sorted(uris):
+        assert uri.startswith("/MAAS/api/2.0/"), uri
+        assert maas_admin.get(uri).status_code == 200, uri
