@@ -4,7 +4,7 @@ from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from maasapi.auth import request_user
-from maasapi.errors import BadRequest, MethodNotAllowed, NotFound, error_response
+from maasapi.errors import TEXT, BadRequest, MethodNotAllowed, NotFound, error_response
 from maasapi.framework import Handler
 from maasapi.params import request_params
 
@@ -43,6 +43,11 @@ def render(result) -> HttpResponse:
     return HttpResponse(orjson.dumps(result), content_type=JSON)
 
 
+def render_text(message: str, status: int = 200) -> HttpResponse:
+    """A plain-text answer, as MAAS gives for operations that only report (import...)."""
+    return HttpResponse(message, status=status, content_type=TEXT)
+
+
 @csrf_exempt
 def unknown_endpoint(request, rest: str = "") -> HttpResponse:
     """404 for a path no handler serves, as MAAS words it."""
@@ -52,5 +57,4 @@ def unknown_endpoint(request, rest: str = "") -> HttpResponse:
 @csrf_exempt
 def gone(request, rest: str = "") -> HttpResponse:
     """410: API 1.0 is long gone in MAAS too."""
-    return HttpResponse("The 1.0 API is no longer available. Use /MAAS/api/2.0/.", status=410,
-                        content_type="text/plain; charset=utf-8")
+    return render_text("The 1.0 API is no longer available. Use /MAAS/api/2.0/.", status=410)

@@ -77,6 +77,17 @@ class BootResourceFileType(models.TextChoices):
     LOADER = "loader", "Boot loader"
 
 
+class BootImportState(models.TextChoices):
+    """Where the last boot image import is (nodes.services.bootimport)."""
+
+    NONE = "", "Never run"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
 class BootResourceFileFormat(models.TextChoices):
     """How a deployable root image is stored (nodes.bootimages.formats); blank for other files."""
 

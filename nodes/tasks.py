@@ -3,6 +3,7 @@ import logging
 from datetime import timedelta
 
 from maasproject.region_tasks import region_task
+from nodes.services.bootimport import boot_images_import
 from nodes.services.deadlines import expire_status_deadlines as expire_deadlines_service
 from nodes.services.metadata import heartbeat_sweep as heartbeat_sweep_service
 from nodes.services.power import (
@@ -64,3 +65,17 @@ def prune_power_receipts() -> int:
 def resend_power_requests() -> list[str]:
     """Beat task: send again, or fail, power requests whose outcome never came back."""
     return power_requests_resend()
+
+
+# At most once (acknowledged when a worker takes it): a build lasts minutes, longer than the
+# broker's visibility timeout, and one killed midway is asked for again by the user, not
+# redelivered forever. A second delivery while one runs finds the marker held and does nothing.
+@region_task("nodes.tasks.import_boot_images", acks_late=False)
+def import_boot_images() -> str:
+    """boot-resources/?op=import: build and register the ephemeral image, unless one runs."""
+    outcome = boot_images_import()
+    if outcome is None:
+        logger.info("Boot image import already running elsewhere: nothing to do")
+        return "already running"
+    logger.info("Boot image import %s: %s", outcome.state, outcome.message)
+    return outcome.state

@@ -2,6 +2,7 @@
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from maasproject.permissions import is_admin
+from nodes.models import BootResource
 from zones.choices import RackStatus
 from zones.models import (
     VLAN,
@@ -14,6 +15,7 @@ from zones.models import (
     Zone,
 )
 from zones.rackkeys import rack_power_key
+from zones.services.bootfiles import boot_files
 
 
 def zones_list() -> QuerySet[Zone]:
@@ -92,3 +94,32 @@ def healthy_racks():
                  power_key=rack_power_key(rack.system_id, rack.token_hash))
         for rack in sorted(racks, key=lambda r: (r.status != RackStatus.RUNNING, r.name))
     ]
+
+
+def rack_boot_images(rack: RackController, files: list | None = None) -> dict:
+    """A rack's boot images as MAAS's list_boot_images shows them: {images, connected, status}.
+
+    Racks sync the whole manifest (every registered boot resource) and report only totals and
+    a state, so the images are the region's boot resources that have files in the manifest,
+    and status compares the rack's last report with the manifest now: synced (the same files
+    and bytes), syncing, out-of-sync (failed, or the manifest changed since), unknown (never
+    reported). connected: the rack is not dead (heartbeats).
+    """
+    files = boot_files() if files is None else files
+    resources = (BootResource.objects.filter(files__path__in=[f.path for f in files])
+                 .distinct().order_by("name"))
+    images = [{"name": r.name, "architecture": r.architecture.partition("/")[0],
+               "subarches": [r.architecture.partition("/")[2] or "generic"]} for r in resources]
+    return {"images": images, "connected": rack.status != RackStatus.DEAD,
+            "status": rack_image_status(rack.image_sync or {}, files)}
+
+
+def rack_image_status(report: dict, files: list) -> str:
+    """synced, syncing, out-of-sync or unknown: a rack's last sync report against the files."""
+    if not report:
+        return "unknown"
+    if report.get("state") == "syncing":
+        return "syncing"
+    current = (report.get("files_total") == len(files)
+               and report.get("bytes_total") == sum(f.size for f in files))
+    return "synced" if report.get("state") == "synced" and current else "out-of-sync"

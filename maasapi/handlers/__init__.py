@@ -1,10 +1,6 @@
 """Every MAAS API 2.0 handler, in the order describe/ lists them."""
-from maasapi.handlers.account import (
-    BootResourceHandler,
-    BootResourcesHandler,
-    SSHKeyHandler,
-    SSHKeysHandler,
-)
+from maasapi.handlers.account import SSHKeyHandler, SSHKeysHandler
+from maasapi.handlers.bootresources import BootResourceHandler, BootResourcesHandler
 from maasapi.handlers.controllers import (
     RackControllerHandler,
     RackControllersHandler,

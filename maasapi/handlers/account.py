@@ -1,19 +1,18 @@
-"""account/prefs/sshkeys/ (your SSH keys; create answers 201 as MAAS does) and boot-resources/
-(read, is_importing). Images are built by `manage.py import_boot_images` or uploaded through
-/api/v1/: there is no `import` operation, so none is ever in progress."""
+"""account/prefs/sshkeys/: your SSH keys (create answers 201 as MAAS does) and `import` from
+Launchpad or GitHub (nodes.services.sshkey_import; the sources' URLs are settings)."""
 from django.http import HttpResponse
 
 from maasapi.errors import NotFound
 from maasapi.framework import Handler, operation
 from maasapi.views import render
-from nodes.models import BootResource
 from nodes.selectors import ssh_keys_visible_to
 from nodes.services import accounts
+from nodes.services.sshkey_import import sshkeys_import
 
 
 def sshkey_object(key) -> dict:
     """An SSH key as MAAS shows it."""
-    return {"id": key.id, "key": key.key, "keysource": None,
+    return {"id": key.id, "key": key.key, "keysource": key.keysource or None,
             "resource_uri": SSHKeyHandler.uri(id=key.id)}
 
 
@@ -39,6 +38,16 @@ class SSHKeysHandler(Handler):
         answer.status_code = 201
         return answer
 
+    @operation(idempotent=False, name="import")
+    def import_(self, request, params):
+        """Import SSH keys from Launchpad or GitHub; keys you already have are kept as they are.
+
+        :param keysource: `lp:<user>` (Launchpad) or `gh:<user>` (GitHub).
+        :type keysource: String
+        """
+        keys = sshkeys_import(request.user, params.text("keysource"), actor=request.user)
+        return [sshkey_object(key) for key in keys]
+
 
 class SSHKeyHandler(Handler):
     """Manage one of your SSH keys."""
@@ -60,40 +69,3 @@ def _key(user, key_id: str):
     if key is None:
         raise NotFound("No SSHKey matches the given query.")
     return key
-
-
-def boot_resource_object(resource: BootResource) -> dict:
-    """A boot resource as MAAS shows it."""
-    return {"id": resource.id, "type": "Uploaded" if resource.origin == "uploaded" else "Synced",
-            "name": resource.name, "architecture": resource.architecture,
-            "title": resource.title or resource.name, "subarches": "generic",
-            "resource_uri": BootResourceHandler.uri(id=resource.id)}
-
-
-class BootResourcesHandler(Handler):
-    """Manage the boot resources."""
-
-    name = "BootResourcesHandler"
-    path = "boot-resources/"
-
-    def read(self, request, params):
-        """List boot resources."""
-        return [boot_resource_object(r) for r in BootResource.objects.order_by("name")]
-
-    @operation(idempotent=True)
-    def is_importing(self, request, params):
-        """Whether an import is running: never (images are built by manage.py)."""
-        return False
-
-class BootResourceHandler(Handler):
-    """Manage a boot resource."""
-
-    name = "BootResourceHandler"
-    path = "boot-resources/{id}/"
-
-    def read(self, request, params, id):
-        """Read a boot resource."""
-        resource = BootResource.objects.filter(pk=int(id) if id.isdigit() else -1).first()
-        if resource is None:
-            raise NotFound("No BootResource matches the given query.")
-        return boot_resource_object(resource)

@@ -1,13 +1,25 @@
-"""rackcontrollers/ (racks as MAAS node objects, describe_power_types) and regioncontrollers/.
+"""rackcontrollers/ (racks as MAAS node objects, describe_power_types, boot images) and
+regioncontrollers/.
 
 Region processes are stateless and share the database: none is registered as an object, so
 regioncontrollers/ lists none (clients only list it).
+
+Boot images on racks: each rack syncs the region's whole boot-resource manifest into its cache
+on its own, every RACK_IMAGE_SYNC_INTERVAL seconds (rack_worker.imagecache), and reports only
+totals and a state; the region has no per-rack list of files and no rack-queue task that syncs
+on demand. So list_boot_images answers from the region's boot resources and the rack's last
+sync report (zones.selectors.rack_boot_images), and import_boot_images answers as MAAS does
+without sending anything: the racks pick up a changed manifest at their next sync.
 """
 from maasapi.errors import NotFound
 from maasapi.framework import Handler, operation
 from maasapi.objects import DOMAIN
+from maasapi.views import render_text
+from maasproject.permissions import require_admin
 from power.drivers.registry import get_registry
 from zones.models import RackController, Zone
+from zones.selectors import rack_boot_images
+from zones.services.bootfiles import boot_files
 
 RACK_NODE_TYPE = 2
 
@@ -59,6 +71,23 @@ class RackControllersHandler(Handler):
         """The power types and their settings the racks can drive."""
         return [driver.describe() for driver in get_registry().all()]
 
+    @operation(idempotent=False)
+    def import_boot_images(self, request, params):
+        """Import the boot images on all rack controllers (administrators): racks sync the
+        region's boot resources on their own, at their next sync."""
+        require_admin(request.user, "import boot images on rack controllers")
+        return render_text("Import of boot images started on all rack controllers")
+
+    @operation(idempotent=True)
+    def list_boot_images(self, request, params):
+        """The boot images of every rack controller (administrators), as list_boot_images of
+        one rack shows them, with the rack's system_id and hostname."""
+        require_admin(request.user, "list the boot images of rack controllers")
+        files = boot_files()
+        return [{"system_id": rack.system_id, "hostname": rack.name,
+                 **rack_boot_images(rack, files)}
+                for rack in RackController.objects.order_by("name")]
+
 
 class RackControllerHandler(Handler):
     """Manage a rack controller."""
@@ -68,10 +97,28 @@ class RackControllerHandler(Handler):
 
     def read(self, request, params, system_id):
         """Read a rack controller."""
-        rack = RackController.objects.filter(system_id=system_id).first()
-        if rack is None:
-            raise NotFound("No RackController matches the given query.")
-        return rack_object(rack, _default_zone())
+        return rack_object(_rack(system_id), _default_zone())
+
+    @operation(idempotent=False)
+    def import_boot_images(self, request, params, system_id):
+        """Import the boot images on this rack controller (administrators): it syncs the
+        region's boot resources on its own, at its next sync."""
+        require_admin(request.user, "import boot images on rack controllers")
+        return render_text(f"Import of boot images started on {_rack(system_id).name}")
+
+    @operation(idempotent=True)
+    def list_boot_images(self, request, params, system_id):
+        """The rack's boot images and whether they are in sync with the region
+        (administrators): {images: [{name, architecture, subarches}], connected, status}."""
+        require_admin(request.user, "list the boot images of rack controllers")
+        return rack_boot_images(_rack(system_id))
+
+
+def _rack(system_id: str) -> RackController:
+    rack = RackController.objects.filter(system_id=system_id).first()
+    if rack is None:
+        raise NotFound("No RackController matches the given query.")
+    return rack
 
 
 class RegionControllersHandler(Handler):

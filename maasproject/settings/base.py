@@ -196,6 +196,9 @@ ENLIST_COMMISSION = env_bool("ENLIST_COMMISSION", default=True)
 REGION_URL = os.environ.get("REGION_URL", "")
 # Where boot resource files are stored; racks sync the registered ones into their cache.
 BOOT_RESOURCES_DIR = os.environ.get("BOOT_RESOURCES_DIR") or str(VAR_DIR / "boot-resources")
+# The kernel flavour of the image the MAAS API's boot-resources import builds: generic (real
+# hardware) or cloud (virtio only, smaller). manage.py import_boot_images takes --kernel-flavour.
+BOOT_IMPORT_KERNEL_FLAVOUR = os.environ.get("BOOT_IMPORT_KERNEL_FLAVOUR", "generic")
 
 # Racks: heartbeat age that makes a rack dead (its DHCP VLANs fail over), sweep interval.
 RACK_DEAD_AFTER = float(os.environ.get("RACK_DEAD_AFTER", "30"))
@@ -203,6 +206,13 @@ RACK_STATUS_INTERVAL = float(os.environ.get("RACK_STATUS_INTERVAL", "10"))
 # DHCP leases the racks hand out (seconds): known machines, and unknown ones enlisting.
 DHCP_LEASE_TIME = int(os.environ.get("DHCP_LEASE_TIME", "600"))
 DHCP_ENLIST_LEASE_TIME = int(os.environ.get("DHCP_ENLIST_LEASE_TIME", "120"))
+# Where account/prefs/sshkeys/?op=import fetches public keys, one per line, by keysource protocol
+# ({user} is the name after `lp:`/`gh:`): point them at a mirror where the region has no internet.
+SSH_KEYS_IMPORT_URLS = {
+    "lp": os.environ.get("SSH_KEYS_IMPORT_LP_URL", "https://launchpad.net/~{user}/+sshkeys"),
+    "gh": os.environ.get("SSH_KEYS_IMPORT_GH_URL", "https://github.com/{user}.keys"),
+}
+SSH_KEYS_IMPORT_TIMEOUT = float(os.environ.get("SSH_KEYS_IMPORT_TIMEOUT", "10"))
 # Fernet key of secret power parameters at rest; empty: generated once into VAR_DIR.
 POWER_SECRETS_KEY = os.environ.get("POWER_SECRETS_KEY", "")
 

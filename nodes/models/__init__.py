@@ -1,5 +1,6 @@
 """Nodes app models."""
 from nodes.models.apikey import ApiKey
+from nodes.models.bootimport import BootImport
 from nodes.models.bootresource import BootResource, BootResourceFile
 from nodes.models.config import ConfigItem
 from nodes.models.event import Event
@@ -14,4 +15,4 @@ from nodes.models.token import MachineToken
 
 __all__ = ["Machine", "Interface", "BlockDevice", "Tag", "Event", "ApiKey", "BootResource",
            "BootResourceFile", "Script", "ScriptSet", "ScriptResult", "MachineToken", "SSHKey",
-           "PowerResultReceipt", "PendingPowerRequest", "ConfigItem", "InterfaceLink"]
+           "PowerResultReceipt", "PendingPowerRequest", "ConfigItem", "InterfaceLink", "BootImport"]

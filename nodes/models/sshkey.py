@@ -70,6 +70,8 @@ class SSHKey(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ssh_keys"
     )
     key = models.TextField(help_text="OpenSSH public key: type base64 [comment]")
+    # Where an imported key came from (`lp:user`, `gh:user`); blank for a key added by hand.
+    keysource = models.CharField(max_length=128, blank=True, default="")
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

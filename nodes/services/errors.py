@@ -1,4 +1,6 @@
 """Errors raised by node services, each with its HTTP answer (maasproject.errors)."""
+from http import HTTPStatus
+
 from django.core.exceptions import ValidationError
 
 from maasproject.errors import Conflict, FieldErrors, ServiceError
@@ -64,3 +66,9 @@ class LinksNotEditable(Conflict):
 
     def body(self) -> dict:
         return {"detail": str(self), "status": self.status, "status_name": self.status_name}
+
+
+class KeySourceUnavailable(ServiceError):
+    """Launchpad or GitHub could not be reached, or failed (HTTP 503)."""
+
+    status_code = HTTPStatus.SERVICE_UNAVAILABLE

@@ -4,6 +4,7 @@ from django.test import Client
 
 from tests.factories import AdminFactory, UserFactory, make_api_key
 from tests.maasapi.sim_stack import sim_stack  # noqa: F401 - a fixture of these tests
+from tests.nodes.bootimport_fakes import fake_build  # noqa: F401 - a fixture of these tests
 
 API = "/MAAS/api/2.0/"
 

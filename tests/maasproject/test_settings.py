@@ -45,6 +45,8 @@ print(json.dumps({
     "cache": settings.CACHES["default"],
     "dhcp": [settings.DHCP_LEASE_TIME, settings.DHCP_ENLIST_LEASE_TIME],
     "power_secrets_key": settings.POWER_SECRETS_KEY,
+    "imports": [settings.BOOT_IMPORT_KERNEL_FLAVOUR, settings.SSH_KEYS_IMPORT_URLS,
+                settings.SSH_KEYS_IMPORT_TIMEOUT],
 }))
 """
 
@@ -59,7 +61,8 @@ ENV_VARS = [
     "RACK_STATUS_INTERVAL", "DHCP_LEASE_TIME", "DHCP_ENLIST_LEASE_TIME", "POWER_SECRETS_KEY",
     "RACK_REGISTER_FAILURES", "METADATA_TOKEN_SOURCES", "WEB_LOG_LEVEL",
     "CELERY_VISIBILITY_TIMEOUT", "POWER_RESULT_TIMEOUT", "POWER_RESULT_ATTEMPTS",
-    "POWER_RESULT_CHECK_INTERVAL", "MACHINE_BOOT_TIMEOUT",
+    "POWER_RESULT_CHECK_INTERVAL", "MACHINE_BOOT_TIMEOUT", "BOOT_IMPORT_KERNEL_FLAVOUR",
+    "SSH_KEYS_IMPORT_LP_URL", "SSH_KEYS_IMPORT_GH_URL", "SSH_KEYS_IMPORT_TIMEOUT",
 ]
 
 
@@ -146,6 +149,10 @@ def test_environment_overrides(tmp_path):
         POWER_RESULT_ATTEMPTS="5",
         POWER_RESULT_CHECK_INTERVAL="4.5",
         MACHINE_BOOT_TIMEOUT="420",
+        BOOT_IMPORT_KERNEL_FLAVOUR="cloud",
+        SSH_KEYS_IMPORT_LP_URL="http://mirror.example/lp/{user}",
+        SSH_KEYS_IMPORT_GH_URL="http://mirror.example/gh/{user}",
+        SSH_KEYS_IMPORT_TIMEOUT="2.5",
     )
     assert s["secret_key"] == "s3cret"
     assert not (tmp_path / "secret_key").exists()
@@ -167,6 +174,8 @@ def test_environment_overrides(tmp_path):
     assert s["cache"] == {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                           "LOCATION": "redis://cache.example:6379/3"}
     assert s["power_secrets_key"] == "k"
+    assert s["imports"] == ["cloud", {"lp": "http://mirror.example/lp/{user}",
+                                      "gh": "http://mirror.example/gh/{user}"}, 2.5]
 
 
 def test_filesystem_broker_folder_can_be_shared(tmp_path):

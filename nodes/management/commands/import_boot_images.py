@@ -1,31 +1,31 @@
 """`manage.py import_boot_images`: build the ephemeral boot image from this host's Debian packages.
 
 The kernel flavour defaults to `generic` (real hardware); the lab may pass `--kernel-flavour
-cloud` (smaller, virtio only). A second run with nothing changed prints "up to date".
+cloud` (smaller, virtio only). A second run with nothing changed prints "up to date". The work
+is nodes.services.bootimport's, the same as the MAAS API's `boot-resources/?op=import`: an
+import already running (from the API or another command) is refused.
 """
 from pathlib import Path
 
-from nodes.bootimages import builder
+from django.core.management.base import CommandError
+
+from nodes.choices import BootImportState
 from nodes.management.commands._imagebuild import ImageBuildCommand
-from nodes.services.bootresources import boot_resource_register_ephemeral
+from nodes.services.bootimport import boot_images_import
 
 
 class Command(ImageBuildCommand):
     help = ("Build images/ephemeral/amd64/{linux,initrd.gz} under BOOT_RESOURCES_DIR from Debian "
             "packages (apt-get download; cache in $VAR_DIR/image-build).")
 
-    def build(self, output_dir, flavour, cache_dir, force):
-        return builder.build(output_dir, flavour, cache_dir, force, progress=self.progress)
-
-    def register(self, result) -> str:
-        resource = boot_resource_register_ephemeral(result.kernel, result.initrd,
-                                                    series=debian_series())
-        return resource.name
-
-
-def debian_series() -> str:
-    """This host's Debian codename (the packages the image was built from)."""
-    for line in Path("/etc/os-release").read_text().splitlines():
-        if line.startswith("VERSION_CODENAME="):
-            return line.split("=", 1)[1].strip('"') or "debian"
-    return "debian"
+    def handle(self, *args, **options) -> None:
+        outcome = boot_images_import(
+            flavour=options["kernel_flavour"], force=options["force"], progress=self.progress,
+            output_dir=Path(options["output_dir"]) if options["output_dir"] else None,
+            cache_dir=Path(options["cache_dir"]) if options["cache_dir"] else None)
+        if outcome is None:
+            raise CommandError("An import of boot resources is already running.")
+        if outcome.state != BootImportState.DONE:
+            raise CommandError(f"Import {outcome.state}: {outcome.message}")
+        if outcome.resource:
+            self.progress(outcome.message)

@@ -1,4 +1,5 @@
-"""account/prefs/sshkeys/ (201 on create, your keys only) and boot-resources/ reads."""
+"""account/prefs/sshkeys/ (201 on create, your keys only) and boot-resources/ reads
+(operations: test_bootresources.py; key import: test_sshkey_import.py)."""
 import pytest
 
 from nodes.models import SSHKey
@@ -23,10 +24,9 @@ def test_ssh_keys_are_yours_alone(maas_user, maas_admin):
     assert not SSHKey.objects.exists()
 
 
-def test_boot_resources_are_listed_and_never_importing(maas_user):
+def test_boot_resources_are_listed(maas_user):
     resource = deployable_resource(series="noble")
     listed = maas_user.get(API + "boot-resources/").json()
     assert [r["name"] for r in listed] == [resource.name]
     assert maas_user.get(API + f"boot-resources/{resource.id}/").json()["id"] == resource.id
     assert maas_user.get(API + "boot-resources/", {"op": "is_importing"}).json() is False
-    assert maas_user.post(API + "boot-resources/?op=import").status_code == 400
