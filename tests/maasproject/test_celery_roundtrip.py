@@ -16,7 +16,8 @@ from nodes.choices import NodeStatus
 from nodes.models import Event, Machine
 from nodes.tasks import expire_status_deadlines
 from tests.factories import MachineFactory
-from tests.processes import region_worker_args, start, stop
+from tests.faults.broker import worker_ready
+from tests.processes import region_worker_args, start, stop, wait_until
 
 TIMEOUT = 60
 
@@ -33,6 +34,12 @@ def test_region_worker_fails_expired_machine(tmp_path):
     log_path = tmp_path / "worker.log"
     worker = start(region_worker_args("roundtrip"), log_path)
     try:
+        # Sent once the worker consumes (it declares the queue's binding in Redis at start), as
+        # beat sends it in production. Published earlier, it could find no binding and be
+        # dropped by kombu: this process declared the queue once in the session and kombu
+        # caches that per connection, while the binding table may be gone by now (seen only in
+        # the full CI order; broker_report below says what the broker held).
+        wait_until(lambda: worker_ready(log_path), TIMEOUT, log_path.read_text)
         result = expire_status_deadlines.apply_async()
         deadline = time.monotonic() + TIMEOUT
         status = machine.status
