@@ -1,12 +1,10 @@
 """ipranges/ and ipranges/{id}/: dynamic and reserved ranges of a subnet, on the zones address
 services (MAAS's IPRangesHandler and IPRangeHandler)."""
-from maasapi.errors import BadRequest
 from maasapi.framework import Handler
 from maasapi.handlers.network_input import field_subnet, iprange_fields, path_iprange
 from maasapi.objects import SUBNET_RELATED, subnet_object
-from zones.models import IPRange, Subnet
+from zones.models import IPRange
 from zones.services import addresses
-from zones.services.validation import normalise_ip, subnet_for_ip
 
 IPRANGE_PARAMS = """
 :param type: dynamic (a DHCP pool) or reserved.
@@ -45,8 +43,8 @@ class IPRangesHandler(Handler):
 
     def create(self, request, params):
         fields = {"type": "", "start_ip": "", "end_ip": "", **iprange_fields(params)}
-        subnet = field_subnet(params) or _subnet_containing(fields["start_ip"])
-        return iprange_object(addresses.iprange_create(request.user, subnet=subnet, **fields))
+        return iprange_object(addresses.iprange_create(
+            request.user, subnet=field_subnet(params), **fields))
 
     create.__doc__ = ("Create an IP range in a subnet (administrators); it must not overlap "
                       "another.\n" + IPRANGE_PARAMS)
@@ -76,13 +74,3 @@ class IPRangeHandler(Handler):
     def delete(self, request, params, id):
         """Delete an IP range (administrators)."""
         addresses.iprange_delete(path_iprange(id), request.user)
-
-
-def _subnet_containing(start_ip: str) -> Subnet:
-    """The subnet MAAS infers when none is given: the most specific one holding start_ip."""
-    if not start_ip.strip():
-        raise BadRequest.fields({"subnet": ["Give the subnet, or a start_ip inside one."]})
-    subnet = subnet_for_ip(normalise_ip(start_ip, "start_ip"))
-    if subnet is None:
-        raise BadRequest.fields({"subnet": [f"No subnet contains {start_ip.strip()}."]})
-    return subnet

@@ -1,6 +1,5 @@
 """fabrics/ and their VLANs (fabrics/{fabric_id}/vlans/): read, create, update and delete, on
 the zones network services (subnets/: maasapi.handlers.subnets)."""
-from maasapi.errors import BadRequest
 from maasapi.framework import Handler
 from maasapi.handlers.network_input import fabric_fields, path_fabric, path_vlan, vlan_fields
 from maasapi.objects import VLAN_RELATED, vlan_object
@@ -105,9 +104,7 @@ class VlansHandler(Handler):
 
     def create(self, request, params, fabric_id):
         fabric = path_fabric(fabric_id)
-        fields = vlan_fields(params)
-        if "vid" not in fields:
-            raise BadRequest.fields({"vid": ["This field is required."]})
+        fields = {"vid": None, **vlan_fields(params)}  # the service says when vid is missing
         return vlan_object(networks.vlan_create(request.user, fabric=fabric, **fields))
 
     create.__doc__ = "Create a VLAN on the fabric (administrators; vid required).\n" + VLAN_PARAMS

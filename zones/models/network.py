@@ -47,7 +47,7 @@ class VLAN(models.Model):
         return f"{self.fabric.name}.{self.vid}"
 
     def clean(self) -> None:
-        if self.vid > 4094:
+        if self.vid is not None and self.vid > 4094:  # None: clean_fields says it
             raise ValidationError({"vid": "VLAN id must be between 0 and 4094."})
         if not 552 <= self.mtu <= 65535:
             raise ValidationError({"mtu": "MTU must be between 552 and 65535."})

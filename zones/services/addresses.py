@@ -24,16 +24,28 @@ from zones.services.validation import (
 
 @transaction.atomic
 def iprange_create(
-    user, *, subnet: Subnet, type: str, start_ip: str, end_ip: str, comment: str = ""
+    user, *, subnet: Subnet | None, type: str, start_ip: str, end_ip: str, comment: str = ""
 ) -> IPRange:
-    """Create a dynamic or reserved range inside a subnet."""
+    """Create a dynamic or reserved range inside a subnet (without one, as MAAS does: the most
+    specific subnet holding start_ip)."""
     require_admin(user, "create IP ranges")
+    if subnet is None:
+        subnet = _subnet_containing(start_ip)
     iprange = IPRange(subnet=subnet, type=type, start_ip=start_ip, end_ip=end_ip,
                       comment=comment)
     validate(iprange, check_iprange)
     iprange.save()
     record(user, "iprange_created", f"Created {iprange} in {subnet.cidr}.")
     return iprange
+
+
+def _subnet_containing(start_ip: str) -> Subnet:
+    if not start_ip.strip():
+        raise ValidationError({"subnet": ["Give the subnet, or a start_ip inside one."]})
+    subnet = subnet_for_ip(normalise_ip(start_ip, "start_ip"))
+    if subnet is None:
+        raise ValidationError({"subnet": [f"No subnet contains {start_ip.strip()}."]})
+    return subnet
 
 
 @transaction.atomic
