@@ -25,10 +25,12 @@ def test_commission_bench_five_machines(tmp_path):
     text = commission_bench.report(run)
     assert (run.ready, run.error_count) == (5, 0), text
     assert len(run.per_machine) == 5 and run.t_all_off >= run.t_all_ready > run.t_first_request
-    # Every machine booted once when the rack powered it on, and the power off ended the boot.
+    # Every machine booted once when the rack powered it on, and the power off ended the boot:
+    # a job powered off midway is not ok (the runner sees it). Not off_seen >= job_ended: the
+    # region's power off may reach the BMC before the runner thread notes the job's end.
     records = commission_bench.read_records(tmp_path / "boots.jsonl")
     assert sorted(r["action"] for r in records) == ["commission"] * 5
-    assert all(r["ok"] and r["poweroff"] and r["off_seen"] >= r["job_ended"] for r in records)
+    assert all(r["ok"] and r["poweroff"] and r["off_seen"] >= r["decided"] for r in records)
     # The built-in scripts' outputs went through the real inventory code.
     assert set(Machine.objects.values_list("cpu_count", "memory")) == {(8, 16384)}
     assert Interface.objects.count() == 10 and BlockDevice.objects.count() == 10
