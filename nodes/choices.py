@@ -62,6 +62,7 @@ class InterfaceType(models.TextChoices):
 class BootResourceKind(models.TextChoices):
     EPHEMERAL = "ephemeral", "Ephemeral"
     DEPLOYABLE = "deployable", "Deployable"
+    BOOTLOADER = "bootloader", "Boot loader"
 
 
 class BootResourceOrigin(models.TextChoices):

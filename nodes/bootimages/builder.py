@@ -53,18 +53,30 @@ class BuildResult:
     kernel_version: str = ""
     module_count: int = 0
     packages: dict = field(default_factory=dict)
+    kernel_facts: dict = field(default_factory=dict)  # kernel_signing(): which kernel, signed?
 
 
 # --- package resolution -------------------------------------------------------------------
 
 
 def kernel_package_name(depends: str) -> str:
-    """The versioned linux-image package a linux-image meta package depends on."""
+    """The versioned linux-image package a linux-image meta package depends on: never the
+    `-unsigned` one (Debian's linux-image-<version>-amd64 is the signed build, which Secure
+    Boot needs; its -unsigned sibling boots only with Secure Boot off)."""
     for alternative in depends.replace("|", ",").split(","):
         name = alternative.strip().split(" ")[0]
-        if name.startswith("linux-image-") and name[len("linux-image-"):][:1].isdigit():
+        if name.startswith("linux-image-") and name[len("linux-image-"):][:1].isdigit() \
+                and not name.endswith("-unsigned"):
             return name
-    raise BuildError(f"no versioned linux-image package in Depends: {depends}")
+    raise BuildError(f"no signed versioned linux-image package in Depends: {depends}")
+
+
+def kernel_signing(kernel: Package) -> dict:
+    """What the image records about its kernel: the package, its source and whether it is the
+    signed build (Debian builds signed kernel packages from the linux-signed-<arch> source)."""
+    source = kernel.source or kernel.name
+    return {"kernel_package": kernel.name, "kernel_package_version": kernel.version,
+            "kernel_source": source, "kernel_signed": source.startswith("linux-signed-")}
 
 
 def resolve_packages(flavour: str) -> list[Package]:
@@ -271,11 +283,12 @@ def build(output_dir: Path, flavour: str = "generic", cache_dir: Path | None = N
     versions = {p.name: p.version for p in packages}
     if not force and is_up_to_date(stamp_path, stamp, [kernel_out, initrd_out]):
         progress(f"up to date: {kernel_out} and {initrd_out}")
-        return BuildResult(False, kernel_out, initrd_out, packages=versions)
+        return BuildResult(False, kernel_out, initrd_out, packages=versions,
+                           kernel_facts=kernel_signing(packages[0]))
     progress("downloading packages")
     debs = [download(p, cache_dir, progress) for p in packages]
     result = assemble(debs, stamp, cache_dir, kernel_out, initrd_out, progress)
-    result.packages = versions
+    result.packages, result.kernel_facts = versions, kernel_signing(packages[0])
     write_stamp(stamp_path, stamp, [kernel_out, initrd_out])
     progress(f"done: {kernel_out} ({kernel_out.stat().st_size} bytes), "
              f"{initrd_out} ({initrd_out.stat().st_size} bytes)")

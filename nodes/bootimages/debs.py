@@ -22,6 +22,7 @@ class Package:
     name: str
     version: str
     size: int = 0
+    source: str = ""  # the source package (apt's Source field, first word; "" when the same)
 
 
 def run(cmd: list[str], cwd: Path | None = None, stdin: str | None = None) -> str:
@@ -58,7 +59,8 @@ def candidate(name: str) -> tuple[Package, dict[str, str]]:
     fields = parse_control(run(["apt-cache", "show", "--no-all-versions", name]))
     if "Version" not in fields:
         raise BuildError(f"no installable candidate for {name} (run apt-get update?)")
-    return Package(name, fields["Version"], int(fields.get("Size", "0") or 0)), fields
+    source = (fields.get("Source") or "").split(" ")[0]
+    return Package(name, fields["Version"], int(fields.get("Size", "0") or 0), source), fields
 
 
 def cached_deb(package: Package, cache_dir: Path) -> Path | None:

@@ -11,7 +11,8 @@ from nodes.choices import (
 
 
 class BootResource(models.Model):
-    """An OS release for one architecture, ephemeral (commissioning) or deployable."""
+    """An OS release for one architecture, ephemeral (commissioning) or deployable, or the
+    boot loaders (shim, GRUB) imported from Debian packages."""
 
     os = models.CharField(max_length=64)
     series = models.CharField(max_length=64)
@@ -21,6 +22,9 @@ class BootResource(models.Model):
     origin = models.CharField(max_length=16, choices=BootResourceOrigin.choices)
     name = models.CharField(max_length=255, unique=True)
     title = models.CharField(max_length=255, blank=True, default="")
+    metadata = models.JSONField(
+        default=dict, blank=True,
+        help_text="What the importer built it from: Debian packages and versions, kernel signing")
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

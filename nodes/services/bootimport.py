@@ -1,4 +1,5 @@
-"""The boot image import: build the ephemeral image from Debian packages and register it.
+"""The boot image import: build the ephemeral image and fetch the UEFI loaders from Debian
+packages, and register them.
 
 One function does the work for `manage.py import_boot_images` and for the region task behind
 the MAAS API's `boot-resources/?op=import`. Only one import runs at a time in the whole cluster:
@@ -17,11 +18,12 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from maasproject.permissions import require_admin
-from nodes.bootimages import builder
+from nodes.bootimages import builder, loaders
 from nodes.bootimages.debs import BuildError, Progress
 from nodes.choices import BootImportState
 from nodes.models import BootImport
 from nodes.models.bootimport import SINGLETON
+from nodes.services.bootloaders import boot_resource_register_loaders
 from nodes.services.bootresources import boot_resource_register_ephemeral
 from nodes.services.import_marker import import_marker, import_marker_held
 from zones.services.bootfiles import boot_resources_dir
@@ -82,7 +84,8 @@ def boot_import_stop(user) -> bool:
 def boot_images_import(*, flavour: str = "", output_dir: Path | None = None,
                        cache_dir: Path | None = None, force: bool = False,
                        progress: Progress = logger.info) -> ImportOutcome | None:
-    """Build the ephemeral image and register it (when built into BOOT_RESOURCES_DIR); None
+    """Build the ephemeral image, fetch the signed UEFI loaders (shim, GRUB) and register them
+    (when built into BOOT_RESOURCES_DIR); None
     when another import holds the marker. Build failures and stops are outcomes, not errors."""
     flavour = flavour or settings.BOOT_IMPORT_KERNEL_FLAVOUR
     output_dir = Path(output_dir or boot_resources_dir())
@@ -109,13 +112,18 @@ def boot_images_import(*, flavour: str = "", output_dir: Path | None = None,
 def _build_and_register(output_dir: Path, flavour: str, cache_dir: Path, force: bool,
                         progress: Progress) -> ImportOutcome:
     result = builder.build(output_dir, flavour, cache_dir, force, progress=progress)
-    resource = ""
+    fetched = loaders.fetch_loaders(output_dir, cache_dir, progress=progress)
+    names = []
     # Files outside BOOT_RESOURCES_DIR are not in the racks' manifest: register only there.
     if output_dir.resolve() == boot_resources_dir().resolve():
-        resource = boot_resource_register_ephemeral(result.kernel, result.initrd,
-                                                    series=debian_series()).name
-    message = f"registered boot resource {resource}" if resource else f"built in {output_dir}"
-    return ImportOutcome(BootImportState.DONE, message, resource, result.built)
+        series = debian_series()
+        metadata = {"packages": result.packages, **result.kernel_facts}
+        names.append(boot_resource_register_ephemeral(
+            result.kernel, result.initrd, series=series, metadata=metadata).name)
+        names.append(boot_resource_register_loaders(fetched, series=series).name)
+    message = (f"registered boot resources {', '.join(names)}" if names
+               else f"built in {output_dir}")
+    return ImportOutcome(BootImportState.DONE, message, names[0] if names else "", result.built)
 
 
 def _begin() -> bool:

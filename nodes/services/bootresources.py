@@ -236,8 +236,10 @@ def boot_resource_delete(user, resource: BootResource) -> None:
 
 @transaction.atomic
 def boot_resource_register_ephemeral(kernel: Path, initrd: Path, *, series: str,
-                                     architecture: str = "amd64/generic") -> BootResource:
-    """Record the importer's ephemeral kernel and initrd so racks sync them (idempotent)."""
+                                     architecture: str = "amd64/generic",
+                                     metadata: dict | None = None) -> BootResource:
+    """Record the importer's ephemeral kernel and initrd so racks sync them (idempotent);
+    metadata (which kernel package, whether signed) replaces the recorded one when given."""
     resource, created = BootResource.objects.get_or_create(
         os="debian", series=series, architecture=architecture, kind=BootResourceKind.EPHEMERAL,
         defaults={"origin": BootResourceOrigin.SYNCED, "name": f"ephemeral/{series}",
@@ -246,6 +248,9 @@ def boot_resource_register_ephemeral(kernel: Path, initrd: Path, *, series: str,
     for filetype, path in (("kernel", kernel), ("initrd", initrd)):
         boot_resource_register_file(resource, filetype,
                                     str(Path(path).resolve().relative_to(root)))
+    if metadata is not None:
+        resource.metadata = metadata
+        resource.save(update_fields=["metadata", "updated"])
     if created:
         event_record(machine=None, type="boot_resource_created",
                      description=f"Boot resource {resource.name} imported")

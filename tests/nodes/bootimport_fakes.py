@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from nodes.bootimages import builder
+from nodes.bootimages import builder, loaders
 from nodes.bootimages.debs import BuildError
 
 
@@ -39,10 +39,22 @@ class FakeBuild:
         return builder.BuildResult(built=True, kernel=kernel, initrd=initrd)
 
 
+def fake_fetch_loaders(output_dir, cache_dir, progress=print) -> loaders.LoaderResult:
+    """loaders.fetch_loaders's signature: writes two small loaders, no apt."""
+    result = loaders.LoaderResult(packages={"shim-signed": "1.51", "grub-efi-amd64-signed": "2.06"})
+    for name, path in loaders.loader_paths(output_dir).items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(f"MZ {name}".encode())
+        result.files[name] = path
+    progress("boot loaders: written")
+    return result
+
+
 @pytest.fixture
 def fake_build(monkeypatch, settings, tmp_path) -> FakeBuild:
     """The builder replaced by a FakeBuild; BOOT_RESOURCES_DIR in tmp_path."""
     settings.BOOT_RESOURCES_DIR = str(tmp_path / "boot-resources")
     fake = FakeBuild()
     monkeypatch.setattr(builder, "build", fake)
+    monkeypatch.setattr(loaders, "fetch_loaders", fake_fetch_loaders)
     return fake

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from nodes.bootimages import builder, cpio, debs
+from nodes.bootimages import builder, cpio, debs, loaders
 from nodes.bootimages.builder import Package
 from nodes.models import BootResourceFile
+from tests.nodes.bootimport_fakes import fake_fetch_loaders
 from tests.processes import skip_or_fail
 
 FAKE_DEP = """\
@@ -187,13 +188,15 @@ def test_command_defaults_to_generic_and_the_boot_resources_dir(settings, tmp_pa
         return builder.BuildResult(built=True, kernel=kernel, initrd=initrd)
 
     monkeypatch.setattr(builder, "build", fake_build)
+    monkeypatch.setattr(loaders, "fetch_loaders", fake_fetch_loaders)
     out = io.StringIO()
     call_command("import_boot_images", stdout=out)
     output_dir, flavour, cache_dir, force = calls[0]
     assert (output_dir, flavour, force) == (tmp_path / "resources", "generic", False)
     assert cache_dir == Path(settings.VAR_DIR) / "image-build"
     # The build is registered, so racks sync it.
-    assert "registered boot resource ephemeral/" in out.getvalue()
+    assert "registered boot resources ephemeral/" in out.getvalue()
+    assert "bootloader/uefi/amd64" in out.getvalue()
     assert BootResourceFile.objects.filter(path="images/ephemeral/amd64/linux").exists()
 
 

@@ -1,4 +1,5 @@
-"""`manage.py import_boot_images`: build the ephemeral boot image from this host's Debian packages.
+"""`manage.py import_boot_images`: build the ephemeral boot image and fetch the signed UEFI loaders
+(shim-signed, grub-efi-amd64-signed) from this host's Debian packages.
 
 The kernel flavour defaults to `generic` (real hardware); the lab may pass `--kernel-flavour
 cloud` (smaller, virtio only). A second run with nothing changed prints "up to date". The work
@@ -15,8 +16,9 @@ from nodes.services.bootimport import boot_images_import
 
 
 class Command(ImageBuildCommand):
-    help = ("Build images/ephemeral/amd64/{linux,initrd.gz} under BOOT_RESOURCES_DIR from Debian "
-            "packages (apt-get download; cache in $VAR_DIR/image-build).")
+    help = ("Build images/ephemeral/amd64/{linux,initrd.gz} and images/bootloader/uefi/amd64/"
+            "{shimx64.efi,grubx64.efi} under BOOT_RESOURCES_DIR from Debian packages "
+            "(apt-get download; cache in $VAR_DIR/image-build).")
 
     def handle(self, *args, **options) -> None:
         outcome = boot_images_import(
