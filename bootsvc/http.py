@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
 from bootsvc import bootconfig
-from bootsvc.tftp import normalise_name, resolve_file
+from bootsvc.tftp import normalise_name, served_path
 
 log = logging.getLogger(__name__)
 
@@ -179,10 +179,10 @@ class BootHttpHandler(BaseHTTPRequestHandler):
         })
 
     def _serve_file(self, name: str, head: bool) -> None:
-        path = resolve_file(self.server.cache_dir, name)
+        path = served_path(self.server.cache_dir, name)
         on_miss = self.server.on_miss
         if path is None and on_miss is not None and on_miss(name, self.client_address[0], "HTTP"):
-            path = resolve_file(self.server.cache_dir, name)  # a loader installed since
+            path = served_path(self.server.cache_dir, name)  # a loader installed since
         if path is None:  # an event too: a missing kernel is a step the timeline must show
             # (on_miss reports it itself, once a minute per client and file)
             event = None if on_miss is not None else {"path": name}

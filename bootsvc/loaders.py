@@ -1,11 +1,18 @@
-"""Boot loaders from the distribution's packages: seeded into the cache, re-seeded on a miss.
+"""Boot loaders: the region's imported ones first, else seeded from the rack's own packages.
 
-bootsvc copies each loader it knows from where its Debian package installs it (under
-`BOOTSVC_LOADER_ROOT`, default `/`) into the cache when the cache has none, at start, every
-`BOOTSVC_LOADER_INTERVAL` seconds and on a TFTP or HTTP miss of that name, so a package
-installed later is served without a restart. A miss that stays a miss is a rate-limited
-`boot_file_missing` event (naming the package) and a rack-log warning; the loaders missing are
-written to a status file that rackd reports in its heartbeat (the rack is then degraded).
+Where a loader a client asks for (TFTP or HTTP, under the name DHCP gives) comes from, in order:
+1. The region's import (the `bootloader/uefi/amd64` boot resource: shim and GRUB unpacked from
+   Debian's shim-signed and grub-efi-amd64-signed by the image import), synced by the image cache
+   into IMPORTED_DIR of the cache: `bootx64.efi` and `shimx64.efi` are its shim, `grubx64.efi` its
+   GRUB, beside it as shim expects (`imported_path`).
+2. Fallback, while the region has imported none: bootsvc copies each loader it knows from where
+   its Debian package installs it on the rack (under `BOOTSVC_LOADER_ROOT`, default `/`) into the
+   cache root when the cache has none, at start, every `BOOTSVC_LOADER_INTERVAL` seconds and on a
+   TFTP or HTTP miss of that name, so a package installed later is served without a restart.
+   A loader the region imported is never seeded, and is served even when a seeded copy exists.
+A miss that stays a miss is a rate-limited `boot_file_missing` event (naming the package) and a
+rack-log warning; the loaders missing are written to a status file that rackd reports in its
+heartbeat (the rack is then degraded).
 """
 from __future__ import annotations
 
@@ -52,6 +59,11 @@ LOADERS = {loader.name: loader for loader in (
     Loader("grubaa64.efi", "/usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed",
            "grub-efi-arm64-signed"),
 )}
+# Where the image cache puts the region's imported loaders (nodes.bootimages.loaders.LOADER_DIR),
+# and the file there each name DHCP gives is served from.
+IMPORTED_DIR = "images/bootloader/uefi/amd64"
+IMPORTED = {"bootx64.efi": "shimx64.efi", "shimx64.efi": "shimx64.efi",
+            "grubx64.efi": "grubx64.efi"}
 DEBIAN_LOADERS = {name: loader.source for name, loader in LOADERS.items() if loader.required}
 
 
@@ -65,15 +77,32 @@ def status_path(rack_dir: Path) -> Path:
     return Path(rack_dir) / STATUS_NAME
 
 
+def imported_path(cache_dir: Path | str, name: str) -> str | None:
+    """The real path of the region's imported loader served as `name`, if the cache has it."""
+    if name not in IMPORTED:
+        return None
+    real_root = os.path.realpath(cache_dir)
+    real = os.path.realpath(os.path.join(real_root, IMPORTED_DIR, IMPORTED[name]))
+    if not real.startswith(real_root + os.sep) or not os.path.isfile(real):
+        return None
+    return real
+
+
+def present(cache_dir: Path, name: str) -> bool:
+    """Whether the cache serves `name`: imported from the region, or seeded."""
+    return imported_path(cache_dir, name) is not None or (Path(cache_dir) / name).exists()
+
+
 def seed_loaders(cache_dir: Path, root: Path | None = None,
                  names: list[str] | None = None) -> list[str]:
-    """Copy each known loader that is installed and not in the cache yet; the names copied."""
+    """Copy each known loader that is installed and not in the cache yet (imported or seeded);
+    the names copied."""
     cache_dir, root = Path(cache_dir), loader_root() if root is None else Path(root)
     cache_dir.mkdir(parents=True, exist_ok=True)
     seeded = []
     for name in LOADERS if names is None else names:
         source = root / LOADERS[name].source.lstrip("/")
-        if not (cache_dir / name).exists() and source.is_file():
+        if not present(cache_dir, name) and source.is_file():
             _copy_into(source, cache_dir, name)
             log.info("boot loader %s seeded from %s", name, source)
             seeded.append(name)
@@ -177,7 +206,7 @@ class LoaderWatch:
         with self._lock:
             asked = {name for name, at in self._asked.items() if now - at < ASKED_FOR}
         return [loader for name, loader in LOADERS.items()
-                if (loader.required or name in asked) and not (self.cache_dir / name).exists()]
+                if (loader.required or name in asked) and not present(self.cache_dir, name)]
 
     def write_status(self) -> None:
         """Write {missing, reason} for rackd when it changed (atomically)."""

@@ -21,6 +21,7 @@ from tftpy.TftpPacketFactory import TftpPacketFactory
 from tftpy.TftpServer import TftpServer
 
 from bootsvc import bootconfig
+from bootsvc.loaders import imported_path
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,12 @@ def resolve_file(root: str, name: str) -> str | None:
     if not real.startswith(real_root + os.sep) or not os.path.isfile(real):
         return None
     return real
+
+
+def served_path(root: str, name: str) -> str | None:
+    """The file served as `name`: the region's imported loader of that name first
+    (bootsvc.loaders), else `name` under `root`."""
+    return imported_path(root, name) or resolve_file(root, name)
 
 
 def error_packet(code: int, message: str) -> bytes:
@@ -342,7 +349,7 @@ class BootTftpServer(TftpServer):
         elif name == "grub/grub.cfg":
             return Resolved(name, data=bootconfig.render_grub_bootstrap().encode())
         if loader is None:
-            path = resolve_file(self.cache_dir, name)
+            path = served_path(self.cache_dir, name)
             return Resolved(name, path=path) if path else None
         try:
             decision = self.decide(mac)
