@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -17,6 +18,7 @@ from power.drivers.base import (
     PowerUnsupportedError,
 )
 from power.drivers.ipmi import IPMIDriver, map_error
+from tests.vbmc.conftest import PASSWORD, USER, require_tool
 
 SUITES = pytest.mark.parametrize("suite", ["3", "17"])
 
@@ -157,3 +159,31 @@ def test_many_bmcs_in_one_process(vbmc_factory, ipmi_params):
 )
 def test_error_mapping(error, expected):
     assert isinstance(map_error(error), expected)
+
+
+def _bootparam_5(port: int) -> str:
+    """`ipmitool chassis bootparam get 5` against the vBMC: ipmitool's decoding of the flags."""
+    path = require_tool("ipmitool", "ipmitool")
+    done = subprocess.run(
+        [path, "-I", "lanplus", "-H", "127.0.0.1", "-p", str(port), "-U", USER, "-P", PASSWORD,
+         "-R", "2", "-N", "1", "chassis", "bootparam", "get", "5"],
+        capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("efi", [True, False])
+def test_the_efi_boot_flag_as_ipmitool_decodes_it_and_the_vbmc_records_it(vbmc, ipmi_params,
+                                                                          efi):
+    driver = IPMIDriver(ipmi_params(vbmc.port))  # power_boot_type auto: the caller's efi
+    driver.set_boot_device("pxe", efi=efi)
+    decoded = _bootparam_5(vbmc.port)
+    assert "Boot Flag Valid" in decoded
+    assert "Options apply to only next boot" in decoded
+    assert "Force PXE" in decoded
+    if efi:
+        assert "BIOS EFI boot" in decoded
+    else:
+        assert "BIOS PC Compatible (legacy) boot" in decoded
+        assert "BIOS EFI boot" not in decoded
+    assert vbmc.state()["boot"] == {"device": "pxe", "persistent": False, "efi": efi}
