@@ -72,7 +72,8 @@ def resend_power_requests() -> list[str]:
 # redelivered forever. A second delivery while one runs finds the marker held and does nothing.
 @region_task("nodes.tasks.import_boot_images", acks_late=False)
 def import_boot_images() -> str:
-    """boot-resources/?op=import: build and register the ephemeral image, unless one runs."""
+    """boot-resources/?op=import: build and register the ephemeral image and the UEFI loaders,
+    unless an import runs."""
     outcome = boot_images_import()
     if outcome is None:
         logger.info("Boot image import already running elsewhere: nothing to do")

@@ -50,6 +50,7 @@ def loader_paths(output_dir: Path) -> dict[str, Path]:
 def fetch_loaders(output_dir: Path, cache_dir: Path, progress: Progress = print) -> LoaderResult:
     """Download (or reuse from cache_dir) the loaders' packages, unpack them, write the loaders."""
     cache_dir, result = Path(cache_dir), LoaderResult()
+    cache_dir.mkdir(parents=True, exist_ok=True)
     targets = loader_paths(output_dir)
     progress("boot loaders: resolving packages")
     packages: dict[str, Package] = {}

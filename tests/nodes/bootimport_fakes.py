@@ -36,7 +36,11 @@ class FakeBuild:
         kernel.write_bytes(b"kernel")
         initrd.write_bytes(b"initrd")
         progress(f"done: {kernel}")
-        return builder.BuildResult(built=True, kernel=kernel, initrd=initrd)
+        signed = builder.Package("linux-image-6.1.0-9-amd64", "6.1.1-1",
+                                 source="linux-signed-amd64")
+        return builder.BuildResult(built=True, kernel=kernel, initrd=initrd,
+                                   packages={signed.name: signed.version},
+                                   kernel_facts=builder.kernel_signing(signed))
 
 
 def fake_fetch_loaders(output_dir, cache_dir, progress=print) -> loaders.LoaderResult:
