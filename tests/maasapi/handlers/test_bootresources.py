@@ -48,7 +48,9 @@ def test_import_queues_one_region_task_that_builds_and_registers(maas_admin, maa
     assert import_boot_images() == "done"  # what the region worker runs
     assert not is_importing(maas_user) and len(fake_build.calls) == 1
     listed = maas_user.get(API + "boot-resources/").json()
-    assert [r["name"] for r in listed] == [f"ephemeral/{bootimport.debian_series()}"]
+    # The same import as the command's: the ephemeral image and the UEFI loaders.
+    assert [r["name"] for r in listed] == ["bootloader/uefi/amd64",
+                                           f"ephemeral/{bootimport.debian_series()}"]
 
 
 @pytest.mark.django_db(transaction=True)
