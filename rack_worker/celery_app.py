@@ -5,7 +5,11 @@ from rack_worker.env import broker_transport, broker_transport_options, broker_u
 
 # fixups=[]: Celery applies its Django fixup whenever DJANGO_SETTINGS_MODULE is set (a rack
 # started from a region shell inherits it), and that fixup loads the region's settings.
-app = Celery("rack_worker", include=["rack_worker.tasks"], fixups=[])
+# set_as_current=False: a region process imports this module (rack_worker.client names the
+# rack's task), and a current app of the rack's would take the region's own tasks: shared_task
+# and current_app resolve to the current app, whose default queue here is rack.unassigned. The
+# rack's worker makes it current itself when it runs.
+app = Celery("rack_worker", include=["rack_worker.tasks"], fixups=[], set_as_current=False)
 app.conf.update(
     broker_url=broker_url(),
     broker_transport=broker_transport(broker_url()),

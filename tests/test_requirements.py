@@ -124,7 +124,7 @@ def test_requirements_alone_run_worker_beat_and_rack_worker_on_redis(tmp_path, m
                 assert process.poll() is None, f"{name} exited:\n{describe()}"
 
         # Both workers are connected to Redis and answer a broadcast ping.
-        control = Celery(broker=broker_url)
+        control = Celery(broker=broker_url, set_as_current=False)
         try:
             def pinged() -> bool:
                 alive()

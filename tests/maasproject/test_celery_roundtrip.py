@@ -34,11 +34,9 @@ def test_region_worker_fails_expired_machine(tmp_path):
     log_path = tmp_path / "worker.log"
     worker = start(region_worker_args("roundtrip"), log_path)
     try:
-        # Sent once the worker consumes (it declares the queue's binding in Redis at start), as
-        # beat sends it in production. Published earlier, it could find no binding and be
-        # dropped by kombu: this process declared the queue once in the session and kombu
-        # caches that per connection, while the binding table may be gone by now (seen only in
-        # the full CI order; broker_report below says what the broker held).
+        # Sent once the worker consumes, as beat sends it in production. In the full CI order
+        # this task once went to rack.unassigned: an import had made the rack's Celery app the
+        # current one (test_region_tasks guards that now); broker_report says where things are.
         wait_until(lambda: worker_ready(log_path), TIMEOUT, log_path.read_text)
         result = expire_status_deadlines.apply_async()
         deadline = time.monotonic() + TIMEOUT

@@ -67,3 +67,17 @@ def test_other_errors_are_not_retried():
 
     result = broken.apply()
     assert isinstance(result.result, ValueError) and calls == [1]
+
+
+def test_importing_the_rack_app_leaves_region_tasks_on_the_region_app():
+    """A region process imports the rack's app (rack_worker.client names its task): were it
+    made current, shared_task and current_app would send the region's tasks with the rack's
+    configuration, to its default queue rack.unassigned, where no region worker listens."""
+    from celery import current_app
+
+    import rack_worker.celery_app  # noqa: F401 - what a region process does
+    from nodes.tasks import expire_status_deadlines
+
+    assert current_app._get_current_object() is celery_app
+    assert expire_status_deadlines._get_current_object().app is celery_app
+    assert celery_app.amqp.router.route({}, expire_status_deadlines.name)["queue"].name == "region"

@@ -14,7 +14,7 @@ from django.core.management import call_command
 
 from nodes.bootimages import builder, cpio, debs, loaders
 from nodes.bootimages.builder import Package
-from nodes.models import BootResourceFile
+from nodes.models import BootImport, BootResourceFile
 from tests.nodes.bootimport_fakes import fake_fetch_loaders
 from tests.processes import skip_or_fail
 
@@ -216,7 +216,7 @@ def missing_prerequisite() -> str:
 
 
 @pytest.fixture(scope="module")
-def built_image(tmp_path_factory):
+def built_image(tmp_path_factory, django_db_setup, django_db_blocker):
     reason = missing_prerequisite()
     if reason:
         skip_or_fail(reason)
@@ -227,20 +227,29 @@ def built_image(tmp_path_factory):
     out = tmp_path_factory.mktemp("boot-resources")
     log = io.StringIO()
     started = time.monotonic()
-    call_command("import_boot_images", "--kernel-flavour", "cloud", "--output-dir", str(out),
-                 "--cache-dir", str(CACHE_DIR), "--force", stdout=log)
+    run_import(django_db_blocker, "--output-dir", str(out), "--force", stdout=log)
     return out, log.getvalue(), time.monotonic() - started
 
 
+def run_import(django_db_blocker, *args: str, stdout) -> None:
+    """`manage.py import_boot_images --kernel-flavour cloud` with our package cache; the run it
+    records in the database (the import marker and its BootImport row) is removed after."""
+    with django_db_blocker.unblock():
+        try:
+            call_command("import_boot_images", "--kernel-flavour", "cloud", "--cache-dir",
+                         str(CACHE_DIR), *args, stdout=stdout)
+        finally:
+            BootImport.objects.all().delete()
+
+
 @pytest.mark.integration
-def test_build_shows_progress_and_a_second_run_does_nothing(built_image):
+def test_build_shows_progress_and_a_second_run_does_nothing(built_image, django_db_blocker):
     out, log, _ = built_image
     assert "resolving packages" in log and "modules, depmod done" in log and "done:" in log
     kernel, initrd = builder.outputs(out)
     mtimes = (kernel.stat().st_mtime_ns, initrd.stat().st_mtime_ns)
     again = io.StringIO()
-    call_command("import_boot_images", "--kernel-flavour", "cloud", "--output-dir", str(out),
-                 "--cache-dir", str(CACHE_DIR), stdout=again)
+    run_import(django_db_blocker, "--output-dir", str(out), stdout=again)
     assert "up to date" in again.getvalue()
     assert (kernel.stat().st_mtime_ns, initrd.stat().st_mtime_ns) == mtimes
 
