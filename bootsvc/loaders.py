@@ -81,8 +81,13 @@ def imported_path(cache_dir: Path | str, name: str) -> str | None:
     """The real path of the region's imported loader served as `name`, if the cache has it."""
     if name not in IMPORTED:
         return None
-    real_root = os.path.realpath(cache_dir)
-    real = os.path.realpath(os.path.join(real_root, IMPORTED_DIR, IMPORTED[name]))
+    return resolve_file(str(cache_dir), os.path.join(IMPORTED_DIR, IMPORTED[name]))
+
+
+def resolve_file(root: str, name: str) -> str | None:
+    """The real path of `name` under `root` if it is a regular file that stays inside it."""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(os.path.join(real_root, name))
     if not real.startswith(real_root + os.sep) or not os.path.isfile(real):
         return None
     return real

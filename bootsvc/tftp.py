@@ -21,7 +21,7 @@ from tftpy.TftpPacketFactory import TftpPacketFactory
 from tftpy.TftpServer import TftpServer
 
 from bootsvc import bootconfig
-from bootsvc.loaders import imported_path
+from bootsvc.loaders import imported_path, resolve_file
 
 log = logging.getLogger(__name__)
 
@@ -56,15 +56,6 @@ def normalise_name(name: str) -> str | None:
     if not parts or ".." in parts:
         return None
     return "/".join(parts)
-
-
-def resolve_file(root: str, name: str) -> str | None:
-    """The real path of `name` under `root` if it is a regular file that stays inside it."""
-    real_root = os.path.realpath(root)
-    real = os.path.realpath(os.path.join(real_root, name))
-    if not real.startswith(real_root + os.sep) or not os.path.isfile(real):
-        return None
-    return real
 
 
 def served_path(root: str, name: str) -> str | None:

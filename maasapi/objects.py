@@ -104,6 +104,7 @@ def _links(queryset) -> dict[int, list[dict]]:
 
 VLAN_RELATED = ("fabric", "primary_rack", "secondary_rack")
 SUBNET_RELATED = tuple(f"vlan__{name}" for name in VLAN_RELATED)
+IPRANGE_RELATED = tuple(f"subnet__{name}" for name in SUBNET_RELATED)
 
 
 def vlan_object(vlan: VLAN) -> dict:

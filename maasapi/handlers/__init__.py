@@ -17,7 +17,13 @@ from maasapi.handlers.interfaces import InterfaceHandler, InterfacesHandler
 from maasapi.handlers.ipranges import IPRangeHandler, IPRangesHandler
 from maasapi.handlers.machine import MachineHandler
 from maasapi.handlers.machines import MachinesHandler
-from maasapi.handlers.networks import FabricHandler, FabricsHandler, VlanHandler, VlansHandler
+from maasapi.handlers.networks import (
+    FabricHandler,
+    FabricsHandler,
+    VlanByIdHandler,
+    VlanHandler,
+    VlansHandler,
+)
 from maasapi.handlers.subnets import SubnetHandler, SubnetsHandler
 from maasapi.handlers.tags import TagHandler, TagsHandler
 from maasapi.handlers.users import UserHandler, UsersHandler
@@ -31,7 +37,8 @@ from maasapi.handlers.zones import (
 HANDLERS = [VersionHandler, MaasHandler, UsersHandler, UserHandler, ZonesHandler, ZoneHandler,
             ResourcePoolsHandler, ResourcePoolHandler, MachinesHandler, MachineHandler,
             EventsHandler, TagsHandler, TagHandler, FabricsHandler, FabricHandler, VlansHandler,
-            VlanHandler, SubnetsHandler, SubnetHandler, IPRangesHandler, IPRangeHandler,
+            VlanHandler, VlanByIdHandler, SubnetsHandler, SubnetHandler, IPRangesHandler,
+            IPRangeHandler,
             RackControllersHandler, RackControllerHandler, RegionControllersHandler,
             SSHKeysHandler, SSHKeyHandler, BootResourcesHandler, BootResourceHandler,
             InterfacesHandler, InterfaceHandler, DomainsHandler, DomainHandler]

@@ -2,8 +2,8 @@
 Launchpad or GitHub (nodes.services.sshkey_import; the sources' URLs are settings)."""
 from django.http import HttpResponse
 
-from maasapi.errors import NotFound
 from maasapi.framework import Handler, operation
+from maasapi.handlers.network_input import path_object
 from maasapi.views import render
 from nodes.selectors import ssh_keys_visible_to
 from nodes.services import accounts
@@ -65,7 +65,4 @@ class SSHKeyHandler(Handler):
 
 
 def _key(user, key_id: str):
-    key = ssh_keys_visible_to(user).filter(pk=int(key_id) if key_id.isdigit() else -1).first()
-    if key is None:
-        raise NotFound("No SSHKey matches the given query.")
-    return key
+    return path_object(ssh_keys_visible_to(user), key_id, "SSHKey")

@@ -4,8 +4,8 @@
 `manage.py import_boot_images`, nodes.services.bootimport); is_importing is true while an
 import runs anywhere in the cluster. Deployable images are uploaded through /api/v1/.
 """
-from maasapi.errors import NotFound
 from maasapi.framework import Handler, operation
+from maasapi.handlers.network_input import path_object
 from maasapi.views import render_text
 from nodes.models import BootResource
 from nodes.services.bootimport import boot_import_running, boot_import_start, boot_import_stop
@@ -70,8 +70,4 @@ class BootResourceHandler(Handler):
 
 
 def _resource(resource_id: str) -> BootResource:
-    resource = BootResource.objects.filter(
-        pk=int(resource_id) if resource_id.isdigit() else -1).first()
-    if resource is None:
-        raise NotFound("No BootResource matches the given query.")
-    return resource
+    return path_object(BootResource.objects, resource_id, "BootResource")

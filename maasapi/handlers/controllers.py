@@ -11,8 +11,8 @@ on demand. So list_boot_images answers from the region's boot resources and the 
 sync report (zones.selectors.rack_boot_images), and import_boot_images answers as MAAS does
 without sending anything: the racks pick up a changed manifest at their next sync.
 """
-from maasapi.errors import NotFound
 from maasapi.framework import Handler, operation
+from maasapi.handlers.network_input import path_object
 from maasapi.objects import DOMAIN
 from maasapi.views import render_text
 from maasproject.permissions import require_admin
@@ -115,10 +115,8 @@ class RackControllerHandler(Handler):
 
 
 def _rack(system_id: str) -> RackController:
-    rack = RackController.objects.filter(system_id=system_id).first()
-    if rack is None:
-        raise NotFound("No RackController matches the given query.")
-    return rack
+    return path_object(RackController.objects, system_id, "RackController", by="system_id",
+                       ids=False)
 
 
 class RegionControllersHandler(Handler):

@@ -2,7 +2,7 @@
 services (MAAS's IPRangesHandler and IPRangeHandler)."""
 from maasapi.framework import Handler
 from maasapi.handlers.network_input import field_subnet, iprange_fields, path_iprange
-from maasapi.objects import SUBNET_RELATED, subnet_object
+from maasapi.objects import IPRANGE_RELATED, subnet_object
 from zones.models import IPRange
 from zones.services import addresses
 
@@ -37,9 +37,8 @@ class IPRangesHandler(Handler):
 
     def read(self, request, params):
         """List IP ranges."""
-        related = [f"subnet__{name}" for name in SUBNET_RELATED]
         return [iprange_object(iprange) for iprange in
-                IPRange.objects.select_related(*related).order_by("id")]
+                IPRange.objects.select_related(*IPRANGE_RELATED).order_by("id")]
 
     def create(self, request, params):
         fields = {"type": "", "start_ip": "", "end_ip": "", **iprange_fields(params)}

@@ -1,5 +1,10 @@
 """machines/{system_id}/: read, update, delete and the lifecycle operations, on the services
 /api/v1/ uses; every reply is the machine as it is after the change (MAAS answers so)."""
+import yaml
+from django.http import HttpResponse
+
+from maasapi import bson
+from maasapi.errors import NotFound
 from maasapi.framework import Handler, operation
 from maasapi.handlers.machine_input import (
     machine_fields,
@@ -8,8 +13,12 @@ from maasapi.handlers.machine_input import (
     visible_machine,
 )
 from maasapi.objects import machine_object
+from maasproject.errors import Conflict
 from maasproject.permissions import require_admin
+from nodes.choices import NodeStatus
+from nodes.selectors.details import deployment_config, machine_details
 from nodes.services import actions, machines
+from nodes.services.tokens import token_active
 from power.services.parameters import machine_power_parameters
 
 
@@ -197,6 +206,39 @@ class MachineHandler(Handler):
     def exit_rescue_mode(self, request, params, system_id):
         """Leave rescue mode."""
         return self._act(request, system_id, actions.machine_exit_rescue_mode)
+
+    @operation(idempotent=True)
+    def details(self, request, params, system_id):
+        """The raw output of each commissioning script (its newest passed run), BSON-encoded
+        as MAAS sends it: a document of script name -> bytes."""
+        machine = visible_machine(request.user, system_id)
+        return HttpResponse(bson.encode(machine_details(machine)),
+                            content_type="application/bson")
+
+    @operation(idempotent=True)
+    def get_curtin_config(self, request, params, system_id):
+        """The deployment configuration of a Deploying or Deployed machine, as YAML: the
+        image written (its checksum and format) and the disk it is written to; MAAS returns
+        curtin's configuration here, this region writes images without curtin."""
+        machine = visible_machine(request.user, system_id)
+        config = deployment_config(machine)
+        if machine.status not in (NodeStatus.DEPLOYING, NodeStatus.DEPLOYED) or config is None:
+            raise Conflict(f"Machine {machine.system_id} is not in a deployment state.")
+        return HttpResponse(yaml.safe_dump(config, sort_keys=True), content_type="text/plain")
+
+    @operation(idempotent=True)
+    def get_token(self, request, params, system_id):
+        """The metadata credentials of the machine's running job (administrators): the
+        ephemeral environment sends `Authorization: Machine <consumer_key>:<token_key>`.
+        The token works only from the machine's own addresses and ends with the job."""
+        require_admin(request.user, "read a machine's metadata token")
+        machine = visible_machine(request.user, system_id)
+        token = token_active(machine)
+        if token is None:
+            raise NotFound(f"Machine {machine.system_id} has no metadata token: one is issued "
+                           "when a job (commissioning, deployment, erase, rescue) starts.")
+        return {"consumer_key": machine.system_id, "token_key": token.key, "token_secret": "",
+                "purpose": token.purpose}
 
     @staticmethod
     def _act(request, system_id: str, action, **options) -> dict:

@@ -8,7 +8,7 @@ changes what it names. Every rule about the values themselves is the services'.
 from django.db.models import Q, QuerySet
 
 from maasapi.errors import BadRequest, NotFound
-from maasapi.objects import SUBNET_RELATED, VLAN_RELATED
+from maasapi.objects import IPRANGE_RELATED, SUBNET_RELATED, VLAN_RELATED
 from zones.models import VLAN, Fabric, IPRange, RackController, Subnet
 
 IPRANGE_FIELDS = ("type", "start_ip", "end_ip", "comment")
@@ -20,9 +20,11 @@ def _match(key: str, by: str | None, ids: bool = True) -> Q:
     return (match | Q(**{by: key})) if by else match
 
 
-def path_object(queryset: QuerySet, key: str, what: str, by: str | None = None):
-    """The object a path names by id (or `by`), else 404 as MAAS words it."""
-    found = queryset.filter(_match(key, by)).first()
+def path_object(queryset: QuerySet, key: str, what: str, by: str | None = None,
+                ids: bool = True):
+    """The object a path names by id (or `by`; `ids` False: only by it), else 404 as MAAS
+    words it."""
+    found = queryset.filter(_match(key, by, ids)).first()
     if found is None:
         raise NotFound(f"No {what} matches the given query.")
     return found
@@ -56,6 +58,11 @@ def path_vlan(fabric_key: str, vid: str) -> VLAN:
     return vlan
 
 
+def path_vlan_id(key: str) -> VLAN:
+    """A VLAN by its database id (vlans/{vlan_id}/)."""
+    return path_object(VLAN.objects.select_related(*VLAN_RELATED), key, "VLAN")
+
+
 def path_subnet(key: str) -> Subnet:
     """A subnet by id or by CIDR."""
     return path_object(Subnet.objects.select_related(*SUBNET_RELATED), key, "Subnet", by="cidr")
@@ -63,8 +70,7 @@ def path_subnet(key: str) -> Subnet:
 
 def path_iprange(key: str) -> IPRange:
     """An IP range by id."""
-    related = [f"subnet__{name}" for name in SUBNET_RELATED]
-    return path_object(IPRange.objects.select_related(*related), key, "IPRange")
+    return path_object(IPRange.objects.select_related(*IPRANGE_RELATED), key, "IPRange")
 
 
 def field_subnet(params) -> Subnet | None:

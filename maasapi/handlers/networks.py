@@ -1,7 +1,13 @@
 """fabrics/ and their VLANs (fabrics/{fabric_id}/vlans/): read, create, update and delete, on
 the zones network services (subnets/: maasapi.handlers.subnets)."""
 from maasapi.framework import Handler
-from maasapi.handlers.network_input import fabric_fields, path_fabric, path_vlan, vlan_fields
+from maasapi.handlers.network_input import (
+    fabric_fields,
+    path_fabric,
+    path_vlan,
+    path_vlan_id,
+    vlan_fields,
+)
 from maasapi.objects import VLAN_RELATED, vlan_object
 from zones.models import Fabric
 from zones.services import networks
@@ -131,3 +137,24 @@ class VlanHandler(Handler):
         """Delete a VLAN (administrators); a fabric's untagged VLAN (400) and a VLAN with
         subnets (409) are refused."""
         networks.vlan_delete(path_vlan(fabric_id, vid), request.user)
+
+
+class VlanByIdHandler(VlanHandler):
+    """Manage a VLAN by its id (MAAS's vlans/{vlan_id}/; objects still name the fabric path)."""
+
+    name = "VlanByIdHandler"
+    path = "vlans/{vlan_id}/"
+
+    def read(self, request, params, vlan_id):
+        """Read a VLAN."""
+        return vlan_object(path_vlan_id(vlan_id))
+
+    def update(self, request, params, vlan_id):
+        return vlan_object(networks.vlan_update(path_vlan_id(vlan_id), request.user,
+                                                **vlan_fields(params)))
+
+    update.__doc__ = VlanHandler.update.__doc__
+
+    def delete(self, request, params, vlan_id):
+        """Delete a VLAN (administrators); as fabrics/{fabric_id}/vlans/{vid}/."""
+        networks.vlan_delete(path_vlan_id(vlan_id), request.user)

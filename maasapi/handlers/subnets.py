@@ -102,9 +102,10 @@ class SubnetHandler(Handler):
         """How many addresses the subnet has, and how many are used."""
         subnet = path_subnet(id)
         total = max(subnet.network.size - (2 if subnet.network.version == 4 else 0), 0)
-        available = _unreserved(subnet).size
-        used = total - available
-        return {"num_available": available, "largest_available": _largest(subnet),
+        free = _unreserved(subnet)
+        available, used = free.size, total - free.size
+        largest = max((block.size for block in free.iter_ipranges()), default=0)
+        return {"num_available": available, "largest_available": largest,
                 "num_unavailable": used, "total_addresses": total,
                 "usage": used / total if total else 0.0,
                 "usage_string": f"{(used / total if total else 0):.0%}",
@@ -127,10 +128,6 @@ def _unreserved(subnet: Subnet) -> netaddr.IPSet:
     if subnet.gateway_ip:
         free.remove(subnet.gateway_ip)
     return free
-
-
-def _largest(subnet: Subnet) -> int:
-    return max((block.size for block in _unreserved(subnet).iter_ipranges()), default=0)
 
 
 def _range(block: netaddr.IPRange) -> dict:

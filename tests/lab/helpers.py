@@ -11,6 +11,10 @@ from nodes.bootimages import builder, testos
 from nodes.bootimages.builder import BuildError
 from nodes.choices import NodeStatus
 from nodes.models import Event, Machine, Tag
+from nodes.services.bootresources import (
+    boot_resource_register_deployable,
+    boot_resource_register_ephemeral,
+)
 from tests.factories import (
     FabricFactory,
     IPRangeFactory,
@@ -47,6 +51,14 @@ def build_boot_images(boot_resources_dir: Path, test_os: bool = False):
         deployable = replace(deployable, images={
             fmt: place(path, boot_resources_dir) for fmt, path in deployable.images.items()})
     return ephemeral, deployable
+
+
+def register_boot_images(ephemeral, deployable) -> None:
+    """Register what build_boot_images built: the ephemeral environment and the test OS."""
+    boot_resource_register_ephemeral(ephemeral.kernel, ephemeral.initrd, series="bookworm")
+    boot_resource_register_deployable(deployable.images, os_name=testos.OS_NAME,
+                                      series=testos.SERIES, architecture=testos.ARCHITECTURE,
+                                      title=testos.TITLE)
 
 
 def place(built: Path, boot_resources_dir: Path) -> Path:

@@ -22,10 +22,6 @@ from lab.api import Api
 from nodes.bootimages import testos
 from nodes.choices import NodeStatus
 from nodes.models import BootResourceFile, Machine, Tag
-from nodes.services.bootresources import (
-    boot_resource_register_deployable,
-    boot_resource_register_ephemeral,
-)
 from power.services.parameters import machine_set_power
 from tests.factories import (
     InterfaceFactory,
@@ -43,6 +39,7 @@ from tests.lab.helpers import (
     decoy,
     disk_head,
     first,
+    register_boot_images,
     serve_lab_network,
     timeline,
     wait_for_status,
@@ -72,10 +69,7 @@ def region(lab, boot_images) -> dict:
     in another zone. Returns the user's API client and the machines."""
     ephemeral, deployable = boot_images
     rack = lab.racks[0]
-    boot_resource_register_ephemeral(ephemeral.kernel, ephemeral.initrd, series="bookworm")
-    boot_resource_register_deployable(deployable.images, os_name=testos.OS_NAME,
-                                      series=testos.SERIES, architecture=testos.ARCHITECTURE,
-                                      title=testos.TITLE)
+    register_boot_images(ephemeral, deployable)
     serve_lab_network(lab)
     assert (rack.cache_dir / IMAGE_PATH).read_bytes() == (
         lab.boot_resources_dir / IMAGE_PATH).read_bytes()

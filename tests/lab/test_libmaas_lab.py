@@ -14,12 +14,14 @@ import time
 import pytest
 
 from nodes.bootimages import testos
-from nodes.services.bootresources import (
-    boot_resource_register_deployable,
-    boot_resource_register_ephemeral,
-)
 from tests.factories import AdminFactory, UserFactory, make_api_key
-from tests.lab.helpers import build_boot_images, serve_lab_network, timeline, timeline_text
+from tests.lab.helpers import (
+    build_boot_images,
+    register_boot_images,
+    serve_lab_network,
+    timeline,
+    timeline_text,
+)
 from tests.processes import wait_until
 
 maas_client = pytest.importorskip("maas.client", reason="python-libmaas (requirements-dev.txt)")
@@ -37,10 +39,7 @@ WAIT = 900  # seconds per stage: TCG, two cores shared with other work
 def clients(lab):
     """Images registered and on the rack, DHCP served; libmaas clients of an admin and a user."""
     ephemeral, deployable = build_boot_images(lab.boot_resources_dir, test_os=True)
-    boot_resource_register_ephemeral(ephemeral.kernel, ephemeral.initrd, series="bookworm")
-    boot_resource_register_deployable(deployable.images, os_name=testos.OS_NAME,
-                                      series=testos.SERIES, architecture=testos.ARCHITECTURE,
-                                      title=testos.TITLE)
+    register_boot_images(ephemeral, deployable)
     serve_lab_network(lab)
     url = f"http://127.0.0.1:{lab.config.region_port}/MAAS/"
     return (maas_client.connect(url, apikey=make_api_key(AdminFactory(username="lab-admin"))),

@@ -23,12 +23,7 @@ import pytest
 from django.utils import timezone
 
 from lab.api import Api, ApiError
-from nodes.bootimages import testos
 from nodes.models import Machine
-from nodes.services.bootresources import (
-    boot_resource_register_deployable,
-    boot_resource_register_ephemeral,
-)
 from tests.factories import AdminFactory, UserFactory, make_api_key
 from tests.lab.helpers import (
     IMAGE_PATH,
@@ -41,6 +36,7 @@ from tests.lab.helpers import (
     erase_report,
     first,
     read_at,
+    register_boot_images,
     serve_lab_network,
     timeline,
     timeline_text,
@@ -70,10 +66,7 @@ def region(lab, boot_images) -> dict:
     lab-zone and tag lab-tag (admin API) and a smaller Ready decoy with the tag in another zone.
     Returns an admin's and a user's API clients."""
     ephemeral, deployable = boot_images
-    boot_resource_register_ephemeral(ephemeral.kernel, ephemeral.initrd, series="bookworm")
-    boot_resource_register_deployable(deployable.images, os_name=testos.OS_NAME,
-                                      series=testos.SERIES, architecture=testos.ARCHITECTURE,
-                                      title=testos.TITLE)
+    register_boot_images(ephemeral, deployable)
     serve_lab_network(lab)
     base = f"http://127.0.0.1:{lab.config.region_port}"
     admin = Api(base, make_api_key(AdminFactory()))

@@ -62,7 +62,7 @@ def path_values(handler, world: dict) -> dict:
     system_ids = {"RackControllerHandler": world["rack"].system_id}
     values = {"id": ids.get(handler.name), "name": names.get(handler.name),
               "system_id": system_ids.get(handler.name, machine.system_id),
-              "fabric_id": subnet.vlan.fabric_id, "vid": subnet.vlan.vid,
+              "fabric_id": subnet.vlan.fabric_id, "vid": subnet.vlan.vid, "vlan_id": subnet.vlan_id,
               "username": world["admin"].username}
     return {name: values[name] for name in handler.params()}
 

@@ -54,6 +54,10 @@ def test_libmaas_commission_allocate_deploy_release(sim_stack):
     assert allocated.distro_series == "noble"
     assert Machine.objects.get(hostname="lm-node").user_data.startswith("#cloud-config")
     assert allocated.query_power_state().value in ("on", "off")
+    details = allocated.get_details()  # BSON, decoded by libmaas with the bson package
+    assert details and all(isinstance(output, bytes) for output in details.values())
+    curtin = client._origin.Machine._handler.get_curtin_config(system_id=machine.system_id)
+    assert b"image:" in curtin  # libmaas 0.6.8's own wrapper forgets to await: the handler
     events = client.events.query(system_ids=[machine.system_id])
     assert any("deploy" in event.event_type.lower() for event in events)
     assert all(event.system_id == machine.system_id and event.created for event in events)
