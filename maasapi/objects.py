@@ -16,7 +16,7 @@ from zones.models import VLAN, StaticIPAddress, Subnet
 PREFIX = "/MAAS/api/2.0/"
 MACHINE_FIELDS = ("id", "system_id", "hostname", "description", "status", "error_description",
                   "power_state", "power_type", "architecture", "cpu_count", "cpu_speed",
-                  "memory", "osystem", "distro_series", "netboot", "locked",
+                  "memory", "osystem", "distro_series", "netboot", "locked", "firmware",
                   "owner__username", "zone_id", "zone__name", "zone__description", "pool_id",
                   "pool__name", "pool__description", "gateway_link_ipv4_id",
                   "gateway_link_ipv4__subnet__gateway_ip")
@@ -102,6 +102,8 @@ def _links(queryset) -> dict[int, list[dict]]:
     return found
 
 
+# MAAS's bios_boot_method for each firmware (null until the machine has booted).
+BOOT_METHODS = {"bios": "pxe", "uefi": "uefi"}
 VLAN_RELATED = ("fabric", "primary_rack", "secondary_rack")
 SUBNET_RELATED = tuple(f"vlan__{name}" for name in VLAN_RELATED)
 IPRANGE_RELATED = tuple(f"subnet__{name}" for name in SUBNET_RELATED)
@@ -179,6 +181,7 @@ def _machine(row: dict, interfaces: list, devices: list, addresses: list, tags: 
         "storage": sum(d["size"] for d in devices) / 1e6,
         "osystem": row["osystem"], "distro_series": row["distro_series"],
         "netboot": row["netboot"], "ip_addresses": addresses, "tag_names": tags,
+        "bios_boot_method": BOOT_METHODS.get(row["firmware"]),
         "interface_set": interface_set,
         "boot_interface": interface_set[0] if interface_set else None,
         "default_gateways": {

@@ -30,6 +30,13 @@ class NodeStatus(models.IntegerChoices):
     FAILED_TESTING = 22, "Failed testing"
 
 
+class Firmware(models.TextChoices):
+    """How a machine boots: legacy BIOS or UEFI (MAAS's bios_boot_method pxe / uefi)."""
+
+    BIOS = "bios", "BIOS"
+    UEFI = "uefi", "UEFI"
+
+
 class PowerState(models.TextChoices):
     ON = "on", "On"
     OFF = "off", "Off"

@@ -94,7 +94,8 @@ class DhcpHandler:
                  report=None, clock=time.time):
         self.local_ip = ip_of(bytes(int(x) for x in local_ip.split(".")))
         self.leases = leases
-        self.emit = emit or (lambda mac, kind, text: None)  # boot-timeline events
+        # Boot-timeline events: emit(mac, kind, text, fields) with optional structured fields.
+        self.emit = emit or (lambda mac, kind, text, fields=None: None)
         self.report = report or (lambda lease, state: None)  # lease changes
         self.clock = clock
         self.counters: Counter = Counter()
@@ -180,6 +181,16 @@ class DhcpHandler:
             parts.append(encode_option(OPT_RELAY_AGENT, agent))  # RFC 3046: echoed, last
         return build(rep, b"".join(parts)), self._destination(pkt, kind)
 
+    def _refuse_unsupported(self, pkt: Packet) -> None:
+        """Count and report a boot client whose architecture has no loader: it gets an address
+        and no boot file (its firmware then says why), never a loader it cannot run."""
+        arch = pxe.unsupported_arch(pkt.options)
+        if arch is None:
+            return
+        self.counters["pxe_unsupported_arch"] += 1
+        self.emit(pkt.mac, "boot_unsupported_arch",
+                  f"no boot loader for client architecture {arch} (DHCP option 93)")
+
     def _boot(self, pkt: Packet, rep: Packet, opts) -> bytes:
         # Every PXE client gets its loader, as with MAAS: machines the region knows often have
         # no reserved address, so whether an unknown MAC may enlist is the boot decision's
@@ -198,7 +209,10 @@ class DhcpHandler:
         if subnet is None:
             return None
         mac = pkt.mac
-        self.emit(mac, "dhcp_discover", "DHCPDISCOVER")
+        firmware = pxe.firmware(pkt.options)
+        self.emit(mac, "dhcp_discover", f"DHCPDISCOVER ({firmware})" if firmware else
+                  "DHCPDISCOVER", {"firmware": firmware} if firmware else None)
+        self._refuse_unsupported(pkt)
         ip = self.leases.choose(subnet, mac, self._requested(pkt))
         if ip is None:
             self.counters["dropped_no_address"] += 1

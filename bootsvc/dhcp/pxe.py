@@ -14,6 +14,9 @@ from bootsvc.dhcp.packet import (
 
 ARCH_BIOS, ARCH_EFI_IA32, ARCH_EFI_BC, ARCH_EFI_X64 = 0, 6, 7, 9
 ARCH_EFI_ARM64, ARCH_EFI_X64_HTTP = 11, 16
+# The option 93 types we have a loader for; any other is answered without a boot file.
+SUPPORTED_ARCHES = frozenset({ARCH_BIOS, ARCH_EFI_BC, ARCH_EFI_X64, ARCH_EFI_ARM64,
+                              ARCH_EFI_X64_HTTP})
 # PXE vendor options (option 43): discovery control 8 = boot the file named in option 67.
 PXE_VENDOR_OPTIONS = b"\x06\x01\x08\xff"
 
@@ -34,6 +37,21 @@ def client_arch(options: dict[int, bytes]) -> int | None:
     return struct.unpack_from("!H", value)[0]
 
 
+def firmware(options: dict[int, bytes]) -> str:
+    """"bios" or "uefi" from option 93 (the region records it: IPMI's EFI boot flag), else
+    "" when the client did not say."""
+    arch = client_arch(options)
+    if arch is None:
+        return ""
+    return "bios" if arch == ARCH_BIOS else "uefi"
+
+
+def unsupported_arch(options: dict[int, bytes]) -> int | None:
+    """The option 93 type of a boot client we have no loader for, else None."""
+    arch = client_arch(options)
+    return arch if arch is not None and arch not in SUPPORTED_ARCHES else None
+
+
 def is_ipxe(options: dict[int, bytes]) -> bool:
     """iPXE sends user class "iPXE" (raw, or RFC 3004 length-prefixed)."""
     return b"iPXE" in options.get(OPT_USER_CLASS, b"")
@@ -46,8 +64,9 @@ def is_boot_client(options: dict[int, bytes]) -> bool:
 
 
 def choose(options: dict[int, bytes], rack: str, http_port: int) -> BootChoice | None:
-    """The boot file for a client, or None for a client that is not network booting."""
-    if not is_boot_client(options):
+    """The boot file for a client, or None for a client that is not network booting or whose
+    architecture we have no loader for."""
+    if not is_boot_client(options) or unsupported_arch(options) is not None:
         return None
     http = f"http://{rack}:{http_port}"
     arch = client_arch(options)

@@ -23,8 +23,9 @@ def lease_dict(item: tuple) -> dict:
 
 
 def event_dict(item: tuple) -> dict:
-    mac, kind, description, when = item
-    return {"mac": format_mac(mac), "type": kind, "description": description, "time": when}
+    mac, kind, description, when, fields = item
+    return {"mac": format_mac(mac), "type": kind, "description": description, "time": when,
+            **(fields or {})}
 
 
 def open_socket(interface: str | None, port: int = 67) -> socket.socket:
@@ -62,9 +63,9 @@ class DhcpServer(asyncio.DatagramProtocol):
     def counters(self):
         return self.handler.counters
 
-    def _emit(self, mac: bytes, kind: str, description: str) -> None:
+    def _emit(self, mac: bytes, kind: str, description: str, fields: dict | None = None) -> None:
         if self.event_batcher.callback is not None:
-            self.event_batcher.add((mac, kind, description, self._clock()))
+            self.event_batcher.add((mac, kind, description, self._clock(), fields))
 
     def _report(self, lease: Lease, state: str) -> None:
         if self.lease_batcher.callback is not None:

@@ -43,6 +43,7 @@ def fake_outputs(mac: str = "", seed: str = "") -> dict[str, str]:
         "30-bmc": "bmc=present\tsource=/dev/ipmi0\n",
         "30-dmi": f"vendor=Dell Inc.\nproduct=PowerEdge R640\nserial={serial}\n"
                   "bios_vendor=Dell Inc.\n",
+        "30-firmware": "firmware=uefi\nsecure_boot=on\n",
     }
 
 

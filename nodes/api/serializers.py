@@ -101,7 +101,8 @@ class MachineSerializer(serializers.ModelSerializer):
             "system_id", "hostname", "description", "status", "status_name", "previous_status",
             "status_expires", "error_description", "owner", "zone", "pool", "architecture",
             "cpu_count", "cpu_speed", "memory", "osystem", "distro_series", "power_type",
-            "power_state", "netboot", "locked", "tag_names", "boot_interface", "interface_set",
+            "power_state", "netboot", "firmware", "secure_boot", "locked", "tag_names",
+            "boot_interface", "interface_set",
             "blockdevice_set", "ip_addresses", "default_gateways", "created", "updated",
             "resource_uri",
         ]
@@ -134,6 +135,8 @@ class MachineSerializer(serializers.ModelSerializer):
             "power_type": machine.power_type,
             "power_state": machine.power_state,
             "netboot": machine.netboot,
+            "firmware": machine.firmware or None,
+            "secure_boot": machine.secure_boot,
             "locked": machine.locked,
             "tag_names": machine.hardware["tag_names"],
             "boot_interface": interfaces[0] if interfaces else None,

@@ -9,7 +9,7 @@ from django_fsm import GET_STATE, ConcurrentTransitionMixin, FSMIntegerField, tr
 from maasproject.validators import validate_name, validate_text
 from nodes import lifecycle
 from nodes.architectures import validate_architecture
-from nodes.choices import NodeStatus, PowerState
+from nodes.choices import Firmware, NodeStatus, PowerState
 from zones.models import ResourcePool, Zone
 
 # MAAS system ids: six characters from an alphabet without look-alikes.
@@ -115,6 +115,11 @@ class Machine(ConcurrentTransitionMixin, models.Model):
                                      validators=[validate_name])
     user_data = models.TextField(blank=True, default="", validators=[validate_text])
     netboot = models.BooleanField(default=True)
+    # Seen when it netboots (DHCP option 93) and from commissioning: a UEFI machine gets IPMI's
+    # EFI boot flag with power_boot_type "auto". Blank until known.
+    firmware = models.CharField(max_length=8, choices=Firmware.choices, blank=True, default="")
+    secure_boot = models.BooleanField(null=True, blank=True,
+                                      help_text="Secure Boot on (from commissioning)")
     # The link whose subnet's gateway is the default IPv4 route (MAAS's gateway_link_ipv4): an
     # FK here makes "one per machine" hold by construction, and unlinking clears it.
     gateway_link_ipv4 = models.ForeignKey(

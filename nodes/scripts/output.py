@@ -2,10 +2,10 @@
 
 Line format: one record per line; a record is tab-separated `key=value` fields, each split on
 its first '=', so values may hold spaces and '=' but never a tab or a newline (the scripts turn
-those into spaces). Scalar scripts (10-cpu, 10-memory, 30-dmi, 30-bmc) print one field per line
-and their records are merged; device scripts (20-block-devices, 20-network) print one device per
-line. Blank lines are skipped. A malformed line (a field without '=', an empty key, a missing or
-invalid value) is reported as a warning and skipped: parsing never raises.
+those into spaces). Scalar scripts (10-cpu, 10-memory, 30-dmi, 30-bmc, 30-firmware) print one
+field per line and their records are merged; device scripts (20-block-devices, 20-network) print
+one device per line. Blank lines are skipped. A malformed line (a field without '=', an empty
+key, a missing or invalid value) is reported as a warning and skipped: parsing never raises.
 """
 import re
 from dataclasses import dataclass, field
@@ -92,6 +92,8 @@ SCHEMAS = {
     "30-dmi": {"vendor": (_text, False), "product": (_text, False), "serial": (_text, False),
                "bios_vendor": (_text, False)},
     "30-bmc": {"bmc": (_choice("present", "absent"), True), "source": (_text, False)},
+    "30-firmware": {"firmware": (_choice("bios", "uefi"), True),
+                    "secure_boot": (_choice("on", "off"), False)},
 }
 DEVICE_SCRIPTS = frozenset({"20-block-devices", "20-network"})
 

@@ -6,7 +6,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from nodes.architectures import validate_architecture
-from nodes.choices import EventLevel, ScriptStatus
+from nodes.choices import EventLevel, Firmware, ScriptStatus
 from nodes.models import BlockDevice, Interface, Machine, ScriptResult, Tag
 from nodes.models.hardware import normalise_mac
 from nodes.scripts.output import SCHEMAS, parse_output
@@ -159,6 +159,34 @@ def _apply_dmi(machine: Machine, data: dict, complete: bool = True) -> None:
         machine.tags.add(tag)
 
 
+def _apply_firmware(machine: Machine, data: dict, complete: bool = True) -> None:
+    if "firmware" not in data:
+        return
+    secure_boot = {"on": True, "off": False}.get(data.get("secure_boot", ""))
+    machine_firmware_seen(machine, data["firmware"], secure_boot)
+
+
+def machine_firmware_seen(machine: Machine, firmware: str, secure_boot: bool | None = None
+                          ) -> None:
+    """Record how the machine boots (a DHCP option 93 or commissioning) and, when known,
+    whether Secure Boot is on; an event when it changes. A queryset update: never a status."""
+    if firmware not in Firmware.values:
+        return
+    changes = {"firmware": firmware}
+    if firmware == Firmware.BIOS or secure_boot is not None:
+        changes["secure_boot"] = None if firmware == Firmware.BIOS else secure_boot
+    current = Machine.objects.filter(pk=machine.pk).values(*changes).first()
+    if current is None or current == changes:
+        return
+    Machine.objects.filter(pk=machine.pk).update(**changes)
+    for field, value in changes.items():
+        setattr(machine, field, value)
+    secure = {True: ", Secure Boot on", False: ", Secure Boot off"}.get(changes.get("secure_boot"),
+                                                                         "")
+    event_record(machine=machine, type="inventory_firmware",
+                 description=f"boots {Firmware(firmware).label}{secure}")
+
+
 def _apply_bmc(machine: Machine, data: dict, complete: bool = True) -> None:
     if "bmc" not in data:
         return
@@ -173,6 +201,7 @@ APPLY = {
     "20-network": _apply_network,
     "30-dmi": _apply_dmi,
     "30-bmc": _apply_bmc,
+    "30-firmware": _apply_firmware,
 }
 
 

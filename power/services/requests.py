@@ -6,6 +6,7 @@ business: this module knows BMCs and drivers, never the machine lifecycle.
 import uuid
 from typing import Any
 
+from nodes.choices import Firmware
 from power.services.parameters import bmc_address, driver_for, machine_power_parameters
 
 PURPOSES = ("user", "job", "release", "exit-rescue", "poll")
@@ -32,6 +33,7 @@ def power_request(machine, action: str, purpose: str, netboot: bool,
         "action": action,
         "purpose": purpose,
         "netboot": netboot,
-        "efi": params.get("power_boot_type") == "efi",
+        # The driver honours an explicit power_boot_type; with "auto" it follows this flag.
+        "efi": params.get("power_boot_type") == "efi" or machine.firmware == Firmware.UEFI,
         "address": bmc_address(params),
     }

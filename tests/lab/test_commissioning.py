@@ -37,7 +37,8 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 WAIT = 240  # seconds per wait: the lab's VMs share two cores with other work
-BUILTIN_SCRIPTS = {"10-cpu", "10-memory", "20-block-devices", "20-network", "30-bmc", "30-dmi"}
+BUILTIN_SCRIPTS = {"10-cpu", "10-memory", "20-block-devices", "20-network", "30-bmc", "30-dmi",
+                   "30-firmware"}
 FAILING_SCRIPT = """#!/bin/sh
 # --- Start MAAS 1.0 script metadata ---
 # name: 50-lab-fails
@@ -181,6 +182,7 @@ def check_inventory(api: Api, found: dict, hardware: Hardware) -> None:
     assert found["cpu_count"] == hardware.cpus, found
     assert found["memory"] == hardware.memory_mib, found
     assert found["architecture"].startswith("amd64/"), found
+    assert (found["firmware"], found["secure_boot"]) == ("bios", None), found  # SeaBIOS
     disks = {d["name"]: d for d in found["blockdevice_set"]}
     assert set(disks) == {"vda"}, disks
     assert disks["vda"]["size"] == hardware.disk_bytes, disks

@@ -16,6 +16,7 @@ from maasproject.api.fields import NameField, TextField
 from maasproject.api.schema import ErrorSerializer
 from maasproject.api.throttling import FailureLimit
 from nodes.api.fields import MacAddressField
+from nodes.choices import Firmware
 from nodes.selectors.boot import boot_decision
 from nodes.services.boot import boot_decision_record
 from zones.choices import LeaseState
@@ -24,7 +25,7 @@ from zones.rackkeys import rack_power_key
 from zones.services import rackapi
 
 EVENT_TYPES = ["dhcp_discover", "dhcp_offer", "dhcp_ack", "tftp_file", "http_file",
-               "boot_decision", "boot_file_missing"]
+               "boot_decision", "boot_file_missing", "boot_unsupported_arch"]
 
 
 class RackPrincipal:
@@ -121,6 +122,9 @@ class RackEventSerializer(serializers.Serializer):
     path = NameField(allow_blank=True, required=False, default="", max_length=1024)
     # Why a transfer broke off (http_file): the region may then retry the boot.
     error = TextField(allow_blank=True, required=False, default="", max_length=500)
+    # How the client boots, from DHCP option 93 (dhcp_discover): the region records it.
+    firmware = serializers.ChoiceField(choices=Firmware.choices, allow_blank=True,
+                                       required=False, default="")
 
 
 class EventsSerializer(serializers.Serializer):

@@ -21,13 +21,15 @@ from nodes.choices import EventLevel
 from nodes.models import Event, Interface
 from nodes.services.bootretry import boot_transfer_broken
 from nodes.services.events import event_record
+from nodes.services.inventory import machine_firmware_seen
 from zones.choices import IPRangeType, LeaseState
 from zones.models import DHCPLease, RackController, StaticIPAddress, Subnet
 from zones.services.racks import rack_apply_status, rack_status_for, vlans_served_by
 
 RACK_SECRET_FILE = "rack_secret"
 HTTP_BOOT_PORT = 5248
-WARNING_EVENT_TYPES = frozenset({"boot_file_missing"})  # a boot file the rack cannot serve
+# A boot file the rack cannot serve; a client architecture it has no loader for.
+WARNING_EVENT_TYPES = frozenset({"boot_file_missing", "boot_unsupported_arch"})
 
 
 class RegistrationRefused(ServiceError):
@@ -215,6 +217,8 @@ def events_record(rack: RackController, events: list[dict]) -> dict:
                            level=level)
         if event.get("time") is not None:
             Event.objects.filter(pk=row.pk).update(created=epoch(event["time"]))
+        if event.get("firmware"):
+            machine_firmware_seen(machine, event["firmware"])
         if event["type"] == "http_file" and event.get("error"):
             boot_transfer_broken(machine, event.get("path", ""), event["error"])
         recorded += 1

@@ -25,7 +25,7 @@ def make_handler(config: dict | None = None, state_dir=None, clock=None):
     leases = LeaseStore(state_dir, clock=clock)
     handler = DhcpHandler(
         dhcp_config.from_json(config or rack_config(), [SERVER_IP]), SERVER_IP, leases,
-        emit=lambda mac, kind, text: events.append(kind),
+        emit=lambda mac, kind, text, fields=None: events.append(kind),
         report=lambda lease, state: reports.append(state), clock=clock)
     handler.events, handler.reports, handler.clock_ = events, reports, clock
     return handler

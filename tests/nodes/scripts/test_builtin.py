@@ -95,6 +95,16 @@ def test_network_lists_physical_nics(busybox_path):
         assert nic["mac"] == (Path("/sys/class/net") / nic["name"] / "address").read_text().strip()
 
 
+def test_firmware_says_how_this_host_booted(busybox_path):
+    firmware = parse_output("30-firmware", run("30-firmware", busybox_path))
+    assert not firmware.warnings
+    if not Path("/sys/firmware/efi").exists():
+        assert firmware.data == {"firmware": "bios"}
+    else:
+        assert firmware.data["firmware"] == "uefi"
+        assert firmware.data.get("secure_boot") in (None, "on", "off")
+
+
 def test_dmi_and_bmc(busybox_path):
     dmi = parse_output("30-dmi", run("30-dmi", busybox_path)).data
     assert set(dmi) == {"vendor", "product", "serial", "bios_vendor"}

@@ -10,7 +10,8 @@ from tests.factories import MachineFactory, ScriptFactory, ScriptSetFactory
 
 pytestmark = pytest.mark.django_db
 
-BUILTINS = {"10-cpu", "10-memory", "20-block-devices", "20-network", "30-bmc", "30-dmi"}
+BUILTINS = {"10-cpu", "10-memory", "20-block-devices", "20-network", "30-bmc", "30-dmi",
+            "30-firmware"}
 BODY = """#!/bin/sh
 # --- Start MAAS 1.0 script metadata ---
 # name: fio
@@ -132,7 +133,7 @@ def test_commissioning_skip_options():
     machine = MachineFactory()
     options = {"skip_storage": True, "skip_networking": True, "enable_ssh": False}
     script_set = scripts.script_set_create(machine, "commissioning", options=options)
-    assert names(script_set) == ["10-cpu", "10-memory", "30-bmc", "30-dmi"]
+    assert names(script_set) == ["10-cpu", "10-memory", "30-bmc", "30-dmi", "30-firmware"]
     assert script_set.options == options
 
 
