@@ -154,17 +154,20 @@ lint: install-dev
 	$(BIN)/lint-imports --no-cache --no-logo
 
 # Independent protocol peers the tests talk to (ipmitool, qemu, DHCP and TFTP clients, perfdhcp,
-# pxelinux), and the test OS's disk tools (syslinux, mtools, mkfs.fat, sfdisk, zstd; busybox
-# for the boot test's udhcpd), and Juju's MAAS client (gomaasapi, built with go in GOPATH mode by
-# tests/maasapi/test_gomaasapi.py). Installed with apt-get when
-# running as root and missing; elsewhere those tests skip with a reason (never when CI=true).
+# pxelinux, OVMF with Debian's signed shim and GRUB for UEFI VMs), and the test OS's disk tools
+# (syslinux, mtools, mkfs.fat, sfdisk, zstd; busybox for the boot test's udhcpd), and Juju's MAAS
+# client (gomaasapi, built with go in GOPATH mode by tests/maasapi/test_gomaasapi.py). Installed
+# with apt-get when running as root and missing; elsewhere those tests skip with a reason (never
+# when CI=true).
 SYSTEM_PACKAGES := ipmitool:ipmitool qemu-system-x86:qemu-system-x86_64 udhcpc:udhcpc \
     isc-dhcp-client:dhclient kea-admin:perfdhcp tftp-hpa:tftp curl:curl \
     pxelinux:/usr/lib/PXELINUX/lpxelinux.0 \
     syslinux-common:/usr/lib/syslinux/modules/bios/ldlinux.c32 kmod:depmod ndisc6:rdisc6 \
     syslinux:syslinux mtools:mcopy dosfstools:mkfs.fat fdisk:sfdisk zstd:zstd busybox:busybox \
     openssh-client:ssh mount:losetup libc-bin:ldd extlinux:extlinux e2fsprogs:debugfs \
-    redis-server:redis-server golang-go:go \
+    redis-server:redis-server golang-go:go ovmf:/usr/share/OVMF/OVMF_CODE_4M.secboot.fd \
+    shim-signed:/usr/lib/shim/shimx64.efi.signed \
+    grub-efi-amd64-signed:/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed \
     golang-github-juju-gomaasapi-dev:/usr/share/gocode/src/github.com/juju/gomaasapi/controller.go
 sysdeps:
 	@missing=()

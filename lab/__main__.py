@@ -16,7 +16,7 @@ from lab import cleanup, netns, region
 from lab.core import Lab, LabBusy, LabConfig, describe
 from lab.rack import Rack
 from lab.state import LabState, default_state_dir
-from lab.vm import VM
+from lab.vm import FIRMWARES, VM
 from lab.vm import unavailable_reason as vm_unavailable_reason
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -30,6 +30,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     up.add_argument("--racks", type=int, choices=(0, 1, 2), default=1)
     up.add_argument("--memory", type=int, default=512, help="MiB per VM")
     up.add_argument("--disk", type=int, default=4, help="GiB per VM disk (sparse)")
+    up.add_argument("--firmware", choices=FIRMWARES, default="bios",
+                    help="SeaBIOS, or OVMF (uefi-secureboot: Microsoft's keys enrolled)")
     up.add_argument("--region-port", type=int, default=5240,
                     help="the region's port on 127.0.0.1 in the root namespace")
     up.add_argument("--rack-secret", default=os.environ.get("RACK_SECRET", ""),
@@ -58,7 +60,7 @@ def config_from(args: argparse.Namespace) -> LabConfig:
                      memory=args.memory, disk_gib=args.disk, region_port=args.region_port,
                      broker_url=os.environ.get("CELERY_BROKER_URL", ""),
                      broker_dir=str(var_dir / "broker"), rack_secret=rack_secret(args),
-                     name=args.name)
+                     name=args.name, firmware=args.firmware)
 
 
 def up(args: argparse.Namespace) -> int:

@@ -45,6 +45,7 @@ class LabConfig:
     vms: int = 1
     racks: int = 1
     memory: int = 512
+    firmware: str = "bios"  # of every VM: bios, uefi or uefi-secureboot (lab.vm.FIRMWARES)
     disk_gib: int = 4
     region_port: int = 5240
     broker_url: str = ""
@@ -76,7 +77,7 @@ class Lab:
                   disk=str(directory / "disk.img"),
                   qmp=str(self.state.runtime_dir / f"vm{index + 1}.qmp"),
                   tap=f"{self.prefix}t{index + 1}", netns=self.bridge_ns,
-                  memory=self.config.memory)
+                  memory=self.config.memory, firmware=self.config.firmware)
 
     def _rack(self, index: int) -> Rack:
         name = f"{self.config.name}-rack{index + 1}"

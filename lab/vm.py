@@ -1,4 +1,5 @@
-"""Lab VMs: qemu (TCG) with a fixed MAC, a virtio disk, a serial console file and a virtual BMC.
+"""Lab VMs: qemu (TCG) with a fixed MAC, a virtio disk, a serial console file and a virtual BMC;
+SeaBIOS ("bios"), or OVMF ("uefi", and "uefi-secureboot" with Microsoft's keys enrolled).
 
 A VM is off until powered on through its BMC (`lab.vbmc`, qemu backend): the BMC starts qemu
 in the bridge namespace, where its tap is, and stops it over QMP.
@@ -20,6 +21,12 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 BMC_USER, BMC_PASSWORD = "admin", "password"
 BOOT_LOADER_FAILED = "Boot failed: press a key to retry"  # pxelinux, before any kernel runs
 BOOTED_OR_FAILED = re.compile(r"Linux version|" + re.escape(BOOT_LOADER_FAILED))
+OVMF_DIR = "/usr/share/OVMF"
+# Firmware code and the variable store each VM gets a copy of (Debian's ovmf package): the .ms
+# store enrols Microsoft's UEFI CA, which signed Debian's shim, and turns Secure Boot on.
+OVMF = {"uefi": ("OVMF_CODE_4M.fd", "OVMF_VARS_4M.fd"),
+        "uefi-secureboot": ("OVMF_CODE_4M.secboot.fd", "OVMF_VARS_4M.ms.fd")}
+FIRMWARES = ("bios", *OVMF)
 
 
 def unavailable_reason() -> str | None:
@@ -29,6 +36,15 @@ def unavailable_reason() -> str | None:
     if not os.path.exists(ROM):
         return f"{ROM} is missing (apt-get install -y ipxe-qemu)"
     return None
+
+
+def firmware_unavailable(firmware: str) -> str | None:
+    """Why VMs with this firmware cannot run here, or None."""
+    if firmware not in FIRMWARES:
+        return f"unknown firmware {firmware!r}: one of {', '.join(FIRMWARES)}"
+    missing = [name for name in OVMF.get(firmware, ()) if not os.path.exists(
+        os.path.join(OVMF_DIR, name))]
+    return f"{', '.join(missing)} missing (apt-get install -y ovmf)" if missing else None
 
 
 # Terminal control sequences (CSI) and carriage returns on the serial console.
@@ -60,6 +76,7 @@ class VM:
     tap: str
     netns: str
     memory: int
+    firmware: str = "bios"
 
     @property
     def console_log(self) -> Path:
@@ -71,15 +88,33 @@ class VM:
         return {"power_address": self.bmc_address, "power_port": self.bmc_port,
                 "power_user": self.bmc_user, "power_pass": self.bmc_password}
 
+    @property
+    def efi_vars(self) -> str:
+        """The VM's own copy of the OVMF variable store (boot entries, Secure Boot keys)."""
+        return str(Path(self.disk).with_name("efivars.fd"))
+
     def qemu_command(self, qemu: str) -> str:
         """The BMC's qemu command template ({qmp} filled by the BMC); network, then disk."""
-        return (f"{qemu} -name {self.name} -machine accel=tcg -m {self.memory} -display none "
-                f"-nographic -nodefaults "
-                f"-chardev file,id=console,path={self.console},append=on -serial chardev:console "
-                f"-netdev tap,id=n0,ifname={self.tap},script=no,downscript=no "
-                f"-device virtio-net-pci,netdev=n0,mac={self.mac} "
-                f"-drive file={self.disk},if=virtio,format=raw "
-                "-qmp unix:{qmp},server=on,wait=off -boot order=nc")
+        console = (f"-chardev file,id=console,path={self.console},append=on "
+                   "-serial chardev:console -qmp unix:{qmp},server=on,wait=off")
+        netdev = f"-netdev tap,id=n0,ifname={self.tap},script=no,downscript=no"
+        if self.firmware == "bios":
+            return (f"{qemu} -name {self.name} -machine accel=tcg -m {self.memory} "
+                    f"-display none -nographic -nodefaults {console} {netdev} "
+                    f"-device virtio-net-pci,netdev=n0,mac={self.mac} "
+                    f"-drive file={self.disk},if=virtio,format=raw -boot order=nc")
+        code = os.path.join(OVMF_DIR, OVMF[self.firmware][0])
+        # Secure Boot's variable store is writable only from SMM: q35 with SMM and a secure
+        # flash. No option ROM: OVMF's own virtio-net driver and PXE/HTTP boot clients.
+        secure = (",smm=on -global driver=cfi.pflash01,property=secure,value=on"
+                  if self.firmware == "uefi-secureboot" else "")
+        return (f"{qemu} -name {self.name} -machine q35,accel=tcg{secure} -m {self.memory} "
+                f"-display none -nographic -nodefaults {console} "
+                f"-drive if=pflash,format=raw,unit=0,readonly=on,file={code} "
+                f"-drive if=pflash,format=raw,unit=1,file={self.efi_vars} {netdev} "
+                f"-device virtio-net-pci,netdev=n0,mac={self.mac},romfile=,bootindex=1 "
+                f"-drive file={self.disk},if=none,id=disk0,format=raw "
+                "-device virtio-blk-pci,drive=disk0,bootindex=2")
 
     def bmc_spec(self, qemu: str) -> dict:
         return {"name": self.name, "address": self.bmc_address, "port": self.bmc_port,
@@ -87,10 +122,13 @@ class VM:
                 "qmp": self.qmp, "command": self.qemu_command(qemu)}
 
     def create_disk(self, size_gib: int) -> None:
-        """A sparse raw disk (blank: the first boot falls through to the network)."""
+        """A sparse raw disk (blank: the first boot falls through to the network) and, on
+        UEFI, a fresh variable store: a new machine out of its box."""
         Path(self.disk).parent.mkdir(parents=True, exist_ok=True)
         with open(self.disk, "wb") as handle:
             handle.truncate(size_gib << 30)
+        if self.firmware in OVMF:
+            shutil.copyfile(os.path.join(OVMF_DIR, OVMF[self.firmware][1]), self.efi_vars)
 
     def to_dict(self) -> dict:
         return asdict(self)

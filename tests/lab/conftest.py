@@ -1,6 +1,7 @@
 """The `lab` fixture: qemu VMs with BMCs and racks in namespaces, and a region on the test DB.
 
-Per module (`pytestmark = pytest.mark.lab(vms=1, racks=1, memory=512)` chooses the size;
+Per module (`pytestmark = pytest.mark.lab(vms=1, racks=1, memory=512)` chooses the size, and
+`firmware="uefi"` or `"uefi-secureboot"` OVMF instead of SeaBIOS;
 `beat=True` adds the region's Celery beat, `env={...}` extra environment for the lab's processes,
 e.g. short region timeouts): the network, the portal, the BMCs and the region (gunicorn + a
 region Celery worker on the test database, in the root namespace, reached from the lab through
@@ -21,6 +22,7 @@ from django.conf import settings
 
 from lab import netns
 from lab.core import Lab, LabConfig
+from lab.vm import firmware_unavailable
 from lab.vm import unavailable_reason as vm_unavailable_reason
 from tests.processes import free_tcp_port, process_env, skip_or_fail, wait_until
 from zones.models import RackController
@@ -48,6 +50,9 @@ def lab_module(request, django_db_setup, django_db_blocker, tmp_path_factory):
     require_lab()
     marker = request.node.get_closest_marker("lab")
     options = {**DEFAULTS, **(marker.kwargs if marker else {})}
+    reason = firmware_unavailable(options.get("firmware", "bios"))
+    if reason:
+        skip_or_fail(reason)
     beat, extra_env = options.pop("beat", False), options.pop("env", {})
     boot_resources = Path(settings.VAR_DIR) / "lab-boot-resources"
     env = process_env(BOOT_RESOURCES_DIR=str(boot_resources), **extra_env)
