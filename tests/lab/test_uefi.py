@@ -15,6 +15,7 @@ from tests.lab.test_commissioning import (
     create_ipmi_machine,
     events,
     machine,
+    output,
     wait_for_status,
 )
 from tests.processes import wait_until
@@ -43,7 +44,8 @@ def test_secure_boot_vm_commissions_through_shim_grub_and_the_signed_kernel(lab,
     ready = wait_for_status(region, lab, system_id, "Ready")
     print(f"\nUEFI Secure Boot VM commissioned in {time.monotonic() - started:.0f}s")
 
-    assert (ready["firmware"], ready["secure_boot"]) == ("uefi", True), ready
+    firmware = output(region, system_id, "30-firmware")
+    assert (ready["firmware"], ready["secure_boot"]) == ("uefi", True), firmware
     check_builtins_passed(region, system_id)
     console = vm.console_plain()
     assert "UEFI PXEv4" in console  # OVMF's own PXE client, no iPXE ROM

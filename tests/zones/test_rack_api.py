@@ -8,7 +8,7 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from nodes.choices import EventLevel
-from nodes.models import Event
+from nodes.models import Event, Machine
 from tests.factories import InterfaceFactory, MachineFactory, SubnetFactory
 from tests.zones.rack_helpers import rack_client, register
 from zones.api.rack_api import REGISTER_FAILURES
@@ -259,6 +259,36 @@ def test_events_go_to_the_machine_of_the_mac_and_unknown_macs_are_ignored():
     assert "DISCOVER" in event.description and "r1" in event.description
     assert abs(event.created.timestamp() - at) < 1
     assert not Event.objects.filter(type="dhcp_ack").exists()
+
+
+def test_a_discover_records_the_machines_firmware_and_keeps_secure_boot():
+    iface = InterfaceFactory(mac_address="52:54:00:12:34:56")
+    Machine.objects.filter(pk=iface.machine_id).update(firmware="uefi", secure_boot=True)
+    rack, token = register("r1")
+    client = rack_client(rack, token)
+    batch = {"events": [{"mac": iface.mac_address, "type": "dhcp_discover",
+                         "description": "DHCPDISCOVER (uefi)", "firmware": "uefi"}]}
+    assert client.post("/api/v1/rack/events/", batch, format="json").status_code == 200
+    machine = Machine.objects.get(pk=iface.machine_id)
+    assert (machine.firmware, machine.secure_boot) == ("uefi", True)  # nothing new
+    assert not Event.objects.filter(type="inventory_firmware").exists()
+    batch["events"][0]["firmware"] = "bios"
+    assert client.post("/api/v1/rack/events/", batch, format="json").status_code == 200
+    machine.refresh_from_db()
+    assert (machine.firmware, machine.secure_boot) == ("bios", None)
+    assert Event.objects.get(type="inventory_firmware").description == "boots BIOS"
+    batch["events"][0]["firmware"] = "openfirmware"
+    assert client.post("/api/v1/rack/events/", batch, format="json").status_code == 400
+
+
+def test_an_architecture_without_a_loader_is_a_warning_on_the_machine():
+    iface = InterfaceFactory(mac_address="52:54:00:12:34:56")
+    rack, token = register("r1")
+    batch = {"events": [{"mac": iface.mac_address, "type": "boot_unsupported_arch",
+                         "description": "no boot loader for client architecture 10"}]}
+    response = rack_client(rack, token).post("/api/v1/rack/events/", batch, format="json")
+    assert response.status_code == 200
+    assert Event.objects.get(type="boot_unsupported_arch").level == EventLevel.WARNING
 
 
 def test_bad_events_are_refused():

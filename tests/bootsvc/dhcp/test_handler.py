@@ -30,6 +30,23 @@ def test_full_exchange_options_times_and_broadcast_destination():
     assert handler.counters["offers"] == handler.counters["acks"] == 1
 
 
+def test_discover_reports_the_firmware_and_an_unknown_architecture_gets_no_loader():
+    fields = []
+    handler = make_handler()
+    handler.emit = lambda mac, kind, text, extra=None: fields.append((kind, text, extra))
+    offer, ack, _ = dora(handler, o93=arch(7), o60=b"PXEClient:Arch:00007")
+    assert ack.file == b"bootx64.efi"
+    assert fields[0] == ("dhcp_discover", "DHCPDISCOVER (uefi)", {"firmware": "uefi"})
+    fields.clear()
+    offer, ack, _ = dora(handler, "52:54:00:00:00:02", o93=arch(10), o60=b"PXEClient:Arch:00010")
+    assert ack.message_type == ACK and ip(ack)  # an address still, no boot file
+    assert ack.file.rstrip(b"\0") == b"" and 67 not in ack.options
+    assert [kind for kind, _, _ in fields] == ["dhcp_discover", "boot_unsupported_arch",
+                                                "dhcp_offer", "dhcp_ack"]
+    assert "architecture 10" in fields[1][1]
+    assert handler.counters["pxe_unsupported_arch"] == 1
+
+
 def test_known_machine_gets_reservation_hostname_and_full_lease():
     handler = make_handler(rack_config(hosts=[
         {"mac": MAC, "ip": "10.0.0.20", "hostname": "node1", "system_id": "x"}]))

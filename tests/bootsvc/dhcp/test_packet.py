@@ -81,3 +81,20 @@ def test_boot_file_by_architecture_and_user_class(options, file, vendor):
 
 def test_plain_client_gets_no_boot_file():
     assert pxe.choose({60: b"udhcp 1.35"}, "10.0.0.2", 5248) is None
+
+
+@pytest.mark.parametrize(("arch_type", "firmware"), [
+    (0, "bios"), (6, "uefi"), (7, "uefi"), (9, "uefi"), (11, "uefi"), (16, "uefi")])
+def test_firmware_from_option_93(arch_type, firmware):
+    assert pxe.firmware({93: arch(arch_type)}) == firmware
+
+
+def test_firmware_unknown_without_option_93():
+    assert pxe.firmware({60: b"PXEClient"}) == pxe.firmware({93: b"\x00"}) == ""
+
+
+@pytest.mark.parametrize("arch_type", [2, 6, 10, 15, 19, 0xffff])
+def test_an_architecture_without_a_loader_gets_no_boot_file(arch_type):
+    options = {93: arch(arch_type), 60: b"PXEClient:Arch:%05d" % arch_type}
+    assert pxe.unsupported_arch(options) == arch_type
+    assert pxe.choose(options, "10.0.0.2", 5248) is None

@@ -116,6 +116,19 @@ def test_dmi_tags_virtual_machines_and_bmc_is_recorded(machine):
     assert not physical.tags.exists()
 
 
+def test_firmware_and_secure_boot_are_recorded_once_with_an_event(machine):
+    apply(machine, "30-firmware", "firmware=uefi\nsecure_boot=on\n")
+    assert (machine.firmware, machine.secure_boot) == ("uefi", True)
+    apply(machine, "30-firmware", "firmware=uefi\nsecure_boot=on\n")
+    assert list(Event.objects.filter(machine=machine, type="inventory_firmware")
+                .values_list("description", flat=True)) == ["boots UEFI, Secure Boot on"]
+    apply(machine, "30-firmware", "firmware=bios\n")
+    assert (machine.firmware, machine.secure_boot) == ("bios", None)
+    apply(machine, "30-firmware", "firmware=coreboot\n")  # malformed: a warning, kept
+    assert machine.firmware == "bios"
+    assert Event.objects.filter(machine=machine, type="inventory_warning").exists()
+
+
 def test_enlistment_inventory():
     machine = MachineFactory(cpu_count=0, memory=0)
     InterfaceFactory(machine=machine, name="eth0", mac_address="52:54:00:00:01:01")
