@@ -295,7 +295,7 @@ def interface_update(interface_id: int, user, *, name: str | None = None,
     interface = Interface.objects.select_related("machine").get(pk=interface_id)
     machine = _lock(interface.machine_id, user)
     errors: dict[str, list[str]] = {}
-    _update_identity(interface, name, mac_address, errors)
+    renamed = _update_identity(interface, name, mac_address, errors)
     if vlan is not KEEP:
         _update_vlan(interface, vlan, errors)
     interface.params = _params(interface.type, options, mtu, errors, current=interface.params)
@@ -305,26 +305,33 @@ def interface_update(interface_id: int, user, *, name: str | None = None,
     if vlan is not KEEP:
         links_discard(interface.links.exclude(subnet__vlan=interface.vlan_id))
     interface.save()
+    for child in renamed:  # its VLAN interfaces, <name>.<vid>
+        child.save(update_fields=["name"])
     _record(machine, user, "interface_updated", f"Updated {interface.type} interface "
             f"{interface.name}")
     return interface
 
 
 def _update_identity(interface: Interface, name: str | None, mac: str | None,
-                     errors: dict) -> None:
-    is_vlan = interface.type == T.VLAN
+                     errors: dict) -> list[Interface]:
+    """Set the new name and MAC; the VLAN interfaces on it, renamed with it (not saved)."""
+    is_vlan, renamed = interface.type == T.VLAN, []
     if name is not None and name != interface.name:
         if is_vlan:
             errors["name"] = ["A VLAN interface is named after its parent and VLAN."]
         interface.name = _name(interface.machine, name, errors, exclude=interface.pk)
-    if mac is not None:
-        if is_vlan:
-            errors["mac_address"] = ["A VLAN interface has its parent's MAC address."]
-            return
+        renamed = list(interface.children.filter(type=T.VLAN).select_related("vlan"))
+        for child in renamed:
+            child.name = _name(interface.machine, f"{name}.{child.vlan.vid}", errors,
+                               exclude=child.pk)
+    if mac is not None and is_vlan:
+        errors["mac_address"] = ["A VLAN interface has its parent's MAC address."]
+    elif mac is not None:
         parents = interface.parents_in_order()
         interface.mac_address = _mac(
             mac, errors, required=interface.type == T.PHYSICAL, exclude=interface.pk,
             inherited=parents[0].effective_mac_address if parents else None)
+    return renamed
 
 
 def _update_vlan(interface: Interface, vlan: VLAN | None, errors: dict) -> None:

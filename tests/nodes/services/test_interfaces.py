@@ -276,6 +276,8 @@ def test_a_vlan_interface_renamed_with_its_vlan(machine, admin, net):
     tagged = svc.interface_create_vlan(machine.pk, admin, parent=[nic(machine, "eth0").pk],
                                        vlan=net["v100"])
     assert svc.interface_update(tagged.pk, admin, vlan=v101).name == "eth0.101"
+    assert svc.interface_update(nic(machine, "eth0").pk, admin, name="lan").name == "lan"
+    assert Interface.objects.get(pk=tagged.pk).name == "lan.101"
     refused("vlan", svc.interface_update, tagged.pk, admin, vlan=net["untagged"])
     refused("name", svc.interface_update, tagged.pk, admin, name="mine")
 
