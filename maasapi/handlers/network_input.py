@@ -136,3 +136,34 @@ def subnet_vlan(params, *, creating: bool) -> VLAN | None:
 def iprange_fields(params) -> dict:
     """type, start_ip, end_ip and comment, as given."""
     return {name: params.text(name) for name in IPRANGE_FIELDS if name in params}
+
+
+def field_vlan(params) -> VLAN | None:
+    """The `vlan` field (a VLAN's id) as a VLAN; None when absent or empty."""
+    return field_object(params, "vlan", VLAN.objects.select_related("fabric"), "VLAN")
+
+
+def field_interface_ids(params, field: str, alias: str | None = None) -> list[int]:
+    """Interface ids, repeated `field` (or `alias`: MAAS takes `parent` and `parents` alike);
+    400 for the field when one is not a number."""
+    values = params.list(field) or (params.list(alias) if alias else [])
+    bad = [value for value in values if not value.strip().isdecimal()]
+    if bad:
+        raise BadRequest.fields({field: [f"{value!r} is not an interface id." for value in bad]})
+    return [int(value) for value in values]
+
+
+def interface_options(params, spec: dict) -> dict:
+    """The bond_* or bridge_* options a request gives (nodes.services.interfaces.OPTIONS),
+    read as the type of their default: boolean, whole number or text."""
+    found = {}
+    for name, option in spec.items():
+        if not params.text(name).strip():
+            continue
+        if isinstance(option.default, bool):
+            found[name] = params.boolean(name)
+        elif isinstance(option.default, int):
+            found[name] = params.integer(name)
+        else:
+            found[name] = params.text(name).strip()
+    return found

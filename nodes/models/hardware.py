@@ -48,7 +48,8 @@ def validate_unicast_mac(value) -> None:
 
 
 class Interface(models.Model):
-    """A network interface; its MAC is unique across the region."""
+    """A network interface: physical (its MAC unique across the region), or a bond, bridge or
+    VLAN interface over `parents`, whose MAC is NULL unless given its own (then its parent's)."""
 
     machine = models.ForeignKey(
         "nodes.Machine", on_delete=models.CASCADE, related_name="interfaces"
@@ -57,7 +58,14 @@ class Interface(models.Model):
     type = models.CharField(
         max_length=16, choices=InterfaceType.choices, default=InterfaceType.PHYSICAL
     )
-    mac_address = models.CharField(max_length=17, unique=True, validators=[validate_unicast_mac])
+    # NULL only for a bond, bridge or VLAN interface without a MAC of its own: every lookup by
+    # MAC (DHCP, boot, enlistment, inventory) then finds physical interfaces only.
+    mac_address = models.CharField(max_length=17, unique=True, null=True, blank=True,
+                                   validators=[validate_unicast_mac])
+    parents = models.ManyToManyField("self", symmetrical=False, related_name="children",
+                                     blank=True)
+    # MAAS's interface params: mtu, bond_* and bridge_* options.
+    params = models.JSONField(default=dict, blank=True)
     vlan = models.ForeignKey(
         "zones.VLAN", null=True, blank=True, on_delete=models.SET_NULL, related_name="interfaces"
     )
@@ -71,11 +79,31 @@ class Interface(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} {self.mac_address}"
+        return f"{self.name} {self.mac_address or self.type}"
 
     def save(self, *args, **kwargs) -> None:
-        self.mac_address = normalise_mac(self.mac_address)
+        if self.mac_address:
+            self.mac_address = normalise_mac(self.mac_address)
+        else:
+            self.mac_address = None
         super().save(*args, **kwargs)
+
+    def parents_in_order(self) -> list["Interface"]:
+        """Its parents in the order they were given (the first one lends its MAC)."""
+        rows = Interface.parents.through.objects.filter(from_interface=self).order_by("id")
+        return [row.to_interface for row in rows.select_related("to_interface")]
+
+    @property
+    def effective_mac_address(self) -> str | None:
+        """Its own MAC, else its first parent's (a bond's, bridge's or VLAN's), as MAAS shows."""
+        interface, seen = self, set()
+        while not interface.mac_address and interface.pk not in seen:
+            seen.add(interface.pk)
+            parents = interface.parents_in_order() if interface.pk else []
+            if not parents:
+                return None
+            interface = parents[0]
+        return interface.mac_address
 
 
 class BlockDevice(models.Model):

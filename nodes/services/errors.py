@@ -56,12 +56,12 @@ class ScriptProtected(ServiceError):
 class LinksNotEditable(Conflict):
     """A machine's interface links cannot change in its status (HTTP 409)."""
 
-    def __init__(self, machine, editable: list[str]) -> None:
+    def __init__(self, machine, editable: list[str], what: str = "network links") -> None:
         self.status = machine.status
         self.status_name = NodeStatus(machine.status).label
         super().__init__(
-            f"Cannot change the network links of machine {machine.system_id}: it is "
-            f"{self.status_name}. Links change only while it is {', '.join(editable)}."
+            f"Cannot change the {what} of machine {machine.system_id}: it is "
+            f"{self.status_name}. They change only while it is {', '.join(editable)}."
         )
 
     def body(self) -> dict:

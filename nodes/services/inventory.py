@@ -6,11 +6,12 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from nodes.architectures import validate_architecture
-from nodes.choices import EventLevel, Firmware, ScriptStatus
+from nodes.choices import EventLevel, Firmware, InterfaceType, ScriptStatus
 from nodes.models import BlockDevice, Interface, Machine, ScriptResult, Tag
 from nodes.models.hardware import normalise_mac
 from nodes.scripts.output import SCHEMAS, parse_output
 from nodes.services.events import event_record
+from nodes.services.interfaces import interfaces_discard
 
 logger = logging.getLogger(__name__)
 # DMI vendor or product words that mean the machine is a virtual machine.
@@ -108,11 +109,12 @@ def _apply_block_devices(machine: Machine, devices: list[dict], complete: bool =
 
 def boot_interface(machine: Machine) -> Interface | None:
     """The interface the machine was created or enlisted with first (its boot MAC)."""
-    return machine.interfaces.order_by("id").first()
+    return machine.interfaces.filter(type=InterfaceType.PHYSICAL).order_by("id").first()
 
 
 def _apply_network(machine: Machine, nics: list[dict], complete: bool = True) -> None:
-    """Match reported NICs to rows by MAC; add new ones; drop stale ones but the boot one."""
+    """Match reported NICs to physical rows by MAC; add new ones; drop stale ones but the boot
+    one (with the bond, bridge and VLAN interfaces left without a parent)."""
     reported = {nic["mac"]: nic for nic in nics}
     foreign = set(Interface.objects.filter(mac_address__in=list(reported)).exclude(
         machine=machine).values_list("mac_address", flat=True))
@@ -120,10 +122,13 @@ def _apply_network(machine: Machine, nics: list[dict], complete: bool = True) ->
         _warn(machine, "20-network", [f"MAC {mac} belongs to another machine: skipped"
                                       for mac in sorted(foreign)])
     boot = boot_interface(machine)
+    # Only physical interfaces are reported: bonds, bridges and VLAN interfaces are the
+    # operator's, and go only with their last parent.
+    physical = machine.interfaces.filter(type=InterfaceType.PHYSICAL)
     if complete:
-        stale = machine.interfaces.exclude(mac_address__in=list(reported))
-        stale.exclude(pk=boot.pk if boot else None).delete()
-    rows = {row.mac_address: row for row in machine.interfaces.all()}
+        stale = physical.exclude(mac_address__in=list(reported))
+        interfaces_discard(list(stale.exclude(pk=boot.pk if boot else None)))
+    rows = {row.mac_address: row for row in physical.all()}
     original = {mac: row.name for mac, row in rows.items()}
     # Park every row on a unique name first, so reported names can be swapped or reused.
     for row in rows.values():
@@ -240,6 +245,7 @@ def _enlist_mac(machine: Machine, raw: str) -> str:
         return ""
     if owner is not None:
         return f"mac: {mac} belongs to another machine"
+    count = machine.interfaces.filter(type=InterfaceType.PHYSICAL).count()
     Interface.objects.create(machine=machine, mac_address=mac,
-                             name=_free_name(machine, f"eth{machine.interfaces.count()}"))
+                             name=_free_name(machine, f"eth{count}"))
     return ""

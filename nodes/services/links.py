@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from maasproject.errors import NotPermitted
 from maasproject.permissions import is_admin
 from nodes import lifecycle
-from nodes.choices import EventLevel, LinkMode
+from nodes.choices import EventLevel, InterfaceType, LinkMode
 from nodes.choices import NodeStatus as S
 from nodes.models import Interface, InterfaceLink, Machine
 from nodes.services.errors import LinksNotEditable
@@ -24,6 +24,8 @@ LINKS_EDITABLE = (S.NEW, S.READY, S.ALLOCATED, S.BROKEN, S.FAILED_COMMISSIONING,
                   S.FAILED_ENTERING_RESCUE_MODE, S.FAILED_EXITING_RESCUE_MODE, S.FAILED_TESTING)
 # Which links may carry the default gateway (MAAS's rule for link_subnet's default_gateway).
 GATEWAY_MODES = (LinkMode.AUTO, LinkMode.STATIC)
+# Interfaces whose parents give up their own links (as in MAAS): a bond's members, a bridge's port.
+AGGREGATES = (InterfaceType.BOND, InterfaceType.BRIDGE)
 # The address type of each addressed mode: STATIC keeps its address across releases.
 ALLOC_TYPES = {LinkMode.AUTO: IPAddressAllocType.AUTO, LinkMode.STATIC: IPAddressAllocType.STICKY}
 
@@ -37,15 +39,16 @@ def link_mode(value) -> str:
     return mode
 
 
-def _locked(machine_id: int, user) -> Machine:
-    """Lock the machine (serialising link changes with deploy and release), check who and when."""
+def machine_lock_network(machine_id: int, user, what: str = "network links") -> Machine:
+    """Lock the machine (serialising network changes with deploy and release), check who (an
+    admin or its owner) and when (LINKS_EDITABLE): NotPermitted (403), LinksNotEditable (409)."""
     machine = Machine.objects.select_for_update().get(pk=machine_id)
     if user is not None and not is_admin(user) and not may_run(
             lifecycle.OWNER, owns=machine.owner_id == user.pk, unowned=False):
-        raise NotPermitted(f"You do not have permission to change the network links of machine "
+        raise NotPermitted(f"You do not have permission to change the {what} of machine "
                            f"{machine.system_id}.")
     if machine.status not in LINKS_EDITABLE:
-        raise LinksNotEditable(machine, [S(status).label for status in LINKS_EDITABLE])
+        raise LinksNotEditable(machine, [S(status).label for status in LINKS_EDITABLE], what)
     return machine
 
 
@@ -67,8 +70,15 @@ def _check_link(interface: Interface, mode: str, subnet: Subnet | None, ip_addre
     """The rules a new link must meet, all reported at once as field errors."""
     errors: dict[str, list[str]] = {}
     existing = list(interface.links.all())
+    aggregate = interface.children.filter(type__in=AGGREGATES).first()
+    if aggregate is not None:
+        errors["__all__"] = [f"Interface {interface.name} is part of {aggregate.type} "
+                             f"{aggregate.name}: link {aggregate.name} instead."]
     if subnet is None and mode != LinkMode.LINK_UP:
         errors["subnet"] = ["This field is required for AUTO, DHCP and STATIC links."]
+    elif subnet is not None and interface.type == InterfaceType.VLAN and \
+            subnet.vlan_id != interface.vlan_id:
+        errors["subnet"] = [f"Subnet {subnet.cidr} is not on the VLAN of {interface.name}."]
     elif subnet is not None and any(link.subnet_id == subnet.pk for link in existing):
         errors["subnet"] = [f"Interface {interface.name} is already linked to subnet "
                             f"{subnet.cidr}."]
@@ -116,7 +126,7 @@ def interface_link_subnet(interface: Interface, user, *, mode: str, subnet: Subn
     """Link an interface to a subnet; STATIC gets its address now (`ip_address`, checked, or
     the lowest free one), AUTO at deploy. A LINK_UP link gives way to any other."""
     mode = link_mode(mode)
-    machine = _locked(interface.machine_id, user)
+    machine = machine_lock_network(interface.machine_id, user)
     interface = Interface.objects.get(pk=interface.pk)
     _check_link(interface, mode, subnet, ip_address, default_gateway)
     interface.links.filter(mode=LinkMode.LINK_UP).delete()
@@ -146,7 +156,7 @@ def _give_address(link: InterfaceLink, ip: str | None = None) -> str:
 @transaction.atomic
 def interface_unlink_subnet(interface: Interface, user, link_id: int) -> Interface:
     """Remove one link of an interface, freeing its address (a gateway on it is cleared)."""
-    machine = _locked(interface.machine_id, user)
+    machine = machine_lock_network(interface.machine_id, user)
     link = InterfaceLink.objects.filter(pk=link_id, interface_id=interface.pk).select_related(
         "subnet").first()
     if link is None:
@@ -161,7 +171,7 @@ def interface_unlink_subnet(interface: Interface, user, link_id: int) -> Interfa
 @transaction.atomic
 def interface_disconnect(interface: Interface, user) -> Interface:
     """Remove every link of an interface (their addresses freed) and take it off its VLAN."""
-    machine = _locked(interface.machine_id, user)
+    machine = machine_lock_network(interface.machine_id, user)
     freed = links_discard(InterfaceLink.objects.filter(interface_id=interface.pk))
     interface = Interface.objects.get(pk=interface.pk)
     interface.vlan = None
@@ -176,7 +186,7 @@ def machine_set_default_gateway(machine: Machine, user, link_id: int | None = No
                                 interface: Interface | None = None) -> InterfaceLink:
     """Route the machine's IPv4 default through a link's subnet gateway: the link `link_id`, or
     without it the only one that can be (of `interface`, when given)."""
-    machine = _locked(machine.pk, user)
+    machine = machine_lock_network(machine.pk, user)
     links = InterfaceLink.objects.filter(interface__machine=machine).select_related(
         "subnet", "interface").order_by("id")
     if interface is not None:

@@ -8,7 +8,7 @@ from django.db import transaction
 from maasproject.permissions import require_admin
 from nodes.models import BlockDevice, Interface, Machine, Tag
 from nodes.services.events import event_record
-from nodes.services.links import links_discard
+from nodes.services.interfaces import interfaces_discard
 from power.services.bmcs import bmc_delete_if_unused
 from power.services.parameters import machine_set_power
 
@@ -137,8 +137,10 @@ def interface_create(machine: Machine, user, **fields) -> Interface:
 @transaction.atomic
 def interface_delete(interface: Interface, user) -> None:
     require_admin(user, "remove interfaces")
-    links_discard(interface.links.all())  # their addresses would outlive them
-    _part_delete(interface, user, "interface", _describe_interface)
+    event_record(machine=interface.machine, type="interface_removed", user=user,
+                 description=_describe_interface(interface))
+    # With its links (their addresses would outlive them) and the interfaces left parentless.
+    interfaces_discard([interface])
 
 
 @transaction.atomic

@@ -4,6 +4,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from nodes.models import Interface
 from tests.factories import (
     InterfaceFactory,
     IPRangeFactory,
@@ -120,3 +121,14 @@ def test_etag_and_304(racks, vlan):
     changed = client.get("/api/v1/rack/config/", HTTP_IF_NONE_MATCH=etag)
     assert changed.status_code == 200 and changed["ETag"] != etag
     assert len(changed.json()["dhcp"]["subnets"]) == 2
+
+
+def test_a_bonds_address_is_reserved_for_the_mac_it_shows(racks, vlan):
+    heartbeat(racks["primary"])
+    eth = InterfaceFactory(mac_address="52:54:00:12:34:57", machine__hostname="node2")
+    bond = Interface.objects.create(machine=eth.machine, name="bond0", type="bond", vlan=vlan)
+    bond.parents.add(eth)
+    StaticIPAddressFactory(subnet=vlan.subnets.get(), ip="10.0.0.30", interface=bond)
+    hosts = config(racks["primary"])["dhcp"]["hosts"]
+    assert {"mac": "52:54:00:12:34:57", "ip": "10.0.0.30", "hostname": "node2",
+            "system_id": eth.machine.system_id} in hosts

@@ -159,9 +159,12 @@ def _subnet_config(subnet: Subnet) -> dict:
 
 def _hosts(subnets: list[Subnet]) -> list[dict]:
     addresses = StaticIPAddress.objects.filter(subnet__in=subnets, interface__isnull=False)
-    rows = [{"mac": a.interface.mac_address, "ip": a.ip, "hostname": a.interface.machine.hostname,
+    # A bond's, bridge's or VLAN interface's address is reserved for the MAC it shows.
+    rows = [{"mac": a.interface.effective_mac_address, "ip": a.ip,
+             "hostname": a.interface.machine.hostname,
              "system_id": a.interface.machine.system_id}
             for a in addresses.select_related("interface__machine")]
+    rows = [row for row in rows if row["mac"]]
     return sorted(rows, key=lambda row: netaddr.IPAddress(row["ip"]))
 
 

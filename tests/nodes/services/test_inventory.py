@@ -3,14 +3,21 @@ import pytest
 
 from nodes.choices import EventLevel, NodeStatus
 from nodes.models import BlockDevice, Event, Interface, Machine, Script
+from nodes.services.interfaces import (
+    interface_create_bond,
+    interface_create_bridge,
+    interface_create_vlan,
+)
 from nodes.services.inventory import inventory_apply, inventory_apply_enlistment
 from tests.factories import (
+    AdminFactory,
     BlockDeviceFactory,
     InterfaceFactory,
     MachineFactory,
     ScriptFactory,
     ScriptResultFactory,
     ScriptSetFactory,
+    VLANFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -94,6 +101,28 @@ def test_network_matches_by_mac_and_keeps_the_boot_interface(machine):
     apply(machine, "20-network", "name=ens5\tmac=52:54:00:00:00:03\tspeed=0\tlink=up\n")
     names = dict(Interface.objects.filter(machine=machine).values_list("mac_address", "name"))
     assert names == {"52:54:00:00:00:01": "eth1", "52:54:00:00:00:03": "ens5"}
+
+
+def test_network_replaces_physical_interfaces_only_and_drops_the_parentless(machine):
+    admin, untagged = AdminFactory(), VLANFactory(vid=0)
+    nics = [InterfaceFactory(machine=machine, name=f"eth{index}", vlan=untagged,
+                             mac_address=f"52:54:00:00:01:0{index}") for index in range(3)]
+    Machine.objects.filter(pk=machine.pk).update(status=NodeStatus.READY)
+    bond = interface_create_bond(machine.pk, admin, parents=[nics[1].pk, nics[2].pk])
+    interface_create_bridge(machine.pk, admin, parent=[bond.pk])
+    interface_create_vlan(machine.pk, admin, parent=[nics[0].pk],
+                          vlan=VLANFactory(fabric=untagged.fabric, vid=100))
+    Machine.objects.filter(pk=machine.pk).update(status=NodeStatus.COMMISSIONING)
+    for _ in range(2):  # eth2 is gone; twice: nothing doubles
+        apply(machine, "20-network", "name=eth0\tmac=52:54:00:00:01:00\tspeed=0\tlink=up\n"
+                                     "name=eth1\tmac=52:54:00:00:01:01\tspeed=0\tlink=up\n")
+    rows = dict(Interface.objects.filter(machine=machine).values_list("name", "type"))
+    assert rows == {"eth0": "physical", "eth1": "physical", "bond0": "bond", "br0": "bridge",
+                    "eth0.100": "vlan"}
+    assert [p.name for p in Interface.objects.get(name="bond0").parents.all()] == ["eth1"]
+    apply(machine, "20-network", "name=eth0\tmac=52:54:00:00:01:00\tspeed=0\tlink=up\n")
+    rows = dict(Interface.objects.filter(machine=machine).values_list("name", "type"))
+    assert rows == {"eth0": "physical", "eth0.100": "vlan"}  # bond0 and br0 went with eth1
 
 
 def test_network_never_takes_another_machines_mac(machine):

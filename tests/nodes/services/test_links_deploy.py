@@ -6,8 +6,10 @@ from nodes.choices import NodeStatus
 from nodes.models import Event, InterfaceLink, Machine, ScriptSet
 from nodes.services import links as svc
 from nodes.services.actions import machine_abort, machine_deploy, machine_release
+from nodes.services.interfaces import interface_create_bond
 from nodes.services.lifecycle import machine_finish
 from tests.factories import (
+    AdminFactory,
     InterfaceFactory,
     IPRangeFactory,
     MachineFactory,
@@ -136,3 +138,16 @@ def test_subnet_free_ip(cidr, gateway, ranges, taken, expected):
     for ip in taken:
         StaticIPAddressFactory(subnet=subnet, ip=ip)
     assert subnet_free_ip(subnet) == expected
+
+
+def test_deploy_gives_a_bonds_auto_link_its_address(owner):
+    subnet = SubnetFactory(cidr="10.42.0.0/24", gateway_ip="10.42.0.1")
+    machine = MachineFactory(status=NodeStatus.ALLOCATED, owner=owner, power_type="ipmi")
+    eth0, eth1 = (InterfaceFactory(machine=machine, vlan=subnet.vlan) for _ in range(2))
+    bond = interface_create_bond(machine.pk, AdminFactory(), parents=[eth0.pk, eth1.pk])
+    svc.interface_link_subnet(bond, owner, mode="AUTO", subnet=subnet)
+    machine_deploy(machine.system_id, owner)
+    static = StaticIPAddress.objects.get(interface=bond)
+    assert (static.ip, static.alloc_type) == ("10.42.0.2", "auto")
+    assert addresses(machine) == [("auto", "10.42.0.2")]
+    assert "bond0 10.42.0.2" in Event.objects.get(machine=machine, type="ip_assigned").description
