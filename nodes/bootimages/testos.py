@@ -9,6 +9,9 @@ differs (testos_init.sh, which shares common.sh with the ephemeral init). root.i
     1 MiB ...      partition 1, FAT32 labelled METALOS, made with mkfs.fat on a partition image:
                    ldlinux.sys + ldlinux.c32 (`syslinux --install`, through mtools),
                    syslinux.cfg (serial console), vmlinuz, initrd.gz (the root filesystem);
+                   for UEFI, the removable-media path EFI/BOOT/: BOOTX64.EFI (Debian's shim,
+                   signed by Microsoft), grubx64.efi (Debian's signed GRUB) and the grub.cfg
+                   it reads beside it, so the disk boots with Secure Boot on too;
                    the deploy runner adds metal.cfg (write_metal_cfg.sh)
 
 Then root.img.gz, root.img.zst (when zstd is installed), the same OS as a root tarball,
@@ -30,9 +33,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nodes.bootimages import builder, formats
-from nodes.bootimages.debs import BuildError, Package, Progress, download, run
+from nodes.bootimages.debs import (
+    BuildError,
+    Package,
+    Progress,
+    candidate,
+    download,
+    run,
+    unpack,
+)
 
-TESTOS_VERSION = "2"
+TESTOS_VERSION = "3"
 OS_NAME, SERIES, ARCHITECTURE = "metal-test", "1", "amd64/generic"
 TITLE = "metal test OS (busybox, boots from disk, reports deployed)"
 INIT_TEMPLATE = builder.HERE / "testos_init.sh"
@@ -53,6 +64,21 @@ LABEL metal
   LINUX /vmlinuz
   INITRD /initrd.gz
   APPEND console=tty0 console=ttyS0,115200
+"""
+# The signed UEFI loaders on the disk: (path on the partition, package, file in the package).
+# Shim started from the removable path loads grubx64.efi beside it; that GRUB reads
+# $cmdpath/grub.cfg when its built-in prefix (/EFI/debian) is absent.
+DISK_LOADERS = (
+    ("EFI/BOOT/BOOTX64.EFI", "shim-signed", "usr/lib/shim/shimx64.efi.signed"),
+    ("EFI/BOOT/grubx64.efi", "grub-efi-amd64-signed",
+     "usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed"),
+)
+GRUB_CFG = """\
+set timeout=0
+menuentry "metal test OS" {
+    linux /vmlinuz console=tty0 console=ttyS0,115200
+    initrd /initrd.gz
+}
 """
 
 
@@ -103,7 +129,7 @@ def make_stamp(packages: Iterable[Package], flavour: str, output_dir: Path,
     stamp = builder.make_stamp(packages, flavour, output_dir)
     stamp.update(testos_version=TESTOS_VERSION, templates_sha256=builder.template_hash(
         INIT_TEMPLATE), host_packages=host_versions(), formats=image_formats,
-        syslinux_cfg=SYSLINUX_CFG)
+        syslinux_cfg=SYSLINUX_CFG, grub_cfg=GRUB_CFG)
     return stamp
 
 
@@ -117,7 +143,7 @@ def build(output_dir: Path, flavour: str = "cloud", cache_dir: Path | None = Non
     outs = outputs(output_dir, zstd=shutil.which("zstd") is not None)
     sums = image_dir(output_dir) / "SHA256SUMS"
     progress(f"resolving packages ({flavour} kernel)")
-    packages = builder.resolve_packages(flavour)
+    packages = builder.resolve_packages(flavour) + loader_packages()
     for package in packages:
         progress(f"  {package.name} {package.version}")
     stamp = make_stamp(packages, flavour, output_dir, list(outs))
@@ -143,17 +169,41 @@ def assemble(debs: list[Path], stamp: dict, work: Path, outs: dict[str, Path],
     version."""
     init_text = INIT_TEMPLATE.read_text().replace("@BUILD_ID@", builder.build_id(stamp))
     initrd = work / "initrd.gz"
-    vmlinuz, version, _ = builder.make_initrd(debs, work, init_text, initrd, progress)
-    config = work / "syslinux.cfg"
+    loaders = {deb for deb in debs if deb.name.startswith(
+        tuple(f"{name}_" for name in LOADER_PACKAGES))}
+    vmlinuz, version, _ = builder.make_initrd([d for d in debs if d not in loaders], work,
+                                              init_text, initrd, progress)
+    config, grub_cfg = work / "syslinux.cfg", work / "grub.cfg"
     config.write_text(SYSLINUX_CFG)
+    grub_cfg.write_text(GRUB_CFG)
     partition, disk = work / "partition.img", work / "disk.img"
-    make_partition(partition, {"vmlinuz": vmlinuz, "initrd.gz": initrd, "syslinux.cfg": config},
-                   progress)
+    make_partition(partition, {"vmlinuz": vmlinuz, "initrd.gz": initrd, "syslinux.cfg": config,
+                               **uefi_files(loaders, work / "loaders"),
+                               "EFI/BOOT/grub.cfg": grub_cfg}, progress)
     make_disk(partition, disk, progress)
     tarball = work / "root.tar.gz"
     make_root_tarball(tarball, vmlinuz, initrd, version)
     publish(disk, tarball, outs, progress)
     return version
+
+
+LOADER_PACKAGES = tuple(dict.fromkeys(package for _, package, _ in DISK_LOADERS))
+
+
+def loader_packages() -> list[Package]:
+    """The packages of the disk's UEFI loaders, at this host's candidate versions."""
+    return [candidate(name)[0] for name in LOADER_PACKAGES]
+
+
+def uefi_files(debs: Iterable[Path], work: Path) -> dict[str, Path]:
+    """{path on the partition: unpacked file} of DISK_LOADERS from their .debs."""
+    for deb in debs:
+        unpack(deb, work)
+    files = {target: work / member for target, _, member in DISK_LOADERS}
+    missing = [str(path) for path in files.values() if not path.is_file()]
+    if missing:
+        raise BuildError(f"the UEFI loader packages lack {', '.join(missing)}")
+    return files
 
 
 def partition_size(files: Iterable[Path]) -> int:
@@ -172,9 +222,17 @@ def make_partition(partition: Path, files: dict[str, Path], progress: Progress) 
                  "-h", str(PART_START), str(partition)])
     progress("installing syslinux (ldlinux.sys, ldlinux.c32)")
     run(["syslinux", "--install", str(partition)])
+    for directory in sorted({parent for name in files for parent in _parents(name)}):
+        run(["mmd", "-i", str(partition), f"::{directory}"])
     for name, source in files.items():
         progress(f"  copying {name} ({Path(source).stat().st_size} bytes)")
         run(["mcopy", "-i", str(partition), str(source), f"::{name}"])
+
+
+def _parents(name: str) -> list[str]:
+    """The directories above a path on the partition, outermost first: EFI, EFI/BOOT."""
+    parts = name.split("/")[:-1]
+    return ["/".join(parts[:index]) for index in range(1, len(parts) + 1)]
 
 
 def make_disk(partition: Path, disk: Path, progress: Progress) -> None:

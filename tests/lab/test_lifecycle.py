@@ -97,16 +97,22 @@ def user_data(marker: str) -> str:
     return f"#!/bin/sh\necho {marker}\n"
 
 
+# What the region's local-boot answer prints: pxelinux's on BIOS, GRUB's menu entry on UEFI.
+LOCAL_BOOT_LINES = {"bios": "Booting from the local disk (lab-cycle)",
+                    "uefi": "Booting `Local disk (lab-cycle)'"}
+
+
 def check_deployed(lab, vm, system_id: str, marker: str, console_mark: int, since) -> None:
     """The runner wrote the image and rebooted; the next netboot was answered "boot local"
     and the test OS came up from the disk, ran the user data (the marker on the console and in
     the region) and reported; netboot off, the token revoked."""
+    local_boot = LOCAL_BOOT_LINES["bios" if vm.firmware == "bios" else "uefi"]
     console = vm.console_plain(console_mark)
     for line in ("metal: pass 1: sha256 ok", "MiB written to /dev/vda, sha256 ok",
                  "metal: image written", "metal: deployment over: reboot"):
         assert line in console, line
     after = console[console.index("metal: deployment over: reboot"):]
-    for line in ("Booting from the local disk (lab-cycle)", "metal-os: init started",
+    for line in (local_boot, "metal-os: init started",
                  "metal-os: metal.cfg on /dev/vda1", f"metal-os: user data: {marker}",
                  "metal-os: reported deployed"):
         assert line in after, line

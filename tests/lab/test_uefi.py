@@ -1,60 +1,101 @@
-"""UEFI with Secure Boot on, end to end: an OVMF VM (Microsoft's keys enrolled) netboots through
-our DHCP and TFTP into Debian's signed shim, Debian's signed network GRUB with the per-MAC config
-bootsvc renders, and the signed ephemeral kernel over HTTP, then commissions to Ready; the region
-records the firmware from DHCP option 93 and Secure Boot's state from inside the environment."""
+"""UEFI with Secure Boot on, end to end, on one OVMF VM (Microsoft's keys enrolled):
+
+commission: the VM netboots through our DHCP and TFTP into Debian's signed shim, Debian's signed
+network GRUB with the per-MAC config bootsvc renders, and the signed ephemeral kernel, and
+commissions to Ready; the region records the firmware from DHCP option 93 and Secure Boot's
+state from inside the environment → deploy the test OS: the deploy runner writes the image, the
+next netboot is answered with GRUB's local boot, which chainloads the shim on the disk's EFI
+system partition, and the test OS boots from disk with Secure Boot on and reports → Deployed →
+rescue mode and back → release with quick erase → Ready.
+"""
+import secrets
 import time
 
 import pytest
 
 from lab.api import Api
-from nodes.services.bootresources import boot_resource_register_ephemeral
-from tests.factories import AdminFactory, make_api_key
-from tests.lab.helpers import build_boot_images, serve_lab_network
-from tests.lab.test_commissioning import (
-    check_builtins_passed,
-    create_ipmi_machine,
-    events,
-    machine,
-    output,
+from tests.factories import AdminFactory, UserFactory, make_api_key
+from tests.lab.helpers import (
+    WAIT,
+    build_boot_images,
+    decoy,
+    register_boot_images,
+    serve_lab_network,
+    timeline_text,
     wait_for_status,
 )
-from tests.processes import wait_until
+from tests.lab.test_commissioning import check_builtins_passed, output
+from tests.lab.test_lifecycle import (
+    add_machine,
+    deploy,
+    release_with_quick_erase,
+    wait_powered_off,
+)
 
 pytestmark = [
     pytest.mark.lab(vms=1, racks=1, memory=768, firmware="uefi-secureboot"),
     pytest.mark.integration,
     pytest.mark.django_db(transaction=True),
 ]
-WAIT = 600  # TCG with SMM emulation: slower than SeaBIOS
+SECURE_BOOT_ON = "secureboot: Secure boot enabled"  # the kernel, verified through shim
 
 
 @pytest.fixture
-def region(lab) -> Api:
-    ephemeral, _ = build_boot_images(lab.boot_resources_dir)
-    boot_resource_register_ephemeral(ephemeral.kernel, ephemeral.initrd, series="bookworm")
+def region(lab) -> dict:
+    """As test_lifecycle's: images registered, DHCP on the lab's VLAN, lab-zone and lab-tag,
+    a smaller Ready decoy; an admin's and a user's API clients."""
+    ephemeral, deployable = build_boot_images(lab.boot_resources_dir, test_os=True)
+    register_boot_images(ephemeral, deployable)
     serve_lab_network(lab, allow_enlistment=False)
-    return Api(f"http://127.0.0.1:{lab.config.region_port}", make_api_key(AdminFactory()))
+    base = f"http://127.0.0.1:{lab.config.region_port}"
+    admin = Api(base, make_api_key(AdminFactory()))
+    admin.post("zones/", {"name": "lab-zone"})
+    admin.post("tags/", {"name": "lab-tag"})
+    decoy()
+    return {"admin": admin, "user": Api(base, make_api_key(UserFactory()))}
 
 
-def test_secure_boot_vm_commissions_through_shim_grub_and_the_signed_kernel(lab, region):
-    vm = lab.vms[0]
-    system_id = create_ipmi_machine(region, vm, "lab-uefi")
-    started = time.monotonic()
-    region.post(f"machines/{system_id}/commission/")
-    ready = wait_for_status(region, lab, system_id, "Ready")
-    print(f"\nUEFI Secure Boot VM commissioned in {time.monotonic() - started:.0f}s")
-
-    firmware = output(region, system_id, "30-firmware")
+def commission(lab, admin: Api, vm, system_id: str) -> None:
+    """Commission through shim → GRUB → the signed kernel; firmware and Secure Boot recorded."""
+    admin.post(f"machines/{system_id}/commission/")
+    ready = wait_for_status(admin, lab, system_id, "Ready", ("Commissioning",), WAIT)
+    firmware = output(admin, system_id, "30-firmware")
     assert (ready["firmware"], ready["secure_boot"]) == ("uefi", True), firmware
-    check_builtins_passed(region, system_id)
+    check_builtins_passed(admin, system_id)
     console = vm.console_plain()
-    assert "UEFI PXEv4" in console  # OVMF's own PXE client, no iPXE ROM
-    assert "secureboot: Secure boot enabled" in console  # the kernel, verified through shim
-    timeline = events(region, system_id)
-    files = [text for kind, text in timeline if kind == "tftp_file"]
+    assert "UEFI PXEv4" in console and SECURE_BOOT_ON in console  # OVMF's own PXE, no iPXE
+    timeline = timeline_text(system_id)
     for name in ("bootx64.efi", "grubx64.efi", "grub/grub.cfg"):
-        assert any(name in text for text in files), (name, files)
-    assert any(kind == "dhcp_discover" and "(uefi)" in text for kind, text in timeline)
-    assert ("inventory_firmware", "boots UEFI, Secure Boot on") in timeline, timeline
-    wait_until(lambda: machine(region, system_id)["power_state"] == "off", WAIT,
-               lambda: f"{events(region, system_id)}\n{lab.logs_tail()}")
+        assert f"TFTP {name}" in timeline or name in timeline, (name, timeline)
+    assert "DHCPDISCOVER (uefi)" in timeline and "boots UEFI, Secure Boot on" in timeline
+    wait_powered_off(admin, lab, vm, system_id)
+
+
+def rescue_and_back(lab, region: dict, system_id: str) -> None:
+    """Rescue mode boots the ephemeral environment again (the EFI chain); exit: Deployed."""
+    api = region["user"]
+    assert api.post(f"machines/{system_id}/rescue-mode/")["status_name"] == (
+        "Entering rescue mode")
+    wait_for_status(api, lab, system_id, "Rescue mode", ("Entering rescue mode",), WAIT)
+    assert api.post(f"machines/{system_id}/exit-rescue-mode/")["status_name"] == (
+        "Exiting rescue mode")
+    wait_for_status(api, lab, system_id, "Deployed", ("Exiting rescue mode",), WAIT)
+
+
+def test_secure_boot_vm_commissions_deploys_rescues_and_releases(lab, region):
+    vm, admin = lab.vms[0], region["admin"]
+    system_id = add_machine(admin, vm)
+    seconds, started = {}, time.monotonic()
+    commission(lab, admin, vm, system_id)
+    seconds["commission"] = time.monotonic() - started
+
+    mark = vm.console_size()
+    seconds["deploy"] = deploy(lab, region, system_id, f"MARKER-{secrets.token_hex(4)}")
+    after = vm.console_plain(mark)
+    assert after.count(SECURE_BOOT_ON) >= 2, after[-3000:]  # the ephemeral kernel, then the disk's
+    started = time.monotonic()
+    rescue_and_back(lab, region, system_id)
+    seconds["rescue and back"] = time.monotonic() - started
+    seconds["release with quick erase"] = release_with_quick_erase(lab, region, system_id)
+    print("\nUEFI Secure Boot: " + ", ".join(f"{stage} {value:.0f}s"
+                                            for stage, value in seconds.items()))

@@ -27,6 +27,7 @@ PACKAGES = [Package("linux-image-6.1.0-9-cloud-amd64", "6.1.1-1"),
             Package("busybox-static", "1:1.35")]
 DISK_TOOLS = ("mkfs.fat", "syslinux", "mcopy", "mdir", "sfdisk")
 BOOT_FILES = ("initrd.gz", "ldlinux.c32", "ldlinux.sys", "syslinux.cfg", "vmlinuz")
+UEFI_FILES = ("EFI/BOOT/BOOTX64.EFI", "EFI/BOOT/grub.cfg", "EFI/BOOT/grubx64.efi")
 
 
 
@@ -55,11 +56,15 @@ def partition_table(disk: Path) -> list[dict]:
     return entries
 
 
-def partition_files(disk: Path, offset: int) -> list[str]:
-    """Names in the root dir of the FAT partition at offset (bytes), through mtools."""
-    listing = subprocess.run(["mdir", "-a", "-b", "-i", f"{disk}@@{offset}", "::"],
+def partition_files(disk: Path, offset: int, directory: str = "") -> list[str]:
+    """Paths of the files of the FAT partition at offset (bytes), through mtools."""
+    listing = subprocess.run(["mdir", "-a", "-b", "-i", f"{disk}@@{offset}", f"::{directory}"],
                              capture_output=True, text=True, check=True).stdout
-    return sorted(line.removeprefix("::/") for line in listing.split())
+    names = []
+    for line in listing.split():
+        name = line.removeprefix("::/")
+        names += partition_files(disk, offset, name) if name.endswith("/") else [name]
+    return sorted(names)
 
 
 def partition_file(disk: Path, offset: int, name: str) -> bytes:
@@ -107,6 +112,17 @@ def fake_packages(tmp_path, monkeypatch):
     monkeypatch.setattr(builder, "resolve_packages", lambda flavour: PACKAGES)
     monkeypatch.setattr(testos, "download", lambda package, cache, progress: Path("/x.deb"))
     monkeypatch.setattr(builder, "make_initrd", fake_make_initrd)
+    monkeypatch.setattr(testos, "loader_packages", lambda: [])
+
+    def fake_uefi_files(debs, work):
+        work.mkdir(parents=True, exist_ok=True)
+        files = {}
+        for target, _, _ in testos.DISK_LOADERS:
+            files[target] = work / Path(target).name
+            files[target].write_bytes(b"MZ fake " + target.encode())
+        return files
+
+    monkeypatch.setattr(testos, "uefi_files", fake_uefi_files)
 
 
 def test_disk_is_mbr_with_one_bootable_fat32_partition_holding_loader_kernel_and_init(
@@ -117,8 +133,11 @@ def test_disk_is_mbr_with_one_bootable_fat32_partition_holding_loader_kernel_and
     raw = result.images[formats.RAW]
     assert raw == tmp_path / "out/images/deployable/amd64/generic/1/root.img"
     _, files = check_layout(raw)
-    assert sorted(files) == sorted(BOOT_FILES)
+    assert sorted(files) == sorted(BOOT_FILES + UEFI_FILES)
     assert b"LINUX /vmlinuz" in files["syslinux.cfg"] and b"console=ttyS0" in files["syslinux.cfg"]
+    # UEFI: shim on the removable path, GRUB beside it, and the config that GRUB reads there.
+    assert files["EFI/BOOT/BOOTX64.EFI"] == b"MZ fake EFI/BOOT/BOOTX64.EFI"
+    assert b"linux /vmlinuz console=tty0 console=ttyS0" in files["EFI/BOOT/grub.cfg"]
     assert files["vmlinuz"] == b"fake kernel" * 1000
     entries = initrd_entries(files["initrd.gz"])
     assert entries["init"]["data"].startswith(b"#!/bin/busybox sh")
@@ -316,6 +335,8 @@ def test_real_build_shows_progress_has_the_layout_and_a_second_run_does_nothing(
     raw = testos.image_dir(out) / "root.img"
     _, files = check_layout(raw)
     assert files["vmlinuz"][0x202:0x206] == b"HdrS"  # a bzImage
+    for loader in ("EFI/BOOT/BOOTX64.EFI", "EFI/BOOT/grubx64.efi"):  # Debian's signed PE files
+        assert files[loader][:2] == b"MZ" and b"Debian" in files[loader], loader
     entries = initrd_entries(files["initrd.gz"])
     assert b"SAY_PREFIX=metal-os" in entries["init"]["data"]
     assert any(name.endswith("/virtio_net.ko") for name in entries)
