@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
 from bootsvc import bootconfig
-from bootsvc.tftp import normalise_name, served_path
+from bootsvc.tftp import GRUB_MAC, normalise_name, served_path
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,12 @@ class BootHttpHandler(BaseHTTPRequestHandler):
                 self._send_text(HTTPStatus.OK, bootconfig.render_ipxe_bootstrap(self._base()), head,
                                 event={"path": name})
             elif m := _IPXE_MAC.match(name):
-                self._serve_script(name, m.group(1), head)
+                self._serve_config("ipxe", name, m.group(1), head)
+            elif name == "grub/grub.cfg":  # GRUB booted over UEFI HTTP boot asks here
+                self._send_text(HTTPStatus.OK, bootconfig.render_grub_bootstrap(), head,
+                                event={"path": name})
+            elif m := GRUB_MAC.match(name):
+                self._serve_config("grub", name, m.group(1), head)
             else:
                 self._serve_file(name, head)
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
@@ -138,13 +143,13 @@ class BootHttpHandler(BaseHTTPRequestHandler):
         host = self.server.http_host or self.connection.getsockname()[0]
         return bootconfig.http_base(host, self.server.server_address[1])
 
-    def _serve_script(self, name: str, raw_mac: str, head: bool) -> None:
+    def _serve_config(self, loader: str, name: str, raw_mac: str, head: bool) -> None:
         mac = bootconfig.normalise_mac(raw_mac)
         if mac is None:
             self._send_text(HTTPStatus.NOT_FOUND, "not a MAC address\n", head)
             return
         try:
-            script = bootconfig.render_ipxe(self.server.decide(mac), self._base())
+            script = bootconfig.render(loader, self.server.decide(mac), self._base())
         except Exception:  # noqa: BLE001 - no decision: tell iPXE, keep serving
             log.exception("HTTP boot: cannot render %s", name)
             self._send_text(HTTPStatus.SERVICE_UNAVAILABLE, "no boot decision\n", head)

@@ -30,7 +30,7 @@ MAX_BLKSIZE = 65464  # RFC 2348: larger blocks do not fit a UDP datagram
 ERR_NOT_FOUND, ERR_ACCESS, ERR_ILLEGAL, ERR_UNKNOWN_TID = 1, 2, 4, 5
 _MAC = r"[0-9A-Fa-f]{2}(?:[:-]?[0-9A-Fa-f]{2}){5}"
 _PXELINUX_MAC = re.compile(rf"^pxelinux\.cfg/01-({_MAC})$")
-_GRUB_MAC = re.compile(rf"^grub/grub\.cfg-(?:01-)?({_MAC})$")
+GRUB_MAC = re.compile(rf"^grub/grub\.cfg-(?:01-)?({_MAC})$")
 
 
 @dataclass
@@ -335,7 +335,7 @@ class BootTftpServer(TftpServer):
             loader, mac = "pxelinux", bootconfig.normalise_mac(m.group(1))
         elif name == "pxelinux.cfg/default":
             loader = "pxelinux"
-        elif m := _GRUB_MAC.match(name):
+        elif m := GRUB_MAC.match(name):
             loader, mac = "grub", bootconfig.normalise_mac(m.group(1))
         elif name == "grub/grub.cfg":
             return Resolved(name, data=bootconfig.render_grub_bootstrap().encode())

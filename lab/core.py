@@ -45,7 +45,8 @@ class LabConfig:
     vms: int = 1
     racks: int = 1
     memory: int = 512
-    firmware: str = "bios"  # of every VM: bios, uefi or uefi-secureboot (lab.vm.FIRMWARES)
+    # lab.vm.FIRMWARES: of every VM, or one per VM (a tuple).
+    firmware: str | tuple[str, ...] = "bios"
     disk_gib: int = 4
     region_port: int = 5240
     broker_url: str = ""
@@ -77,7 +78,11 @@ class Lab:
                   disk=str(directory / "disk.img"),
                   qmp=str(self.state.runtime_dir / f"vm{index + 1}.qmp"),
                   tap=f"{self.prefix}t{index + 1}", netns=self.bridge_ns,
-                  memory=self.config.memory, firmware=self.config.firmware)
+                  memory=self.config.memory, firmware=self.firmware_of(index))
+
+    def firmware_of(self, index: int) -> str:
+        firmware = self.config.firmware
+        return firmware if isinstance(firmware, str) else firmware[index]
 
     def _rack(self, index: int) -> Rack:
         name = f"{self.config.name}-rack{index + 1}"

@@ -1,5 +1,6 @@
 """Lab VMs: qemu (TCG) with a fixed MAC, a virtio disk, a serial console file and a virtual BMC;
-SeaBIOS ("bios"), or OVMF ("uefi", and "uefi-secureboot" with Microsoft's keys enrolled).
+SeaBIOS ("bios"), or OVMF ("uefi", "uefi-secureboot" with Microsoft's keys enrolled, and
+"uefi-http": Secure Boot off and PXE turned off, so the firmware boots over UEFI HTTP boot).
 
 A VM is off until powered on through its BMC (`lab.vbmc`, qemu backend): the BMC starts qemu
 in the bridge namespace, where its tap is, and stops it over QMP.
@@ -25,7 +26,11 @@ OVMF_DIR = "/usr/share/OVMF"
 # Firmware code and the variable store each VM gets a copy of (Debian's ovmf package): the .ms
 # store enrols Microsoft's UEFI CA, which signed Debian's shim, and turns Secure Boot on.
 OVMF = {"uefi": ("OVMF_CODE_4M.fd", "OVMF_VARS_4M.fd"),
-        "uefi-secureboot": ("OVMF_CODE_4M.secboot.fd", "OVMF_VARS_4M.ms.fd")}
+        "uefi-secureboot": ("OVMF_CODE_4M.secboot.fd", "OVMF_VARS_4M.ms.fd"),
+        "uefi-http": ("OVMF_CODE_4M.fd", "OVMF_VARS_4M.fd")}
+# OVMF's switches (fw_cfg) for its PXE boot options: off, only its HTTP boot options remain.
+NO_PXE = ("-fw_cfg name=opt/org.tianocore/IPv4PXESupport,string=n "
+          "-fw_cfg name=opt/org.tianocore/IPv6PXESupport,string=n")
 FIRMWARES = ("bios", *OVMF)
 
 
@@ -108,6 +113,8 @@ class VM:
         # flash. No option ROM: OVMF's own virtio-net driver and PXE/HTTP boot clients.
         secure = (",smm=on -global driver=cfi.pflash01,property=secure,value=on"
                   if self.firmware == "uefi-secureboot" else "")
+        if self.firmware == "uefi-http":
+            secure += f" {NO_PXE}"
         return (f"{qemu} -name {self.name} -machine q35,accel=tcg{secure} -m {self.memory} "
                 f"-display none -nographic -nodefaults {console} "
                 f"-drive if=pflash,format=raw,unit=0,readonly=on,file={code} "

@@ -218,6 +218,15 @@ def interface_create_bond(machine_id: int, user, *, parents: list[int], name: st
                  params=params)
 
 
+def _one_parent(machine: Machine, parent: list[int], what: str,
+                errors: dict[str, list[str]]) -> list[Interface]:
+    """The parent of a bridge or VLAN interface (a field error unless exactly one)."""
+    found = _parents(machine, parent, "parent", errors)
+    if len(found) != 1 and "parent" not in errors:
+        errors["parent"] = [f"{what} needs exactly one parent."]
+    return found
+
+
 @transaction.atomic
 def interface_create_bridge(machine_id: int, user, *, parent: list[int], name: str = "",
                             mac_address: str | None = None, vlan: VLAN | None = None,
@@ -226,9 +235,7 @@ def interface_create_bridge(machine_id: int, user, *, parent: list[int], name: s
     may stay). The parent's links move to the bridge when it stays on the parent's VLAN."""
     machine = _lock(machine_id, user, admin_only=True)
     errors: dict[str, list[str]] = {}
-    found = _parents(machine, parent, "parent", errors)
-    if len(found) != 1 and "parent" not in errors:
-        errors["parent"] = ["A bridge needs exactly one parent."]
+    found = _one_parent(machine, parent, "A bridge", errors)
     if any(row.type == T.BRIDGE for row in found):
         errors.setdefault("parent", []).append("A bridge cannot be over another bridge.")
     _check_free(found, "parent", errors, but=(T.VLAN,))
@@ -266,9 +273,7 @@ def interface_create_vlan(machine_id: int, user, *, parent: list[int], vlan: VLA
     tagged VLAN of the parent's fabric."""
     machine = _lock(machine_id, user, admin_only=True)
     errors: dict[str, list[str]] = {}
-    found = _parents(machine, parent, "parent", errors)
-    if len(found) != 1 and "parent" not in errors:
-        errors["parent"] = ["A VLAN interface needs exactly one parent."]
+    found = _one_parent(machine, parent, "A VLAN interface", errors)
     if any(row.type == T.VLAN for row in found):
         errors.setdefault("parent", []).append("A VLAN interface cannot be on another one.")
     if any(row.children.filter(type=T.BOND).exists() for row in found):

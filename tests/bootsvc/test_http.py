@@ -93,6 +93,19 @@ def test_per_mac_script(server, form):
     assert event["mac"] == MAC and event["type"] == "http_file"
 
 
+def test_grub_configs_over_http_for_uefi_http_boot(server):
+    _, bootstrap = get(server, "/grub/grub.cfg")
+    assert b"configfile /grub/grub.cfg-${net_default_mac}" in bootstrap
+    _, config = get(server, "/grub/grub.cfg-52:54:00:12:34:56")
+    assert b"linux /images/ephemeral/amd64/linux" in config
+    event = last_event(server)
+    assert (event["mac"], event["path"]) == (MAC, "grub/grub.cfg-52:54:00:12:34:56")
+    _, local = get(server, "/grub/grub.cfg-01-52-54-00-00-00-01")
+    assert b"chainloader" in local
+    resp, _ = get(server, "/grub/grub.cfg-52:54:00:00:00:09")
+    assert resp.status == 503
+
+
 def test_local_script_and_decision_failure(server):
     _, body = get(server, "/ipxe/52-54-00-00-00-01.ipxe")
     assert b"sanboot --no-describe --drive 0x80" in body

@@ -50,9 +50,10 @@ def lab_module(request, django_db_setup, django_db_blocker, tmp_path_factory):
     require_lab()
     marker = request.node.get_closest_marker("lab")
     options = {**DEFAULTS, **(marker.kwargs if marker else {})}
-    reason = firmware_unavailable(options.get("firmware", "bios"))
-    if reason:
-        skip_or_fail(reason)
+    firmware = options.get("firmware", "bios")
+    for reason in map(firmware_unavailable, [firmware] if isinstance(firmware, str) else firmware):
+        if reason:
+            skip_or_fail(reason)
     beat, extra_env = options.pop("beat", False), options.pop("env", {})
     boot_resources = Path(settings.VAR_DIR) / "lab-boot-resources"
     env = process_env(BOOT_RESOURCES_DIR=str(boot_resources), **extra_env)

@@ -65,9 +65,13 @@ def region(lab, boot_images) -> dict:
     """Images registered and synced to the rack, the lab's VLAN with DHCP on its rack, zone
     lab-zone and tag lab-tag (admin API) and a smaller Ready decoy with the tag in another zone.
     Returns an admin's and a user's API clients."""
-    ephemeral, deployable = boot_images
+    return cycle_region(lab, *boot_images)
+
+
+def cycle_region(lab, ephemeral, deployable, allow_enlistment: bool = True) -> dict:
+    """The region fixture's work, for other modules' labs too."""
     register_boot_images(ephemeral, deployable)
-    serve_lab_network(lab)
+    serve_lab_network(lab, allow_enlistment=allow_enlistment)
     base = f"http://127.0.0.1:{lab.config.region_port}"
     admin = Api(base, make_api_key(AdminFactory()))
     admin.post("zones/", {"name": "lab-zone"})

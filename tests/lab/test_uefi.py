@@ -10,30 +10,34 @@ rescue mode and back → release with quick erase → Ready.
 """
 import secrets
 import time
+from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from lab.api import Api
-from tests.factories import AdminFactory, UserFactory, make_api_key
+from nodes.models import Machine
+from nodes.services.bootresources import boot_resource_register_ephemeral
+from tests.factories import AdminFactory, make_api_key
 from tests.lab.helpers import (
     WAIT,
     build_boot_images,
-    decoy,
-    register_boot_images,
     serve_lab_network,
     timeline_text,
     wait_for_status,
 )
-from tests.lab.test_commissioning import check_builtins_passed, output
+from tests.lab.test_commissioning import check_builtins_passed, create_ipmi_machine, output
 from tests.lab.test_lifecycle import (
     add_machine,
+    cycle_region,
     deploy,
     release_with_quick_erase,
     wait_powered_off,
 )
 
 pytestmark = [
-    pytest.mark.lab(vms=1, racks=1, memory=768, firmware="uefi-secureboot"),
+    pytest.mark.lab(vms=2, racks=1, memory=768, firmware=("uefi-secureboot", "uefi-http"),
+                    beat=True, env={"DEADLINE_CHECK_INTERVAL": "2"}),
     pytest.mark.integration,
     pytest.mark.django_db(transaction=True),
 ]
@@ -44,15 +48,8 @@ SECURE_BOOT_ON = "secureboot: Secure boot enabled"  # the kernel, verified throu
 def region(lab) -> dict:
     """As test_lifecycle's: images registered, DHCP on the lab's VLAN, lab-zone and lab-tag,
     a smaller Ready decoy; an admin's and a user's API clients."""
-    ephemeral, deployable = build_boot_images(lab.boot_resources_dir, test_os=True)
-    register_boot_images(ephemeral, deployable)
-    serve_lab_network(lab, allow_enlistment=False)
-    base = f"http://127.0.0.1:{lab.config.region_port}"
-    admin = Api(base, make_api_key(AdminFactory()))
-    admin.post("zones/", {"name": "lab-zone"})
-    admin.post("tags/", {"name": "lab-tag"})
-    decoy()
-    return {"admin": admin, "user": Api(base, make_api_key(UserFactory()))}
+    images = build_boot_images(lab.boot_resources_dir, test_os=True)
+    return cycle_region(lab, *images, allow_enlistment=False)
 
 
 def commission(lab, admin: Api, vm, system_id: str) -> None:
@@ -99,3 +96,55 @@ def test_secure_boot_vm_commissions_deploys_rescues_and_releases(lab, region):
     seconds["release with quick erase"] = release_with_quick_erase(lab, region, system_id)
     print("\nUEFI Secure Boot: " + ", ".join(f"{stage} {value:.0f}s"
                                             for stage, value in seconds.items()))
+
+
+def test_uefi_http_boot_commissions_without_tftp(lab, region):
+    """OVMF with its PXE off (Secure Boot off) boots over UEFI HTTP boot: DHCP names the
+    shim's http:// URL; shim, GRUB, its configs, kernel and initrd all come over HTTP."""
+    vm, admin = lab.vms[1], region["admin"]
+    system_id = create_ipmi_machine(admin, vm, "lab-http-boot")
+    started = time.monotonic()
+    admin.post(f"machines/{system_id}/commission/")
+    ready = wait_for_status(admin, lab, system_id, "Ready", ("Commissioning",), WAIT)
+    print(f"\nUEFI HTTP boot: commissioned in {time.monotonic() - started:.0f}s")
+    assert (ready["firmware"], ready["secure_boot"]) == ("uefi", False), ready
+    console = vm.console_plain()
+    assert "Start HTTP Boot over IPv4" in console and "PXE" not in console
+    timeline = timeline_text(system_id)
+    assert "tftp_file" not in timeline, timeline
+    for name in ("bootx64.efi", "grubx64.efi", "grub/grub.cfg"):
+        assert f"HTTP GET {name}" in timeline, (name, timeline)
+
+
+def tampered_kernel(lab) -> tuple[Path, Path]:
+    """The signed ephemeral kernel with bytes changed past its headers (its signature no longer
+    matches), beside the real initrd, under the lab's boot resources."""
+    ephemeral, _ = build_boot_images(lab.boot_resources_dir)
+    kernel = bytearray(ephemeral.kernel.read_bytes())
+    middle = len(kernel) // 2
+    kernel[middle:middle + 16] = bytes(byte ^ 0xFF for byte in kernel[middle:middle + 16])
+    path = Path(lab.boot_resources_dir) / "images/ephemeral-tampered/amd64/linux"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(kernel))
+    return path, ephemeral.initrd
+
+
+def test_secure_boot_refuses_a_tampered_kernel_and_the_machine_fails_at_its_deadline(lab):
+    """Under Secure Boot, GRUB (through shim) refuses a kernel whose signature does not match:
+    the refusal is on the console, the machine waits in Commissioning, and its deadline (moved
+    to now here: MACHINE_STATUS_TIMEOUT is 30 min) fails it with an event, no hang."""
+    vm = lab.vms[0]
+    kernel, initrd = tampered_kernel(lab)
+    boot_resource_register_ephemeral(kernel, initrd, series="bookworm")
+    serve_lab_network(lab, allow_enlistment=False)
+    admin = Api(f"http://127.0.0.1:{lab.config.region_port}", make_api_key(AdminFactory()))
+    system_id = create_ipmi_machine(admin, vm, "lab-tampered")
+    admin.post(f"machines/{system_id}/commission/")
+    vm.wait_for_console("bad shim signature", timeout=WAIT)
+    assert "metal: init started" not in vm.console_plain()  # the kernel never ran
+    assert admin.get(f"machines/{system_id}/")["status_name"] == "Commissioning"
+    Machine.objects.filter(system_id=system_id).update(status_expires=timezone.now())
+    failed = wait_for_status(admin, lab, system_id, "Failed commissioning", ("Commissioning",),
+                             120)
+    assert failed["error_description"], failed
+    assert "status_expired" in timeline_text(system_id)
