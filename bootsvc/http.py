@@ -111,6 +111,14 @@ class BootHttpHandler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler's signature
         log.debug("%s %s", self.address_string(), format % args)
 
+    def handle_one_request(self) -> None:
+        """A client that drops an idle keep-alive connection (UEFI's HTTP boot does, between
+        files) ends it quietly, not with a traceback in the rack's log."""
+        try:
+            super().handle_one_request()
+        except (ConnectionResetError, BrokenPipeError, TimeoutError):
+            self.close_connection = True
+
     def do_HEAD(self):  # noqa: N802
         self._serve(head=True)
 

@@ -33,7 +33,9 @@ STATUS_NAME = "bootsvc-status.json"
 REPEAT_AFTER = 60.0  # seconds: one miss event per client and file in this window
 ASKED_FOR = 3600.0  # seconds an optional loader a client asked for counts as expected
 # Names boot loaders probe for and may well not find: never a missing boot file.
-PROBES = ("pxelinux.cfg/", "grub/", "autoexec.ipxe")
+# Shim looks beside itself for optional revocation lists and certificates (SBAT, SKU) and
+# boots on without them.
+PROBES = ("pxelinux.cfg/", "grub/", "autoexec.ipxe", "revocations_", "shim_certificate")
 MAX_NAME = 512
 
 

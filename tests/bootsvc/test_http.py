@@ -305,3 +305,20 @@ def test_a_transfer_given_up_is_reset_and_leaves_no_connection_behind(server, ca
     left = subprocess.run(["ss", "-Htan", f"( sport = :{server.port} and dport = :{client_port} )"],
                           capture_output=True, text=True, check=True).stdout
     assert left.strip() == "", left
+
+
+def test_a_keep_alive_connection_the_client_resets_ends_quietly(server, capfd):
+    """UEFI HTTP boot drops its idle keep-alive connection with a reset between files: the
+    server ends it without a traceback and keeps serving."""
+    with socket.socket() as sock:
+        sock.connect(("127.0.0.1", server.port))
+        sock.sendall(b"GET /bootx64.efi HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
+        while len(received) < 5000:  # the whole file, and the server back in its next read
+            received += sock.recv(1 << 16)
+        assert received.startswith(b"HTTP/1.1 200")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    time.sleep(0.3)  # the server's read of the next request meets the reset
+    resp, _ = get(server, "/ipxe/boot.ipxe")
+    assert resp.status == 200
+    assert "Traceback" not in capfd.readouterr().err
