@@ -78,7 +78,9 @@ def choose(options: dict[int, bytes], rack: str, http_port: int) -> BootChoice |
         # iPXE on EFI (we ship no EFI loader of our own) or without option 93: its own script.
         return BootChoice(f"{http}/ipxe/boot.ipxe", b"PXEClient")
     if arch == ARCH_EFI_X64_HTTP or options.get(OPT_VENDOR_CLASS, b"").startswith(b"HTTPClient"):
-        return BootChoice(f"{http}/bootx64.efi", b"HTTPClient")
+        # Not the shim: Debian's signed GRUB 2.06 takes no network settings from an HTTP boot
+        # (it drops to its prompt). iPXE does, and then fetches its script as above.
+        return BootChoice(f"{http}/snponly.efi", b"HTTPClient")
     if arch in (ARCH_EFI_BC, ARCH_EFI_X64):
         return BootChoice("bootx64.efi", b"PXEClient")
     if arch == ARCH_EFI_ARM64:

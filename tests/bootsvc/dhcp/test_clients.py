@@ -65,7 +65,7 @@ def test_reserved_mac_gets_reserved_address_over_udhcpc(lab, dhcp_server, tmp_pa
     (["--arch", "0", "--vendor-class", "PXEClient:Arch:00000"], "lpxelinux.0", "PXEClient"),
     (["--arch", "7", "--vendor-class", "PXEClient:Arch:00007"], "bootx64.efi", "PXEClient"),
     (["--arch", "16", "--vendor-class", "HTTPClient:Arch:00016"],
-     "http://10.0.0.2:5248/bootx64.efi", "HTTPClient"),
+     "http://10.0.0.2:5248/snponly.efi", "HTTPClient"),
     (["--arch", "0", "--user-class", "iPXE"], "lpxelinux.0", "PXEClient"),
     (["--arch", "7", "--user-class", "iPXE"], "http://10.0.0.2:5248/ipxe/boot.ipxe", "PXEClient"),
 ])

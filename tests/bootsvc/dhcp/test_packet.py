@@ -65,7 +65,7 @@ def test_malformed_packets_raise(data):
     ({93: arch(0), 60: b"PXEClient:Arch:00000"}, "lpxelinux.0", b"PXEClient"),
     ({93: arch(7), 60: b"PXEClient:Arch:00007"}, "bootx64.efi", b"PXEClient"),
     ({93: arch(9)}, "bootx64.efi", b"PXEClient"),
-    ({93: arch(16), 60: b"HTTPClient:Arch:00016"}, "http://10.0.0.2:5248/bootx64.efi",
+    ({93: arch(16), 60: b"HTTPClient:Arch:00016"}, "http://10.0.0.2:5248/snponly.efi",
      b"HTTPClient"),
     ({93: arch(0), 77: b"iPXE"}, "lpxelinux.0", b"PXEClient"),
     ({77: b"iPXE"}, "http://10.0.0.2:5248/ipxe/boot.ipxe", b"PXEClient"),
