@@ -10,6 +10,7 @@ rescue mode and back → release with quick erase → Ready.
 """
 import secrets
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -117,17 +118,19 @@ def test_uefi_http_boot_commissions_without_tftp(lab, region):
         assert f"HTTP GET {name}" in timeline, (name, timeline)
 
 
-def tampered_kernel(lab) -> tuple[Path, Path]:
-    """The signed ephemeral kernel with bytes changed past its headers (its signature no longer
-    matches), beside the real initrd, under the lab's boot resources."""
-    ephemeral, _ = build_boot_images(lab.boot_resources_dir)
-    kernel = bytearray(ephemeral.kernel.read_bytes())
-    middle = len(kernel) // 2
-    kernel[middle:middle + 16] = bytes(byte ^ 0xFF for byte in kernel[middle:middle + 16])
-    path = Path(lab.boot_resources_dir) / "images/ephemeral-tampered/amd64/linux"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(bytes(kernel))
-    return path, ephemeral.initrd
+@contextmanager
+def tampered_kernel(rack):
+    """The rack's cached ephemeral kernel with bytes changed past its headers (its signature
+    no longer matches: a kernel tampered with on the rack), put back afterwards."""
+    path = Path(rack.cache_dir) / "images/ephemeral/amd64/linux"
+    good = path.read_bytes()
+    middle = len(good) // 2
+    path.write_bytes(good[:middle] + bytes(b ^ 0xFF for b in good[middle:middle + 16])
+                     + good[middle + 16:])
+    try:
+        yield
+    finally:
+        path.write_bytes(good)
 
 
 def test_secure_boot_refuses_a_tampered_kernel_and_the_machine_fails_at_its_deadline(lab):
@@ -135,13 +138,14 @@ def test_secure_boot_refuses_a_tampered_kernel_and_the_machine_fails_at_its_dead
     the refusal is on the console, the machine waits in Commissioning, and its deadline (moved
     to now here: MACHINE_STATUS_TIMEOUT is 30 min) fails it with an event, no hang."""
     vm = lab.vms[0]
-    kernel, initrd = tampered_kernel(lab)
-    boot_resource_register_ephemeral(kernel, initrd, series="bookworm")
+    ephemeral, _ = build_boot_images(lab.boot_resources_dir)
+    boot_resource_register_ephemeral(ephemeral.kernel, ephemeral.initrd, series="bookworm")
     serve_lab_network(lab, allow_enlistment=False)
     admin = Api(f"http://127.0.0.1:{lab.config.region_port}", make_api_key(AdminFactory()))
     system_id = create_ipmi_machine(admin, vm, "lab-tampered")
-    admin.post(f"machines/{system_id}/commission/")
-    vm.wait_for_console("bad shim signature", timeout=WAIT)
+    with tampered_kernel(lab.racks[0]):
+        admin.post(f"machines/{system_id}/commission/")
+        vm.wait_for_console("bad shim signature", timeout=WAIT)
     assert "metal: init started" not in vm.console_plain()  # the kernel never ran
     assert admin.get(f"machines/{system_id}/")["status_name"] == "Commissioning"
     Machine.objects.filter(system_id=system_id).update(status_expires=timezone.now())
