@@ -137,7 +137,7 @@ class BootHttpHandler(BaseHTTPRequestHandler):
                                 event={"path": name})
             elif m := _IPXE_MAC.match(name):
                 self._serve_config("ipxe", name, m.group(1), head)
-            elif name == "grub/grub.cfg":  # GRUB booted over UEFI HTTP boot asks here
+            elif name == "grub/grub.cfg":  # the same GRUB configs as TFTP renders
                 self._send_text(HTTPStatus.OK, bootconfig.render_grub_bootstrap(), head,
                                 event={"path": name})
             elif m := GRUB_MAC.match(name):

@@ -139,7 +139,7 @@ class MachineSerializer(serializers.ModelSerializer):
             "secure_boot": machine.secure_boot,
             "locked": machine.locked,
             "tag_names": machine.hardware["tag_names"],
-            "boot_interface": interfaces[0] if interfaces else None,
+            "boot_interface": next((i for i in interfaces if i["type"] == "physical"), None),
             "interface_set": interfaces,
             "blockdevice_set": machine.hardware["block_devices"],
             "ip_addresses": machine.hardware["ip_addresses"],

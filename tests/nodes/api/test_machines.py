@@ -234,3 +234,13 @@ def test_power_ports_are_1_to_65535(admin_client, power_type, params, field):
     assert response.status_code == 400, response.content
     assert field in response.json()["power_parameters"]
     assert not Machine.objects.filter(hostname="h1").exists()
+
+
+def test_boot_interface_is_the_first_physical_one_even_beside_a_bond(admin_client):
+    machine = MachineFactory()
+    eth0 = InterfaceFactory(machine=machine, name="eth0", mac_address="52:54:00:12:34:01")
+    bond = InterfaceFactory(machine=machine, name="bond0", type="bond", mac_address=None)
+    bond.parents.add(eth0)
+    body = admin_client.get(f"{URL}{machine.system_id}/").json()
+    assert [i["name"] for i in body["interface_set"]] == ["bond0", "eth0"]
+    assert body["boot_interface"]["name"] == "eth0"
