@@ -99,7 +99,10 @@ class VM:
         return str(Path(self.disk).with_name("efivars.fd"))
 
     def qemu_command(self, qemu: str) -> str:
-        """The BMC's qemu command template ({qmp} filled by the BMC); network, then disk."""
+        """The BMC's qemu command template ({qmp} filled by the BMC). SeaBIOS: network, then
+        disk, always (local boot is the region's answer). OVMF: the BMC's boot device decides
+        ({net_index}, {disk_index}): `bootdev pxe` the network first, `bootdev disk` or none the
+        disk first."""
         console = (f"-chardev file,id=console,path={self.console},append=on "
                    "-serial chardev:console -qmp unix:{qmp},server=on,wait=off")
         netdev = f"-netdev tap,id=n0,ifname={self.tap},script=no,downscript=no"
@@ -119,9 +122,10 @@ class VM:
                 f"-display none -nographic -nodefaults {console} "
                 f"-drive if=pflash,format=raw,unit=0,readonly=on,file={code} "
                 f"-drive if=pflash,format=raw,unit=1,file={self.efi_vars} {netdev} "
-                f"-device virtio-net-pci,netdev=n0,mac={self.mac},romfile=,bootindex=1 "
+                f"-device virtio-net-pci,netdev=n0,mac={self.mac},romfile=,"
+                "bootindex={net_index} "
                 f"-drive file={self.disk},if=none,id=disk0,format=raw "
-                "-device virtio-blk-pci,drive=disk0,bootindex=2")
+                "-device virtio-blk-pci,drive=disk0,bootindex={disk_index}")
 
     def bmc_spec(self, qemu: str) -> dict:
         return {"name": self.name, "address": self.bmc_address, "port": self.bmc_port,

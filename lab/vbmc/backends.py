@@ -202,6 +202,13 @@ DEFAULT_QEMU_COMMAND = (
 )
 
 
+def boot_indexes(order: str) -> dict[str, int]:
+    """`bootindex` values for a command template (OVMF follows bootindex, not -boot order):
+    {net_index}, {disk_index}, network first unless the order starts with the disk."""
+    disk_first = order.startswith("c")
+    return {"net_index": 2 if disk_first else 1, "disk_index": 1 if disk_first else 2}
+
+
 class QemuBackend(Backend):
     """A qemu VM: power on starts qemu, soft off is system_powerdown, hard off is quit."""
 
@@ -231,9 +238,8 @@ class QemuBackend(Backend):
                 return
             boot = self._consume_boot_device()
             order = QEMU_BOOT_ORDER.get(boot.device, self.default_order)
-            self.last_command = shlex.split(
-                self.command.format(qmp=self.qmp_path, boot_order=order, efi=int(boot.efi))
-            )
+            self.last_command = shlex.split(self.command.format(
+                qmp=self.qmp_path, boot_order=order, efi=int(boot.efi), **boot_indexes(order)))
             self._remove_stale_socket()
             self.process = subprocess.Popen(
                 self.last_command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

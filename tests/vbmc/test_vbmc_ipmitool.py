@@ -133,6 +133,28 @@ def test_real_qemu_through_the_bmc(vbmc_factory, ipmi_params, qmp_path):
         vbmc.stop()
 
 
+def test_ovmf_boot_indexes_follow_the_boot_device_efi_flag_included(vbmc_factory, ipmi_params,
+                                                                     qmp_path):
+    """OVMF ignores -boot order: a UEFI VM's command takes bootindex values from the BMC's boot
+    device (`bootdev disk`: disk first; `bootdev pxe options=efiboot`: network first)."""
+    qemu = require_tool("qemu-system-x86_64", "qemu-system-x86")
+    command = (f"{qemu} -machine accel=tcg -m 64 -nographic -nodefaults -display none "
+               "-qmp unix:{qmp},server=on,wait=off -name net{net_index}-disk{disk_index}")
+    vbmc = vbmc_factory([{"backend": "qemu", "qmp": qmp_path, "command": command}])
+    driver = IPMIDriver(ipmi_params(vbmc.port))
+    driver.timeout = 30
+    try:
+        driver.set_boot_device("disk", efi=True)
+        driver.power_on()
+        assert "-name net2-disk1" in _qemu_processes(qmp_path)[0]
+        driver.power_off(mode="hard")
+        driver.power_on(netboot=True, efi=True)
+        assert "-name net1-disk2" in _qemu_processes(qmp_path)[0]
+        driver.power_off(mode="hard")
+    finally:
+        vbmc.stop()
+
+
 def test_in_process_host_serves_many_bmcs(ipmitool):
     """BmcHost runs several BMCs on pyghmi's one event loop inside the calling process."""
     from lab.vbmc.backends import MemoryBackend
