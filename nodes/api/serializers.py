@@ -5,7 +5,7 @@ from rest_framework import serializers
 from maasproject.api.fields import NameField, NameRelatedField, TextField
 from nodes.api.fields import MacAddressField
 from nodes.architectures import normalise_architecture
-from nodes.choices import EventLevel
+from nodes.choices import EventLevel, Firmware
 from nodes.metadata.render import ERASE_MODES
 from nodes.models import BlockDevice, Event, Interface, InterfaceLink, Machine, Tag
 from nodes.selectors import load_hardware
@@ -94,6 +94,9 @@ class MachineSerializer(serializers.ModelSerializer):
     ip_addresses = serializers.ListField(child=serializers.IPAddressField(), read_only=True)
     default_gateways = DefaultGatewaysSerializer(read_only=True)
     resource_uri = serializers.CharField(read_only=True)
+    # null until the machine has netbooted or been commissioned
+    firmware = serializers.ChoiceField(choices=Firmware.choices, read_only=True, allow_null=True)
+    secure_boot = serializers.BooleanField(read_only=True, allow_null=True)
 
     class Meta:
         model = Machine

@@ -10,6 +10,8 @@ different machines without waiting. SQLite has no row locks; the transaction tak
 database write lock first (a no-op UPDATE, like BEGIN IMMEDIATE), which serialises
 allocations. Either way a ConcurrentTransition from the FSM mixin is retried.
 """
+import time
+
 from django.db import connection, transaction
 from django_fsm import ConcurrentTransition
 
@@ -26,6 +28,8 @@ from nodes.services.permissions import require_action_permission
 
 # How often to retry when another transaction changed the chosen machine underneath us.
 MAX_ATTEMPTS = 5
+# While every candidate is locked, how often and how long apart allocation looks again.
+LOCKED_RETRIES, LOCKED_RETRY_DELAY = 10, 0.1
 
 
 def machine_allocate(
@@ -59,7 +63,7 @@ def _allocate_once(
     """Lock the first free candidate, transition it to Allocated for `user`, write the Event."""
     with transaction.atomic():
         _take_sqlite_write_lock()
-        machine = candidates(filters).select_for_update(skip_locked=True).first()
+        machine = _lock_free_candidate(filters)
         if machine is None:
             raise no_match_error(constraints, filters)
         require_action_permission(user, machine, "allocate")
@@ -70,6 +74,19 @@ def _allocate_once(
 
         apply_action(machine, "allocate", user, change=change, note=comment)
     return machine
+
+
+def _lock_free_candidate(filters: list[Filter]) -> Machine | None:
+    """The first candidate no one holds, locked. While candidates exist but all are locked
+    (by concurrent allocations, or by a short write of another kind: a power result, an
+    inventory update, which must not turn into a 409), look again for up to about a second;
+    no blocking wait, so no deadlock between allocations."""
+    for _ in range(LOCKED_RETRIES):
+        machine = candidates(filters).select_for_update(skip_locked=True).first()
+        if machine is not None or not candidates(filters).exists():
+            return machine
+        time.sleep(LOCKED_RETRY_DELAY)
+    return None
 
 
 def _take_sqlite_write_lock() -> None:

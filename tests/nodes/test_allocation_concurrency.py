@@ -8,7 +8,7 @@ import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from rest_framework.test import APIClient
 
 from nodes.choices import NodeStatus
@@ -111,3 +111,32 @@ def test_parallel_api_clients_hand_out_each_machine_once(ready_machines):
     assert len(set(system_ids)) == MACHINES
     ids = list(Machine.objects.filter(system_id__in=system_ids).values_list("pk", flat=True))
     assert_each_machine_allocated_once(ids, [user for _, user in won])
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_machine_locked_by_another_write_is_waited_for_not_refused(database_checked):
+    """A Ready machine whose row another transaction holds for a moment (a power result being
+    recorded) is allocated once that transaction ends: no 409 for a machine that was free."""
+    machine = MachineFactory(status=NodeStatus.READY)
+    user = UserFactory()
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_row() -> None:
+        try:
+            with transaction.atomic():
+                Machine.objects.select_for_update().get(pk=machine.pk)
+                Machine.objects.filter(pk=machine.pk).update(power_state="off")
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_row)
+    holder.start()
+    assert locked.wait(10)
+    threading.Timer(0.5, release.set).start()
+    allocated = machine_allocate(user, AllocationConstraints())
+    holder.join(10)
+    assert (allocated.pk, allocated.owner_id) == (machine.pk, user.pk)
+    assert Machine.objects.get(pk=machine.pk).status == NodeStatus.ALLOCATED
