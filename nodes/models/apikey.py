@@ -2,6 +2,7 @@
 import hashlib
 import hmac
 import secrets
+import string
 
 from django.conf import settings
 from django.db import models
@@ -12,6 +13,13 @@ from maasproject.validators import validate_name
 def hash_secret(secret: str) -> str:
     """Hash a token secret (random, high entropy: a keyed SHA-256 is enough)."""
     return hmac.new(settings.SECRET_KEY.encode(), secret.encode(), hashlib.sha256).hexdigest()
+
+
+KEY_ALPHABET = string.ascii_letters + string.digits
+
+
+def _random_text(length: int) -> str:
+    return "".join(secrets.choice(KEY_ALPHABET) for _ in range(length))
 
 
 class ApiKey(models.Model):
@@ -36,7 +44,9 @@ class ApiKey(models.Model):
 
     @classmethod
     def new_parts(cls) -> tuple[str, str, str]:
-        return secrets.token_urlsafe(14), secrets.token_urlsafe(14), secrets.token_urlsafe(24)
+        # Letters and digits only, as MAAS's keys: a part starting with "-" reads as an option
+        # on a command line (`maas login -p NAME --apikey KEY URL`).
+        return _random_text(18), _random_text(18), _random_text(32)
 
     def check_secret(self, secret: str) -> bool:
         return hmac.compare_digest(self.secret_hash, hash_secret(secret))
