@@ -100,9 +100,8 @@ class VM:
 
     def qemu_command(self, qemu: str) -> str:
         """The BMC's qemu command template ({qmp} filled by the BMC). SeaBIOS: network, then
-        disk, always (local boot is the region's answer). OVMF: the BMC's boot device decides
-        ({net_index}, {disk_index}): `bootdev pxe` the network first, `bootdev disk` or none the
-        disk first."""
+        disk, always (local boot is the region's answer). OVMF: the network first too, unless
+        the BMC was told `bootdev disk` ({net_index}, {disk_index})."""
         console = (f"-chardev file,id=console,path={self.console},append=on "
                    "-serial chardev:console -qmp unix:{qmp},server=on,wait=off")
         netdev = f"-netdev tap,id=n0,ifname={self.tap},script=no,downscript=no"

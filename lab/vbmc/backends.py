@@ -202,10 +202,11 @@ DEFAULT_QEMU_COMMAND = (
 )
 
 
-def boot_indexes(order: str) -> dict[str, int]:
+def boot_indexes(device: str) -> dict[str, int]:
     """`bootindex` values for a command template (OVMF follows bootindex, not -boot order):
-    {net_index}, {disk_index}, network first unless the order starts with the disk."""
-    disk_first = order.startswith("c")
+    {net_index}, {disk_index}, network first unless the boot device is the disk, as the
+    lab's SeaBIOS VMs (the region's local-boot answer boots their disk)."""
+    disk_first = device == "disk"
     return {"net_index": 2 if disk_first else 1, "disk_index": 1 if disk_first else 2}
 
 
@@ -239,7 +240,8 @@ class QemuBackend(Backend):
             boot = self._consume_boot_device()
             order = QEMU_BOOT_ORDER.get(boot.device, self.default_order)
             self.last_command = shlex.split(self.command.format(
-                qmp=self.qmp_path, boot_order=order, efi=int(boot.efi), **boot_indexes(order)))
+                qmp=self.qmp_path, boot_order=order, efi=int(boot.efi),
+                **boot_indexes(boot.device)))
             self._remove_stale_socket()
             self.process = subprocess.Popen(
                 self.last_command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
