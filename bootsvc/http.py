@@ -27,6 +27,10 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _IPXE_MAC = re.compile(r"^ipxe/([0-9A-Fa-f:-]{12,17})\.ipxe$")
 STALL_TIMEOUT = 30.0  # default seconds a client may take no data before its transfer is given up
 ACK_POLL = 0.02  # seconds between looks at what the client has acknowledged
+# Seconds to wait, after the last response, for the client to close first. The side that closes
+# first keeps the connection in TIME_WAIT; on the rack, the next boot's lwIP (lpxelinux), which
+# starts its ports and sequence numbers over, met it and waited 3 s per file.
+CLIENT_CLOSE_WAIT = 2.0
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None | str:
@@ -69,12 +73,14 @@ class BootHttpServer(ThreadingHTTPServer):
         http_host: str | None = None,
         stall_timeout: float = STALL_TIMEOUT,
         on_miss: Callable[[str, str, str], bool] | None = None,
+        client_close_wait: float = CLIENT_CLOSE_WAIT,
     ):
         self.cache_dir = os.path.realpath(cache_dir)
         if not os.path.isdir(self.cache_dir):
             raise ValueError(f"cache dir {cache_dir} is not a directory")
         self.decide, self.on_event, self.http_host = decide, on_event, http_host
         self.stall_timeout, self.on_miss = stall_timeout, on_miss
+        self.client_close_wait = client_close_wait
         super().__init__((host, port), BootHttpHandler)
 
     def start(self) -> int:
@@ -107,6 +113,13 @@ class BootHttpHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "bootsvc"
     timeout = 60
+    aborted = False  # a transfer broke off: the connection is reset, not closed
+
+    def handle(self) -> None:
+        """Serve the connection's requests, then let the client close first."""
+        super().handle()
+        if not self.aborted:
+            wait_for_client_close(self.connection, self.server.client_close_wait)
 
     def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler's signature
         log.debug("%s %s", self.address_string(), format % args)
@@ -250,6 +263,7 @@ class BootHttpHandler(BaseHTTPRequestHandler):
         except OSError as exc:  # reset, broken pipe, no progress within the stall timeout
             sent = max(0, sent - unacknowledged(self.connection))  # what the client has
             abort_on_close(self.connection)
+            self.aborted = True
             reason = exc.strerror or type(exc).__name__
             log.warning("HTTP %s to %s aborted after %d of %d bytes: %s",
                         self.path, self.client_address[0], sent, count, reason)
@@ -292,3 +306,18 @@ def wait_until_acknowledged(sock: socket.socket, stall_timeout: float) -> None:
         elif time.monotonic() - progressed > stall_timeout:
             raise TimeoutError(errno.ETIMEDOUT, f"no acknowledgement for {stall_timeout:g} s")
         time.sleep(ACK_POLL)
+
+
+def wait_for_client_close(sock: socket.socket, timeout: float) -> bool:
+    """Wait up to `timeout` seconds for the client's FIN (anything else it sends is dropped):
+    True if it closed, so that the TIME_WAIT is the client's and the rack closes second."""
+    deadline = time.monotonic() + timeout
+    readable = select.poll()
+    readable.register(sock, select.POLLIN)
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            if readable.poll(left * 1000) and not sock.recv(65536):
+                return True
+    except OSError:  # reset by the client: nothing lingers either
+        return True
+    return False

@@ -60,6 +60,8 @@ LOADERS = {loader.name: loader for loader in (
            "grub-efi-amd64-signed"),
     Loader("grubaa64.efi", "/usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed",
            "grub-efi-arm64-signed"),
+    # BIOS clients of a subnet that boots iPXE instead of PXELINUX.
+    Loader("undionly.kpxe", "/usr/lib/ipxe/undionly.kpxe", "ipxe"),
     # UEFI HTTP boot: iPXE on the firmware's network driver (unsigned: Secure Boot off).
     Loader("snponly.efi", "/usr/lib/ipxe/snponly.efi", "ipxe"),
 )}

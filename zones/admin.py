@@ -147,8 +147,9 @@ class VLANAdmin(ServiceAdmin):
 
 @admin.register(Subnet)
 class SubnetAdmin(ServiceAdmin):
-    list_display = ["cidr", "name", "vlan", "gateway_ip", "managed", "allow_enlistment"]
-    list_filter = ["managed", "allow_enlistment", "vlan__fabric"]
+    list_display = ["cidr", "name", "vlan", "gateway_ip", "managed", "allow_enlistment",
+                    "bios_boot_loader"]
+    list_filter = ["managed", "allow_enlistment", "bios_boot_loader", "vlan__fabric"]
     search_fields = ["cidr", "name", "gateway_ip"]
     list_select_related = ["vlan__fabric"]
     rule = staticmethod(validation.check_subnet)

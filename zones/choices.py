@@ -24,3 +24,10 @@ class LeaseState(models.TextChoices):
     ACTIVE = "active", "Active"
     RELEASED = "released", "Released"
     EXPIRED = "expired", "Expired"
+
+
+class BiosBootLoader(models.TextChoices):
+    """What a subnet's BIOS PXE clients chainload: PXELINUX as MAAS does, or iPXE as Ironic."""
+
+    PXELINUX = "pxelinux", "PXELINUX (lpxelinux.0)"
+    IPXE = "ipxe", "iPXE (undionly.kpxe)"

@@ -43,6 +43,7 @@ class Subnet:
     dynamic_ranges: list[tuple[int, int]]
     reserved_ranges: list[tuple[int, int]]
     domain: str = ""
+    bios_boot_loader: str = "pxelinux"  # or "ipxe": what BIOS PXE ROMs chainload
     server_ip: int = 0  # this rack's address for the subnet (server id, next-server)
 
     def contains(self, ip: int) -> bool:
@@ -105,6 +106,7 @@ def _subnet(data: dict, local_addresses: list[int]) -> Subnet:
         dynamic_ranges=_ranges(data.get("dynamic_ranges")),
         reserved_ranges=_ranges(data.get("reserved_ranges")),
         domain=data.get("domain") or "",
+        bios_boot_loader=data.get("bios_boot_loader") or "pxelinux",
     )
     on_subnet = [a for a in local_addresses if subnet.contains(a)]
     # A relayed subnet has no local address: clients reach the rack through the relay.

@@ -65,6 +65,7 @@ class SubnetOptions:
     def __init__(self, subnet: Subnet):
         self.server_raw = _IP.pack(subnet.server_ip)
         self.server_str = ip_str(subnet.server_ip)
+        self.bios_boot_loader = subnet.bios_boot_loader
         mask = _IP.pack(int(subnet.network.netmask))
         parts = [encode_option(OPT_SERVER_ID, self.server_raw),
                  encode_option(OPT_SUBNET_MASK, mask)]
@@ -195,7 +196,8 @@ class DhcpHandler:
         # Every PXE client gets its loader, as with MAAS: machines the region knows often have
         # no reserved address, so whether an unknown MAC may enlist is the boot decision's
         # call (it answers "boot local" where enlistment is off), not DHCP's.
-        choice = pxe.choose(pkt.options, opts.server_str, self.config.http_port)
+        choice = pxe.choose(pkt.options, opts.server_str, self.config.http_port,
+                            opts.bios_boot_loader)
         if choice is None:
             return b""
         rep.siaddr = opts.server_raw

@@ -63,13 +63,20 @@ def is_boot_client(options: dict[int, bytes]) -> bool:
             or is_ipxe(options))
 
 
-def choose(options: dict[int, bytes], rack: str, http_port: int) -> BootChoice | None:
+def choose(options: dict[int, bytes], rack: str, http_port: int,
+           bios_loader: str = "pxelinux") -> BootChoice | None:
     """The boot file for a client, or None for a client that is not network booting or whose
-    architecture we have no loader for."""
+    architecture we have no loader for. `bios_loader` is the subnet's choice for BIOS clients."""
     if not is_boot_client(options) or unsupported_arch(options) is not None:
         return None
     http = f"http://{rack}:{http_port}"
     arch = client_arch(options)
+    if arch == ARCH_BIOS and bios_loader == "ipxe":
+        # As Ironic's iPXE boot: the PXE ROM chainloads undionly.kpxe over TFTP; that iPXE
+        # (user class iPXE) then fetches its script, kernel and initrd with its own HTTP stack.
+        if is_ipxe(options):
+            return BootChoice(f"{http}/ipxe/boot.ipxe", b"PXEClient")
+        return BootChoice("undionly.kpxe", b"PXEClient")
     if arch == ARCH_BIOS:
         # As MAAS does: every BIOS client, iPXE ROMs included (qemu's), chainloads lpxelinux.0
         # over TFTP, which reads its per-MAC config and fetches kernel and initrd over HTTP.

@@ -322,3 +322,40 @@ def test_a_keep_alive_connection_the_client_resets_ends_quietly(server, capfd):
     resp, _ = get(server, "/ipxe/boot.ipxe")
     assert resp.status == 200
     assert "Traceback" not in capfd.readouterr().err
+
+
+def server_time_waits(server) -> str:
+    """The server side's connections in TIME_WAIT (both ends are on loopback)."""
+    return subprocess.run(["ss", "-Htan", "state", "time-wait", f"( sport = :{server.port} )"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.mark.parametrize("close_wait", [2.0, 0.0])
+def test_the_client_closes_first_so_the_time_wait_is_the_clients(server, close_wait):
+    """After the last response the server waits for the client's FIN before it closes: the
+    TIME_WAIT stays with the client, and a boot loader that starts its port numbers over on the
+    next boot (lpxelinux's lwIP) meets none on the rack. Without the wait the server keeps it."""
+    server.client_close_wait = close_wait
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(b"GET /bootx64.efi HTTP/1.0\r\n\r\n")
+            received = b""
+            while b"\r\n\r\n" not in received or len(received.split(b"\r\n\r\n", 1)[1]) < 5000:
+                received += sock.recv(1 << 16)  # Content-Length read: the client closes
+    time.sleep(0.3)
+    left = server_time_waits(server)
+    assert (left == "") == (close_wait > 0), left
+
+
+def test_a_client_that_reads_to_the_end_gets_it_after_the_bounded_wait(server):
+    """A client that waits for the server to close (reads to EOF) gets the whole file and the
+    end of the connection once the wait is over, not the stall or keep-alive timeout."""
+    server.client_close_wait = 0.3
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"GET /bootx64.efi HTTP/1.0\r\n\r\n")
+        started, received = time.monotonic(), b""
+        while chunk := sock.recv(1 << 16):
+            received += chunk
+        waited = time.monotonic() - started
+    assert len(received.split(b"\r\n\r\n", 1)[1]) == 5000
+    assert 0.25 < waited < 3, waited

@@ -63,14 +63,14 @@ def machine_events(machine) -> list[Event]:
     return list(Event.objects.filter(machine=machine).order_by("created", "pk"))
 
 
-def setup_region(lab, kernel: Path, initrd: Path):
+def setup_region(lab, kernel: Path, initrd: Path, bios_boot_loader: str = "pxelinux"):
     """The image, the lab's VLAN with DHCP on its rack, and the VM commissioning (its script set
     and token issued by the commission action; the test powers it on itself, the region only
     for a PXE boot retry)."""
     boot_resource_register_ephemeral(kernel, initrd, series="bookworm")
     rack = RackController.objects.get(name=lab.racks[0].name)
     vlan = VLANFactory(fabric=FabricFactory(), vid=0)
-    subnet = SubnetFactory(vlan=vlan, cidr="10.99.0.0/24")
+    subnet = SubnetFactory(vlan=vlan, cidr="10.99.0.0/24", bios_boot_loader=bios_boot_loader)
     IPRangeFactory(subnet=subnet, start_ip="10.99.0.100", end_ip="10.99.0.199")
     VLAN.objects.filter(pk=vlan.pk).update(dhcp_on=True, primary_rack=rack)
     machine = MachineFactory(status=NodeStatus.NEW, hostname="lab-vm")
@@ -238,3 +238,35 @@ def test_a_boot_loader_that_dies_mid_transfer_is_power_cycled_into_another_netbo
               and e.created > aborted[0].created and "aborted" not in e.description]
     assert any("amd64/linux" in d for d in served) and any("initrd.gz" in d for d in served), \
         timeline
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_a_subnet_set_to_ipxe_boots_bios_machines_through_ipxe_over_http(peers, lab):
+    """Ironic's way, per subnet: the BIOS PXE ROM chainloads Debian's undionly.kpxe over TFTP;
+    that iPXE asks again (user class iPXE), gets the bootstrap script over HTTP, chains its
+    per-MAC script and fetches kernel and initrd with its own HTTP stack, not lpxelinux's lwIP."""
+    if not os.path.exists("/usr/lib/ipxe/undionly.kpxe"):
+        skip_or_fail("ipxe is missing (apt-get install -y ipxe)")
+    kernel, initrd = boot_images(lab.boot_resources_dir)
+    machine = setup_region(lab, kernel, initrd, bios_boot_loader="ipxe")
+    vm, rack = lab.vms[0], lab.racks[0]
+    assert lab.sync_images(rack).returncode == 0, lab.logs_tail()
+    wait_until(lambda: "DHCP listening" in Path(rack.log).read_text(), 60, lab.logs_tail)
+
+    booting = vm.console_size()
+    vm.power_on(netboot=True)
+    vm.wait_for_console("metal: ephemeral environment up", timeout=180, since=booting)
+    text = vm.console_plain(booting)
+    assert "Filename: undionly.kpxe" in text, text
+    assert "PXELINUX" not in text, text
+    wait_until(lambda: {e.type for e in machine_events(machine)} >= {"tftp_file", "http_file"},
+               30, lambda: timeline_text(machine.system_id))
+    events, timeline = machine_events(machine), timeline_text(machine.system_id)
+    tftp = [e.description for e in events if e.type == "tftp_file"]
+    assert any("undionly.kpxe" in d for d in tftp) and not any("lpxelinux" in d for d in tftp), \
+        timeline
+    served = " ".join(e.description for e in events if e.type == "http_file")
+    for path in (f"ipxe/{vm.mac}.ipxe", "images/ephemeral/amd64/linux",
+                 "images/ephemeral/amd64/initrd.gz"):
+        assert path in served, timeline

@@ -58,7 +58,8 @@ def test_subnet_rules_show_as_form_errors(site):
     vlan = VLANFactory()
     response = site.post("/admin/zones/subnet/add/", {
         "name": "", "vlan": vlan.pk, "cidr": "10.3.0.0/24", "gateway_ip": "10.4.0.1",
-        "dns_servers": "[]", "managed": "on", "allow_enlistment": "on"})
+        "dns_servers": "[]", "managed": "on", "allow_enlistment": "on",
+        "bios_boot_loader": "pxelinux"})
     assert response.status_code == 200
     assert "gateway_ip" in response.context["adminform"].form.errors
     assert not Subnet.objects.exists()
@@ -68,7 +69,8 @@ def test_subnet_add_normalises_cidr(site):
     vlan = VLANFactory()
     response = site.post("/admin/zones/subnet/add/", {
         "name": "", "vlan": vlan.pk, "cidr": "10.3.0.9/24", "gateway_ip": "",
-        "dns_servers": "[]", "managed": "on", "allow_enlistment": "on"})
+        "dns_servers": "[]", "managed": "on", "allow_enlistment": "on",
+        "bios_boot_loader": "pxelinux"})
     assert response.status_code == 302
     assert Subnet.objects.get().cidr == "10.3.0.0/24"
 

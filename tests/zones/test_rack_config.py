@@ -66,6 +66,7 @@ def test_config_of_the_active_rack(racks, vlan):
     assert body["dhcp"]["subnets"] == [{
         "vlan": 5, "cidr": "10.0.0.0/24", "gateway": "10.0.0.1", "dns_servers": ["10.0.0.1"],
         "mtu": 9000, "lease_time": 600, "enlist_lease_time": 120, "allow_enlistment": True,
+        "bios_boot_loader": "pxelinux",
         "dynamic_ranges": [{"start": "10.0.0.100", "end": "10.0.0.199"}],
         "reserved_ranges": [{"start": "10.0.0.2", "end": "10.0.0.9"}],
     }]
@@ -76,6 +77,12 @@ def test_config_of_the_active_rack(racks, vlan):
     assert [(lease["ip"], lease["mac"]) for lease in leases] == [
         ("10.0.0.100", "52:54:00:aa:bb:cc")]
     assert config(racks["secondary"])["dhcp"] == {"subnets": [], "hosts": [], "leases": []}
+
+
+def test_config_carries_the_subnets_bios_boot_loader(racks, vlan):
+    vlan.subnets.update(bios_boot_loader="ipxe")
+    heartbeat(racks["primary"])
+    assert [s["bios_boot_loader"] for s in config(racks["primary"])["dhcp"]["subnets"]] == ["ipxe"]
 
 
 def test_dhcp_off_means_no_subnets(racks, vlan):

@@ -65,7 +65,7 @@ class SubnetSerializer(serializers.ModelSerializer):
     class Meta:
         model = Subnet
         fields = ["id", "name", "cidr", "vlan", "gateway_ip", "dns_servers", "managed",
-                  "allow_enlistment"]
+                  "allow_enlistment", "bios_boot_loader"]
 
 
 class IPRangeSerializer(serializers.ModelSerializer):

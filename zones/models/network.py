@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from maasproject.validators import validate_name, validate_text
-from zones.choices import IPAddressAllocType, IPRangeType
+from zones.choices import BiosBootLoader, IPAddressAllocType, IPRangeType
 
 
 class Fabric(models.Model):
@@ -69,6 +69,10 @@ class Subnet(models.Model):
     dns_servers = models.JSONField(default=list, blank=True)
     managed = models.BooleanField(default=True)
     allow_enlistment = models.BooleanField(default=True)
+    # lpxelinux's lwIP now and then fails a load under load or on a reused port; iPXE's own
+    # HTTP stack does not, so a subnet can chainload iPXE instead (Ironic's iPXE boot).
+    bios_boot_loader = models.CharField(max_length=16, choices=BiosBootLoader.choices,
+                                        default=BiosBootLoader.PXELINUX)
 
     class Meta:
         ordering = ["cidr"]

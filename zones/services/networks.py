@@ -4,6 +4,7 @@ from django.db import transaction
 
 from maasproject.errors import InUseError
 from maasproject.permissions import require_admin
+from zones.choices import BiosBootLoader
 from zones.models import VLAN, Fabric, RackController, Subnet
 from zones.services.common import apply, delete, lock, record, validate
 from zones.services.validation import check_subnet, check_vlan
@@ -108,12 +109,13 @@ def subnet_create(
     dns_servers: list[str] | None = None,
     managed: bool = True,
     allow_enlistment: bool = True,
+    bios_boot_loader: str = BiosBootLoader.PXELINUX,
 ) -> Subnet:
     """Create a subnet; the CIDR is stored in network form (10.0.0.5/24 -> 10.0.0.0/24)."""
     require_admin(user, "create subnets")
     subnet = Subnet(vlan=vlan, cidr=cidr, name=name, gateway_ip=gateway_ip or None,
                     dns_servers=list(dns_servers or []), managed=managed,
-                    allow_enlistment=allow_enlistment)
+                    allow_enlistment=allow_enlistment, bios_boot_loader=bios_boot_loader)
     validate(subnet, check_subnet)
     subnet.save()
     record(user, "subnet_created", f"Created subnet {subnet.cidr}.")

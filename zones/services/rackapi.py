@@ -150,6 +150,7 @@ def _subnet_config(subnet: Subnet) -> dict:
         "lease_time": settings.DHCP_LEASE_TIME,
         "enlist_lease_time": settings.DHCP_ENLIST_LEASE_TIME,
         "allow_enlistment": subnet.allow_enlistment,
+        "bios_boot_loader": subnet.bios_boot_loader,
         "dynamic_ranges": [{"start": r.start_ip, "end": r.end_ip}
                            for r in ranges if r.type == IPRangeType.DYNAMIC],
         "reserved_ranges": [{"start": r.start_ip, "end": r.end_ip}

@@ -56,6 +56,14 @@ def test_known_machine_gets_reservation_hostname_and_full_lease():
     assert ack.file == b"lpxelinux.0" and ack.siaddr == SERVER
 
 
+def test_the_subnets_bios_boot_loader_comes_from_the_rack_config():
+    handler = make_handler(rack_config([subnet_config(bios_boot_loader="ipxe")]))
+    _, ack, _ = dora(handler, o93=arch(0), o60=b"PXEClient:Arch:00000")
+    assert ack.file == b"undionly.kpxe" and ack.siaddr == SERVER
+    _, ack, _ = dora(handler, "52:54:00:00:00:02", o93=arch(0), o77=b"iPXE")
+    assert ack.file == b"http://10.0.0.2:5248/ipxe/boot.ipxe"
+
+
 def test_renew_is_unicast_to_ciaddr_and_wrong_address_is_nakked():
     handler = make_handler()
     _, ack, _ = dora(handler)

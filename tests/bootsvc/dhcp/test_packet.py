@@ -79,6 +79,18 @@ def test_boot_file_by_architecture_and_user_class(options, file, vendor):
     assert encode_option(66, b"10.0.0.2") in encoded
 
 
+@pytest.mark.parametrize(("options", "file"), [
+    ({93: arch(0), 60: b"PXEClient:Arch:00000"}, "undionly.kpxe"),
+    ({93: arch(0), 77: b"iPXE"}, "http://10.0.0.2:5248/ipxe/boot.ipxe"),
+    ({93: arch(7), 60: b"PXEClient:Arch:00007"}, "bootx64.efi"),
+    ({93: arch(7), 77: b"iPXE"}, "http://10.0.0.2:5248/ipxe/boot.ipxe"),
+])
+def test_a_subnet_booting_ipxe_chainloads_it_for_bios_clients_only(options, file):
+    """A BIOS PXE ROM gets iPXE (undionly.kpxe) over TFTP; that iPXE gets its script over HTTP.
+    UEFI clients boot as on any subnet (Secure Boot needs the signed shim)."""
+    assert pxe.choose(options, "10.0.0.2", 5248, "ipxe").file == file
+
+
 def test_plain_client_gets_no_boot_file():
     assert pxe.choose({60: b"udhcp 1.35"}, "10.0.0.2", 5248) is None
 

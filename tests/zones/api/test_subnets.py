@@ -51,6 +51,22 @@ def test_gateway_outside_or_invalid(admin_client, gateway):
     assert Subnet.objects.count() == 0
 
 
+def test_bios_boot_loader_defaults_to_pxelinux_and_takes_ipxe(admin_client):
+    response = _post(admin_client, cidr="10.9.0.0/24")
+    assert response.data["bios_boot_loader"] == "pxelinux"
+    url = f"/api/v1/subnets/{response.data['id']}/"
+    response = admin_client.patch(url, {"bios_boot_loader": "ipxe"}, format="json")
+    assert response.status_code == 200, response.data
+    assert Subnet.objects.get().bios_boot_loader == "ipxe"
+
+
+def test_an_unknown_bios_boot_loader_is_a_field_error(admin_client):
+    response = _post(admin_client, cidr="10.9.0.0/24", bios_boot_loader="grub")
+    assert response.status_code == 400
+    assert "bios_boot_loader" in response.data
+    assert Subnet.objects.count() == 0
+
+
 def test_dns_servers_must_be_ips(admin_client):
     vlan = VLANFactory()
     response = _post(admin_client, vlan=vlan.id, cidr="10.9.0.0/24",
