@@ -267,6 +267,6 @@ def test_a_subnet_set_to_ipxe_boots_bios_machines_through_ipxe_over_http(peers, 
     assert any("undionly.kpxe" in d for d in tftp) and not any("lpxelinux" in d for d in tftp), \
         timeline
     served = " ".join(e.description for e in events if e.type == "http_file")
-    for path in (f"ipxe/{vm.mac}.ipxe", "images/ephemeral/amd64/linux",
+    for path in (f"ipxe/{vm.mac.replace(':', '-')}.ipxe", "images/ephemeral/amd64/linux",
                  "images/ephemeral/amd64/initrd.gz"):
         assert path in served, timeline
