@@ -1,4 +1,5 @@
-"""Routes of /MAAS/: the API 2.0 handlers (from their own paths), describe/, authenticate."""
+"""Routes of /MAAS/: the API 2.0 handlers (from their own paths), describe/, authenticate, and
+the metadata service for deployed machines."""
 import json
 import re
 
@@ -9,7 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import Throttled
 
-from maasapi import views
+from maasapi import metadata, views
 from maasapi.describe import describe
 from maasapi.errors import TEXT
 from maasapi.handlers import HANDLERS
@@ -64,4 +65,5 @@ urlpatterns = [
     *[path(_route(handler), views.handle, {"handler": handler}) for handler in HANDLERS],
     re_path(r"^MAAS/api/1\.0/(?P<rest>.*)$", views.gone),
     re_path(r"^MAAS/api/2\.0/(?P<rest>.*)$", views.unknown_endpoint),
+    *metadata.urlpatterns,
 ]

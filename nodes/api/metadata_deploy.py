@@ -3,12 +3,17 @@
 The deployed OS authenticates with the token the deploy runner wrote into metal.cfg (the
 deployment job's token); it is revoked once the machine is Deployed.
 """
+import json
+
 from django.urls import path
 from rest_framework import exceptions, serializers
 
 from maasproject.api.fields import TextField
 from nodes.api.metadata import MetadataView, text
+from nodes.choices import NodeStatus
 from nodes.selectors import machine_public_keys
+from nodes.selectors.boot import region_url
+from nodes.selectors.cloudconfig import deployed_os_cloud_config
 from nodes.services import deploy
 
 OUTPUT_MAX = 64 * 1024
@@ -53,6 +58,18 @@ class DeployedView(DeployView):
         return text("ok\n")
 
 
+class CloudConfigView(DeployView):
+    """The cloud-init configuration for the deployed OS (YAML; JSON is YAML), for the deploy
+    runner to write into `/etc/cloud/cloud.cfg.d/` of an image with cloud-init."""
+
+    def get(self, request):
+        document = deployed_os_cloud_config(self.machine,
+                                            region_url(request.build_absolute_uri("/")))
+        if document is None or self.machine.status != NodeStatus.DEPLOYING:
+            raise exceptions.NotFound("The machine is not being deployed.")
+        return text(json.dumps(document, indent=2) + "\n")
+
+
 class PublicKeysView(MetadataView):
     """The owner's SSH public keys, one per line (empty without an owner or keys)."""
 
@@ -65,4 +82,5 @@ urlpatterns = [
     path("metadata/user-data/", UserDataView.as_view(), name="metadata-user-data"),
     path("metadata/deployed/", DeployedView.as_view(), name="metadata-deployed"),
     path("metadata/public-keys/", PublicKeysView.as_view(), name="metadata-public-keys"),
+    path("metadata/cloud-config/", CloudConfigView.as_view(), name="metadata-cloud-config"),
 ]

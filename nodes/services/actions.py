@@ -19,7 +19,7 @@ from nodes.services.permissions import require_action_permission
 from nodes.services.power import dispatch_power
 from nodes.services.rescue import rescue_exit_power_action, rescue_job_create
 from nodes.services.scripts import script_set_create
-from nodes.services.tokens import token_issue
+from nodes.services.tokens import os_token_revoke, token_issue
 from power.services.bmcs import bmc_delete_if_unused
 from zones.models import ResourcePool, Zone
 
@@ -152,6 +152,7 @@ def machine_release(system_id: str, user, *, erase: bool | None = None, erase_mo
 
     def change(machine: Machine) -> None:
         machine_links_release(machine)
+        os_token_revoke(machine)  # the released OS's cloud-init loses the metadata service
         if machine.status == NodeStatus.RELEASING and machine.power_type == "manual":
             machine.complete()
             clear_ownership(machine)

@@ -27,7 +27,7 @@ from nodes.services.events import event_record
 from nodes.services.lifecycle import lock_machine, machine_finish
 from nodes.services.power import machine_finish_and_power_off
 from nodes.services.scripts import KEEP_SCRIPT_SETS
-from nodes.services.tokens import token_issue
+from nodes.services.tokens import os_token_issue, token_issue
 
 # What the ephemeral environment can write, best first: a compressed disk image (busybox
 # gunzip, zstd), the raw bytes, then a root tarball (write_root_tgz.sh: ext4 and extlinux).
@@ -103,6 +103,7 @@ def deploy_job_create(machine: Machine, image: dict) -> ScriptSet:
     ScriptResult.objects.create(script_set=script_set, script_name=WRITE_IMAGE)
     _prune(machine)
     token_issue(machine, ResultType.DEPLOYMENT)
+    os_token_issue(machine)
     event_record(machine=machine, type="deploy_job",
                  description=f"deploy {image['resource']} ({image['format']}, "
                              f"{image['size']} bytes) to {options['disk'] or 'the first disk'}")

@@ -11,9 +11,17 @@ from nodes.models.hardware import normalise_mac
 from zones.choices import LeaseState
 from zones.models import DHCPLease, StaticIPAddress
 
+# The deployed OS's credential (its cloud-init's MAAS datasource): from deploy to release,
+# not a job's, so ending a job leaves it alone and it never opens the ephemeral metadata API.
+OS_PURPOSE = "os"
+
 
 class TokenInvalid(ServiceError):
     """An unknown, revoked or malformed machine token (HTTP 401)."""
+
+
+def _job_tokens():
+    return MachineToken.objects.exclude(purpose=OS_PURPOSE)
 
 
 def token_issue(machine: Machine, purpose: str, options: dict | None = None) -> MachineToken:
@@ -26,15 +34,15 @@ def token_issue(machine: Machine, purpose: str, options: dict | None = None) -> 
 
 
 def token_revoke(machine: Machine) -> int:
-    """Revoke the machine's active tokens; return how many there were."""
-    return MachineToken.objects.filter(machine=machine, revoked__isnull=True).update(
+    """Revoke the machine's active job tokens; return how many there were."""
+    return _job_tokens().filter(machine=machine, revoked__isnull=True).update(
         revoked=timezone.now()
     )
 
 
 def token_active(machine: Machine) -> MachineToken | None:
     """The machine's active token, if a job is running."""
-    return MachineToken.objects.filter(machine=machine, revoked__isnull=True).first()
+    return _job_tokens().filter(machine=machine, revoked__isnull=True).first()
 
 
 def token_authenticate(system_id: str, key: str, address: str) -> MachineToken:
@@ -42,7 +50,7 @@ def token_authenticate(system_id: str, key: str, address: str) -> MachineToken:
     addresses (machine_uses_address); else TokenInvalid."""
     if not system_id or not key:
         raise TokenInvalid("Missing machine token.")
-    tokens = MachineToken.objects.select_related("machine").filter(
+    tokens = _job_tokens().select_related("machine").filter(
         machine__system_id=system_id, revoked__isnull=True
     )
     for token in tokens:
@@ -52,6 +60,34 @@ def token_authenticate(system_id: str, key: str, address: str) -> MachineToken:
                                    "only from an address leased or assigned to the machine.")
             return token
     raise TokenInvalid("Invalid or revoked machine token.")
+
+
+def os_token_issue(machine: Machine) -> MachineToken:
+    """A new credential for the OS being deployed; the one of an earlier deploy is revoked."""
+    os_token_revoke(machine)
+    return MachineToken.objects.create(machine=machine, purpose=OS_PURPOSE)
+
+
+def os_token_revoke(machine: Machine) -> int:
+    """Revoke the deployed OS's credential (release); return how many there were."""
+    return MachineToken.objects.filter(machine=machine, purpose=OS_PURPOSE,
+                                       revoked__isnull=True).update(revoked=timezone.now())
+
+
+def os_credentials(token: MachineToken) -> dict[str, str]:
+    """The OAuth credentials the deployed OS's cloud-init signs with (MAAS's three parts; the
+    consumer secret is empty): the token key is the nonce, the secret is derived from it."""
+    return {"consumer_key": token.machine.system_id, "token_key": token.nonce,
+            "token_secret": token.key}
+
+
+def os_token_authenticate(consumer_key: str, token_key: str, secret: str) -> MachineToken:
+    """The active deployed-OS credential these OAuth parts name; else TokenInvalid."""
+    token = MachineToken.objects.select_related("machine").filter(
+        purpose=OS_PURPOSE, revoked__isnull=True, nonce=token_key).first()
+    if token is None or token.machine.system_id != consumer_key or not token.matches(secret):
+        raise TokenInvalid("Invalid or revoked credentials.")
+    return token
 
 
 def machine_uses_address(machine: Machine, address: str) -> bool:

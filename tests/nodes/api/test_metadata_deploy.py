@@ -1,10 +1,13 @@
 """Metadata API of deploy: the deploy runner as the job, user-data/, deployed/, public-keys/."""
+import json
+
 import pytest
 from rest_framework.test import APIClient
 
 from nodes.choices import NodeStatus
 from nodes.models import SSHKey
 from nodes.services.actions import machine_deploy
+from nodes.services.lifecycle import machine_finish
 from nodes.services.tokens import token_active, token_issue, token_revoke
 from tests.factories import MachineFactory, UserFactory
 from tests.nodes.api.metadata_helpers import API, machine_client
@@ -58,7 +61,7 @@ def test_no_user_data_or_not_deploying_is_404(deploying):
 
 
 @pytest.mark.parametrize(("method", "path"), [("get", "user-data/"), ("post", "deployed/"),
-                                              ("get", "public-keys/")])
+                                              ("get", "public-keys/"), ("get", "cloud-config/")])
 def test_other_machines_tokens_and_revoked_tokens_are_401(deploying, method, path):
     machine, key = deploying
     other = MachineFactory(status=NodeStatus.DEPLOYING)
@@ -110,3 +113,22 @@ def test_public_keys_are_the_owners_one_per_line(deploying):
     SSHKey.objects.create(user=UserFactory(), key=KEY)  # someone else's
     response = client.get(API + "public-keys/")
     assert (response.status_code, response.content.decode()) == (200, KEY + "\n")
+
+
+def test_cloud_config_names_the_metadata_service_and_the_os_credential(deploying, settings):
+    """The runner writes it into the deployed OS: cloud-init's MAAS datasource and reporter at
+    the region, with the deployed OS's own credential (not the job's token)."""
+    settings.REGION_URL = "http://region.example:5240/"
+    machine, key = deploying
+    response = machine_client(machine, key).get(API + "cloud-config/")
+    assert response.status_code == 200, response.content
+    document = json.loads(response.content)
+    maas = document["datasource"]["MAAS"]
+    assert document["datasource_list"] == ["MAAS"]
+    assert maas["metadata_url"] == "http://region.example:5240/MAAS/metadata/"
+    assert maas["consumer_key"] == machine.system_id and maas["token_secret"] != key
+    assert document["reporting"]["maas"]["endpoint"] == (
+        f"http://region.example:5240/MAAS/metadata/status/{machine.system_id}")
+    assert document["network"]["version"] == 1
+    machine_finish(machine.system_id, success=True)
+    assert machine_client(machine, key).get(API + "cloud-config/").status_code == 401

@@ -6,12 +6,19 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from nodes.choices import EventLevel, NodeStatus, ResultType, ScriptStatus
-from nodes.models import Event, ScriptResult, ScriptSet
+from nodes.models import Event, MachineToken, ScriptResult, ScriptSet
 from nodes.selectors.boot import machine_action
 from nodes.services import deploy
-from nodes.services.actions import machine_abort, machine_deploy
+from nodes.services.actions import machine_abort, machine_deploy, machine_release
 from nodes.services.metadata import heartbeat_sweep, job_report
-from nodes.services.tokens import token_active
+from nodes.services.tokens import (
+    OS_PURPOSE,
+    TokenInvalid,
+    os_credentials,
+    os_token_authenticate,
+    token_active,
+    token_authenticate,
+)
 from tests.factories import BlockDeviceFactory, MachineFactory, UserFactory
 from tests.nodes.bootresource_factories import deployable_resource
 
@@ -181,3 +188,21 @@ def test_deployed_report_makes_the_machine_deployed_and_revokes_the_token():
     assert Event.objects.get(machine=machine, type="user_data_output").description == "MARKER-1\n"
     with pytest.raises(deploy.DeployError, match="is Deployed, not Deploying"):
         deploy.deployed_report(machine)
+
+
+def test_the_deployed_os_credential_lives_from_deploy_to_release():
+    """Deploy issues the OS's own credential (cloud-init's MAAS datasource); ending the deploy
+    job leaves it, the ephemeral metadata API refuses it, and release revokes it."""
+    deployable_resource()
+    machine, _set = deploying()
+    credential = MachineToken.objects.get(machine=machine, purpose=OS_PURPOSE, revoked=None)
+    key = os_credentials(credential)
+    assert key["consumer_key"] == machine.system_id and key["token_key"] == credential.nonce
+    deploy.deployed_report(machine)
+    assert os_token_authenticate(key["consumer_key"], key["token_key"], key["token_secret"])
+    with pytest.raises(TokenInvalid):
+        token_authenticate(machine.system_id, key["token_secret"], "10.0.0.1")
+    machine_release(machine.system_id, machine.owner, erase=False)
+    with pytest.raises(TokenInvalid):
+        os_token_authenticate(key["consumer_key"], key["token_key"], key["token_secret"])
+    assert not MachineToken.objects.filter(machine=machine, revoked=None).exists()
