@@ -27,10 +27,14 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _IPXE_MAC = re.compile(r"^ipxe/([0-9A-Fa-f:-]{12,17})\.ipxe$")
 STALL_TIMEOUT = 30.0  # default seconds a client may take no data before its transfer is given up
 ACK_POLL = 0.02  # seconds between looks at what the client has acknowledged
-# Seconds to wait, after the last response, for the client to close first. The side that closes
-# first keeps the connection in TIME_WAIT; on the rack, the next boot's lwIP (lpxelinux), which
-# starts its ports and sequence numbers over, met it and waited 3 s per file.
+# Seconds to wait, after the last response, for the client to close first: the side that closes
+# first keeps the connection in TIME_WAIT. iPXE and curl close at Content-Length, well within it.
 CLIENT_CLOSE_WAIT = 2.0
+# Clients that read to the end of the connection whatever Content-Length says: waiting for them
+# to close first would only delay them. lpxelinux (lwIP) is one, so its TIME_WAITs stay on the
+# rack, and a netboot within a minute of the last one still waits 3 s per file (its lwIP starts
+# ports and sequence numbers over): the `ipxe` BIOS boot loader avoids that.
+READS_TO_EOF = ("Syslinux/",)
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None | str:
@@ -118,7 +122,8 @@ class BootHttpHandler(BaseHTTPRequestHandler):
     def handle(self) -> None:
         """Serve the connection's requests, then let the client close first."""
         super().handle()
-        if not self.aborted:
+        agent = self.headers.get("User-Agent", "") if getattr(self, "headers", None) else ""
+        if not self.aborted and not agent.startswith(READS_TO_EOF):
             wait_for_client_close(self.connection, self.server.client_close_wait)
 
     def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler's signature

@@ -359,3 +359,16 @@ def test_a_client_that_reads_to_the_end_gets_it_after_the_bounded_wait(server):
         waited = time.monotonic() - started
     assert len(received.split(b"\r\n\r\n", 1)[1]) == 5000
     assert 0.25 < waited < 3, waited
+
+
+def test_syslinux_which_reads_to_the_end_is_not_kept_waiting(server):
+    """lpxelinux reads until the server closes: it gets the close at once, not after the wait."""
+    server.client_close_wait = 5.0
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"GET /bootx64.efi HTTP/1.0\r\nUser-Agent: Syslinux/6.04\r\n\r\n")
+        started, received = time.monotonic(), b""
+        while chunk := sock.recv(1 << 16):
+            received += chunk
+        waited = time.monotonic() - started
+    assert len(received.split(b"\r\n\r\n", 1)[1]) == 5000
+    assert waited < 2, waited

@@ -40,6 +40,7 @@ STALL_TIMEOUT = 8  # bootsvc gives a transfer up after this many seconds without
 pytestmark = pytest.mark.lab(vms=1, racks=1, memory=512,
                              env={"BOOTSVC_HTTP_STALL_TIMEOUT": str(STALL_TIMEOUT)})
 PXELINUX = "/usr/lib/PXELINUX/lpxelinux.0"
+UNDIONLY = "/usr/lib/ipxe/undionly.kpxe"
 # Terminal control sequences: pxelinux moves the cursor mid-line once the screen is full.
 
 
@@ -242,29 +243,34 @@ def test_a_boot_loader_that_dies_mid_transfer_is_power_cycled_into_another_netbo
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_a_subnet_set_to_ipxe_boots_bios_machines_through_ipxe_over_http(peers, lab):
-    """Ironic's way, per subnet: the BIOS PXE ROM chainloads Debian's undionly.kpxe over TFTP;
-    that iPXE asks again (user class iPXE), gets the bootstrap script over HTTP, chains its
-    per-MAC script and fetches kernel and initrd with its own HTTP stack, not lpxelinux's lwIP."""
-    if not os.path.exists("/usr/lib/ipxe/undionly.kpxe"):
+def test_a_subnet_set_to_ipxe_boots_bios_machines_through_ipxe_over_http(peers, lab, tmp_path):
+    """Ironic's way, per subnet: a BIOS PXE ROM chainloads Debian's undionly.kpxe over TFTP, and
+    iPXE (user class iPXE: qemu's ROM is iPXE already, so it goes straight there) gets the
+    bootstrap script over HTTP, chains its per-MAC script and fetches kernel and initrd with its
+    own HTTP stack, not lpxelinux's lwIP."""
+    if not os.path.exists(UNDIONLY):
         skip_or_fail("ipxe is missing (apt-get install -y ipxe)")
     kernel, initrd = boot_images(lab.boot_resources_dir)
     machine = setup_region(lab, kernel, initrd, bios_boot_loader="ipxe")
     vm, rack = lab.vms[0], lab.racks[0]
     assert lab.sync_images(rack).returncode == 0, lab.logs_tail()
     wait_until(lambda: "DHCP listening" in Path(rack.log).read_text(), 60, lab.logs_tail)
+    fetched = lab.run_in(lab.bridge_ns, ["curl", "-sS", "--max-time", "20", "-o",
+                                         str(tmp_path / "undionly.kpxe"),
+                                         f"tftp://{rack.address}/undionly.kpxe"])
+    assert fetched.returncode == 0, fetched.stderr
+    assert (tmp_path / "undionly.kpxe").read_bytes() == Path(UNDIONLY).read_bytes()
 
     booting = vm.console_size()
     vm.power_on(netboot=True)
     vm.wait_for_console("metal: ephemeral environment up", timeout=180, since=booting)
     text = vm.console_plain(booting)
-    assert "Filename: undionly.kpxe" in text, text
+    assert f"http://{rack.address}:5248/ipxe/boot.ipxe" in text, text
     assert "PXELINUX" not in text, text
-    wait_until(lambda: {e.type for e in machine_events(machine)} >= {"tftp_file", "http_file"},
-               30, lambda: timeline_text(machine.system_id))
+    wait_until(lambda: "http_file" in {e.type for e in machine_events(machine)}, 30,
+               lambda: timeline_text(machine.system_id))
     events, timeline = machine_events(machine), timeline_text(machine.system_id)
-    tftp = [e.description for e in events if e.type == "tftp_file"]
-    assert any("undionly.kpxe" in d for d in tftp) and not any("lpxelinux" in d for d in tftp), \
+    assert not any("lpxelinux" in e.description for e in events if e.type == "tftp_file"), \
         timeline
     served = " ".join(e.description for e in events if e.type == "http_file")
     for path in (f"ipxe/{vm.mac.replace(':', '-')}.ipxe", "images/ephemeral/amd64/linux",
