@@ -19,7 +19,7 @@ MACHINE_FIELDS = ("id", "system_id", "hostname", "description", "status", "error
                   "memory", "osystem", "distro_series", "netboot", "locked", "firmware",
                   "owner__username", "zone_id", "zone__name", "zone__description", "pool_id",
                   "pool__name", "pool__description", "gateway_link_ipv4_id",
-                  "gateway_link_ipv4__subnet__gateway_ip")
+                  "gateway_link_ipv4__subnet__gateway_ip", "boot_disk_id")
 INTERFACE_FIELDS = ("id", "machine_id", "name", "type", "mac_address", "enabled", "link_speed",
                     "params", "vlan_id", "vlan__vid", "vlan__name", "vlan__mtu", "vlan__dhcp_on",
                     "vlan__fabric_id", "vlan__fabric__name", "vlan__primary_rack__system_id",
@@ -223,7 +223,8 @@ def _machine(row: dict, interfaces: list, devices: list, addresses: list, tags: 
                      "link_id": row["gateway_link_ipv4_id"]},
             "ipv6": {"gateway_ip": None, "link_id": None}},
         "blockdevice_set": device_set, "physicalblockdevice_set": device_set,
-        "boot_disk": device_set[0] if device_set else None,
+        "boot_disk": next((d for d in device_set if d["id"] == row["boot_disk_id"]),
+                          device_set[0] if device_set else None),
         "resource_uri": f"{PREFIX}machines/{system_id}/",
     }
 

@@ -30,6 +30,13 @@ class NodeStatus(models.IntegerChoices):
     FAILED_TESTING = 22, "Failed testing"
 
 
+class StorageLayout(models.TextChoices):
+    """How a deploy partitions the boot disk for a root tarball (MAAS's layout names)."""
+
+    FLAT = "flat", "Flat"
+    LVM = "lvm", "LVM"
+
+
 class Firmware(models.TextChoices):
     """How a machine boots: legacy BIOS or UEFI (MAAS's bios_boot_method pxe / uefi)."""
 

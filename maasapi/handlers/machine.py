@@ -17,7 +17,7 @@ from maasproject.errors import Conflict
 from maasproject.permissions import require_admin
 from nodes.choices import NodeStatus
 from nodes.selectors.details import deployment_config, machine_details
-from nodes.services import actions, machines
+from nodes.services import actions, machines, storage
 from nodes.services.tokens import token_active
 from power.services.parameters import machine_power_parameters
 
@@ -101,6 +101,19 @@ class MachineHandler(Handler):
                          osystem=params.text("osystem"),
                          distro_series=params.text("distro_series"),
                          user_data=params.base64_text("user_data"))
+
+    @operation(idempotent=False)
+    def set_storage_layout(self, request, params, system_id):
+        """Choose how a deploy partitions the boot disk.
+
+        :param storage_layout: flat (an ext4 root) or lvm (the root on a logical volume).
+        :type storage_layout: String
+        :param root_device: The block device (id or name) to deploy to (default: unchanged).
+        :type root_device: String
+        """
+        return self._act(request, system_id, storage.machine_set_storage_layout,
+                         storage_layout=params.text("storage_layout"),
+                         boot_disk=params.text("root_device"))
 
     @operation(idempotent=False)
     def release(self, request, params, system_id):

@@ -5,7 +5,7 @@ from rest_framework import serializers
 from maasproject.api.fields import NameField, NameRelatedField, TextField
 from nodes.api.fields import MacAddressField
 from nodes.architectures import normalise_architecture
-from nodes.choices import EventLevel, Firmware
+from nodes.choices import EventLevel, Firmware, StorageLayout
 from nodes.metadata.render import ERASE_MODES
 from nodes.models import BlockDevice, Event, Interface, InterfaceLink, Machine, Tag
 from nodes.selectors import load_hardware
@@ -104,8 +104,8 @@ class MachineSerializer(serializers.ModelSerializer):
             "system_id", "hostname", "description", "status", "status_name", "previous_status",
             "status_expires", "error_description", "owner", "zone", "pool", "architecture",
             "cpu_count", "cpu_speed", "memory", "osystem", "distro_series", "power_type",
-            "power_state", "netboot", "firmware", "secure_boot", "locked", "tag_names",
-            "boot_interface", "interface_set",
+            "power_state", "netboot", "firmware", "secure_boot", "storage_layout", "boot_disk",
+            "locked", "tag_names", "boot_interface", "interface_set",
             "blockdevice_set", "ip_addresses", "default_gateways", "created", "updated",
             "resource_uri",
         ]
@@ -140,6 +140,8 @@ class MachineSerializer(serializers.ModelSerializer):
             "netboot": machine.netboot,
             "firmware": machine.firmware or None,
             "secure_boot": machine.secure_boot,
+            "storage_layout": machine.storage_layout,
+            "boot_disk": machine.boot_disk_id,
             "locked": machine.locked,
             "tag_names": machine.hardware["tag_names"],
             "boot_interface": next((i for i in interfaces if i["type"] == "physical"), None),
@@ -151,6 +153,13 @@ class MachineSerializer(serializers.ModelSerializer):
             "updated": _iso(machine.updated),
             "resource_uri": f"/api/v1/machines/{machine.system_id}/",
         }
+
+
+class StorageLayoutParams(serializers.Serializer):
+    """A machine's storage layout, and its boot disk (a disk's id or name; default: unchanged)."""
+
+    storage_layout = serializers.ChoiceField(choices=StorageLayout.choices)
+    boot_disk = NameField(required=False, allow_blank=True, max_length=64)
 
 
 class MachineWriteSerializer(serializers.ModelSerializer):

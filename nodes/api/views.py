@@ -12,7 +12,7 @@ from nodes.api.filtersets import EventFilter, MachineFilter
 from nodes.api.machine_actions import MachineActionsMixin
 from nodes.models import InterfaceLink, Tag
 from nodes.selectors import events_visible_to, load_hardware, machines_visible_to
-from nodes.services import actions, machines, tags
+from nodes.services import actions, machines, storage, tags
 from power.services.parameters import machine_power_parameters
 
 
@@ -82,6 +82,19 @@ class MachineViewSet(MachineActionsMixin, viewsets.ModelViewSet):
         machine = self.get_object()
         return Response({"power_type": machine.power_type,
                          "power_parameters": machine_power_parameters(machine)})
+
+
+    @extend_schema(request=s.StorageLayoutParams, responses=s.MachineSerializer)
+    @action(detail=True, methods=["post"], url_path="storage-layout")
+    def storage_layout(self, request, system_id=None):
+        """Choose how a deploy partitions the boot disk (flat or lvm) and, optionally, which
+        disk that is (the owner or an admin, before deploying)."""
+        machine = self.get_object()
+        params = s.StorageLayoutParams(data=request.data)
+        params.is_valid(raise_exception=True)
+        storage.machine_set_storage_layout(machine.system_id, request.user,
+                                           **params.validated_data)
+        return Response(self.machine_body(machine.pk))
 
 
 class _MachinePartViewSet(

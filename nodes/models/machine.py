@@ -9,7 +9,7 @@ from django_fsm import GET_STATE, ConcurrentTransitionMixin, FSMIntegerField, tr
 from maasproject.validators import validate_name, validate_text
 from nodes import lifecycle
 from nodes.architectures import validate_architecture
-from nodes.choices import Firmware, NodeStatus, PowerState
+from nodes.choices import Firmware, NodeStatus, PowerState, StorageLayout
 from zones.models import ResourcePool, Zone
 
 # MAAS system ids: six characters from an alphabet without look-alikes.
@@ -120,6 +120,13 @@ class Machine(ConcurrentTransitionMixin, models.Model):
     firmware = models.CharField(max_length=8, choices=Firmware.choices, blank=True, default="")
     secure_boot = models.BooleanField(null=True, blank=True,
                                       help_text="Secure Boot on (from commissioning)")
+    # How a deploy of a root tarball partitions the boot disk (nodes/storage_layouts.py); the
+    # boot disk is one of the commissioned disks, or none: the deploy's first disk. A new
+    # inventory replaces the disks, so the choice goes with them (SET_NULL).
+    storage_layout = models.CharField(max_length=8, choices=StorageLayout.choices,
+                                      default=StorageLayout.FLAT)
+    boot_disk = models.ForeignKey("nodes.BlockDevice", null=True, blank=True,
+                                  on_delete=models.SET_NULL, related_name="+")
     # The link whose subnet's gateway is the default IPv4 route (MAAS's gateway_link_ipv4): an
     # FK here makes "one per machine" hold by construction, and unlinking clears it.
     gateway_link_ipv4 = models.ForeignKey(

@@ -27,6 +27,7 @@ from nodes.services.events import event_record
 from nodes.services.lifecycle import lock_machine, machine_finish
 from nodes.services.power import machine_finish_and_power_off
 from nodes.services.scripts import KEEP_SCRIPT_SETS
+from nodes.services.storage import machine_storage_plan
 from nodes.services.tokens import os_token_issue, token_issue
 
 # What the ephemeral environment can write, best first: a compressed disk image (busybox
@@ -85,8 +86,10 @@ def _image(resource: BootResource, file: BootResourceFile) -> dict:
 
 
 def boot_disk(machine: Machine) -> str:
-    """The disk to write: the first one of the commissioning inventory, '' to let the runner
-    take the first non-removable disk it sees."""
+    """The disk to write: the machine's chosen boot disk, else the first one of the
+    commissioning inventory, '' to let the runner take the first non-removable disk it sees."""
+    if machine.boot_disk_id is not None and _DISK_NAME.match(machine.boot_disk.name):
+        return f"/dev/{machine.boot_disk.name}"
     for name in machine.block_devices.order_by("name").values_list("name", flat=True):
         if _DISK_NAME.match(name):
             return f"/dev/{name}"
@@ -98,6 +101,8 @@ def boot_disk(machine: Machine) -> str:
 def deploy_job_create(machine: Machine, image: dict) -> ScriptSet:
     """The deployment job (script set, its one result, a token) of a machine being deployed."""
     options = {"image": image, "disk": boot_disk(machine)}
+    if image["format"] in formats.ROOT_TGZ_FORMATS:  # a disk image brings its own partitions
+        options["storage"] = machine_storage_plan(machine, options["disk"])
     script_set = ScriptSet.objects.create(machine=machine, result_type=ResultType.DEPLOYMENT,
                                           options=options)
     ScriptResult.objects.create(script_set=script_set, script_name=WRITE_IMAGE)

@@ -59,7 +59,7 @@ def test_every_action_but_allocate_and_delete_has_one_endpoint():
     ]
     assert sorted(endpoints) == ENDPOINT_ACTIONS
     paths = {extra.url_path for extra in MachineViewSet.get_extra_actions()}
-    assert paths - {"power-parameters"} == set(ENDPOINT_ACTIONS)
+    assert paths - {"power-parameters", "storage-layout"} == set(ENDPOINT_ACTIONS)
 
 
 @pytest.mark.parametrize("action", ENDPOINT_ACTIONS)

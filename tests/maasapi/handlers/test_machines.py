@@ -240,3 +240,21 @@ def test_every_resource_uri_in_a_machine_object_answers(maas_admin):
     for uri in sorted(uris):
         assert uri.startswith("/MAAS/api/2.0/"), uri
         assert maas_admin.get(uri).status_code == 200, uri
+
+
+def test_set_storage_layout_with_a_root_device_and_its_field_errors(maas_user):
+    from nodes.storage_layouts import GIB  # noqa: PLC0415
+    from tests.factories import BlockDeviceFactory  # noqa: PLC0415
+
+    machine = MachineFactory(status=NodeStatus.ALLOCATED, owner=maas_user.user)
+    BlockDeviceFactory(machine=machine, name="sda", size=GIB)
+    sdb = BlockDeviceFactory(machine=machine, name="sdb", size=80 * GIB)
+    url = API + f"machines/{machine.system_id}/?op=set_storage_layout"
+    done = maas_user.post(url, {"storage_layout": "lvm", "root_device": str(sdb.pk)})
+    assert done.status_code == 200, done.content
+    assert done.json()["boot_disk"]["name"] == "sdb"
+    bad = maas_user.post(url, {"storage_layout": "bcache"})
+    assert bad.status_code == 400 and "storage_layout" in bad.json()
+    small = maas_user.post(url, {"storage_layout": "flat", "root_device": "sda"})
+    assert small.status_code == 400 and "boot_disk" in small.json()
+    assert Machine.objects.get(pk=machine.pk).storage_layout == "lvm"
