@@ -168,7 +168,8 @@ SYSTEM_PACKAGES := ipmitool:ipmitool qemu-system-x86:qemu-system-x86_64 udhcpc:u
     redis-server:redis-server golang-go:go ovmf:/usr/share/OVMF/OVMF_CODE_4M.secboot.fd \
     shim-signed:/usr/lib/shim/shimx64.efi.signed ipxe:/usr/lib/ipxe/snponly.efi \
     grub-efi-amd64-signed:/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed \
-    golang-github-juju-gomaasapi-dev:/usr/share/gocode/src/github.com/juju/gomaasapi/controller.go
+    golang-github-juju-gomaasapi-dev:/usr/share/gocode/src/github.com/juju/gomaasapi/controller.go \
+    mmdebstrap:mmdebstrap sbsigntool:sbverify
 sysdeps:
 	@missing=()
 	for entry in $(SYSTEM_PACKAGES); do

@@ -111,6 +111,7 @@ class BootResourceFileFormat(models.TextChoices):
     GZ = "gz", "Raw disk image, gzip"
     ZST = "zst", "Raw disk image, zstd"
     TGZ = "tgz", "Root tarball, gzip"
+    TZST = "tzst", "Root tarball, zstd"
 
 
 class ScriptType(models.TextChoices):

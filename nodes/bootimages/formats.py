@@ -2,20 +2,21 @@
 
 A deployable boot resource holds its OS as a raw disk image (`raw`, written to the disk as is),
 the same compressed (`gz`, `zst`: the deploy runner stream-decompresses while writing), or a root
-filesystem tarball (`tgz`: unpacked onto a filesystem the runner makes). The format is recorded
-on the file's row and is also the file name's suffix (root.img, root.img.gz, root.img.zst,
-root.tar.gz). Content checks read only the head of a file (HEAD_SIZE bytes): a raw image must
-carry a partition table signature (MBR, or GPT's protective MBR) at byte 510; gz and tgz must be
-gzip data whose first decompressed 512 bytes are that MBR, respectively a valid tar header;
-zst must start with the zstd frame magic (no decompressor in the standard library).
+filesystem tarball (`tgz` gzip, `tzst` zstd: unpacked onto a filesystem the runner makes). The
+format is recorded on the file's row and is also the file name's suffix (root.img, root.img.gz,
+root.img.zst, root.tar.gz, root.tar.zst). Content checks read only the head of a file (HEAD_SIZE
+bytes): a raw image must carry a partition table signature (MBR, or GPT's protective MBR) at
+byte 510; gz and tgz must be gzip data whose first decompressed 512 bytes are that MBR,
+respectively a valid tar header; zst and tzst must start with the zstd frame magic (no
+decompressor in the standard library).
 """
 import tarfile
 import zlib
 
-RAW, GZ, ZST, TGZ = "raw", "gz", "zst", "tgz"
-SUFFIXES = {RAW: ".img", GZ: ".img.gz", ZST: ".img.zst", TGZ: ".tar.gz"}
+RAW, GZ, ZST, TGZ, TZST = "raw", "gz", "zst", "tgz", "tzst"
+SUFFIXES = {RAW: ".img", GZ: ".img.gz", ZST: ".img.zst", TGZ: ".tar.gz", TZST: ".tar.zst"}
 ROOT_IMAGE_FORMATS = (RAW, GZ, ZST)
-ROOT_TGZ_FORMATS = (TGZ,)
+ROOT_TGZ_FORMATS = (TGZ, TZST)  # the first is what a root-tgz is when no format is given
 HEAD_SIZE = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b\x08"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -35,7 +36,8 @@ def resource_dir(kind: str, architecture: str, series: str) -> str:
 
 def check_content(file_format: str, head: bytes) -> str | None:
     """Why `head` (a file's first bytes) is not the start of a file in this format, or None."""
-    checks = {RAW: _check_raw, GZ: _check_gz, ZST: _check_zst, TGZ: _check_tgz}
+    checks = {RAW: _check_raw, GZ: _check_gz, ZST: _check_zst, TGZ: _check_tgz,
+              TZST: _check_zst}
     return checks[file_format](head)
 
 

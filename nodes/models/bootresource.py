@@ -46,7 +46,7 @@ class BootResourceFile(models.Model):
     filetype = models.CharField(max_length=16, choices=BootResourceFileType.choices)
     format = models.CharField(
         max_length=8, choices=BootResourceFileFormat.choices, blank=True, default="",
-        help_text="Deployable root images: raw, gz, zst (disk image) or tgz (root tarball)")
+        help_text="Deployable root images: raw, gz, zst (disk image), tgz or tzst (root tarball)")
     path = models.CharField(max_length=1024, unique=True)
     size = models.BigIntegerField()
     sha256 = models.CharField(max_length=64)

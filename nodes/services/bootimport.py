@@ -1,5 +1,5 @@
 """The boot image import: build the ephemeral image and fetch the UEFI loaders from Debian
-packages, and register them.
+packages, and register them; or build a deployable OS image (debian/bookworm) and register it.
 
 One function does the work for `manage.py import_boot_images` and for the region task behind
 the MAAS API's `boot-resources/?op=import`. Only one import runs at a time in the whole cluster:
@@ -8,6 +8,7 @@ the last run's state and the stop request, which the build checks between its st
 """
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -18,13 +19,16 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from maasproject.permissions import require_admin
-from nodes.bootimages import builder, loaders
+from nodes.bootimages import builder, debian, formats, loaders
 from nodes.bootimages.debs import BuildError, Progress
 from nodes.choices import BootImportState
 from nodes.models import BootImport
 from nodes.models.bootimport import SINGLETON
 from nodes.services.bootloaders import boot_resource_register_loaders
-from nodes.services.bootresources import boot_resource_register_ephemeral
+from nodes.services.bootresources import (
+    boot_resource_register_deployable,
+    boot_resource_register_ephemeral,
+)
 from nodes.services.import_marker import import_marker, import_marker_held
 from zones.services.bootfiles import boot_resources_dir
 
@@ -90,14 +94,32 @@ def boot_images_import(*, flavour: str = "", output_dir: Path | None = None,
     flavour = flavour or settings.BOOT_IMPORT_KERNEL_FLAVOUR
     output_dir = Path(output_dir or boot_resources_dir())
     cache_dir = Path(cache_dir or Path(settings.VAR_DIR) / "image-build")
+    return _run_import(lambda report: _build_and_register(output_dir, flavour, cache_dir, force,
+                                                          report), progress)
+
+
+def deployable_image_import(name: str, *, output_dir: Path | None = None,
+                            cache_dir: Path | None = None, force: bool = False,
+                            progress: Progress = logger.info) -> ImportOutcome | None:
+    """Build a deployable OS image named os/series (debian/bookworm: mmdebstrap, nodes.bootimages
+    .debian) and register it (when built into BOOT_RESOURCES_DIR); None when another import
+    holds the marker. Shares the marker and the BootImport record with boot_images_import."""
+    output_dir = Path(output_dir or boot_resources_dir())
+    cache_dir = Path(cache_dir or Path(settings.VAR_DIR) / "image-build")
+    return _run_import(lambda report: _build_debian(name, output_dir, cache_dir, force, report),
+                       progress)
+
+
+def _run_import(work: Callable[[Progress], ImportOutcome],
+                progress: Progress) -> ImportOutcome | None:
+    """Run work(progress) as the one import of the cluster, recording how it ended."""
     with import_marker() as held:
         if not held:
             return None
         if not _begin():
             return _finish(ImportOutcome(BootImportState.CANCELLED, "stopped before it began"))
         try:
-            outcome = _build_and_register(output_dir, flavour, cache_dir, force,
-                                          _watched(progress))
+            outcome = work(_watched(progress))
         except ImportCancelled:
             outcome = ImportOutcome(BootImportState.CANCELLED, "stopped by stop_import")
         except BuildError as exc:
@@ -124,6 +146,25 @@ def _build_and_register(output_dir: Path, flavour: str, cache_dir: Path, force: 
     message = (f"registered boot resources {', '.join(names)}" if names
                else f"built in {output_dir}")
     return ImportOutcome(BootImportState.DONE, message, names[0] if names else "", result.built)
+
+
+def _build_debian(name: str, output_dir: Path, cache_dir: Path, force: bool,
+                  progress: Progress) -> ImportOutcome:
+    os_name, _, series = name.partition("/")
+    if os_name != debian.OS_NAME:
+        raise BuildError(f"cannot build {name}: deployable images are debian/<series>")
+    title = debian.title(series)
+    result = debian.build(output_dir, series, cache_dir, force, progress=progress)
+    if output_dir.resolve() != boot_resources_dir().resolve():
+        return ImportOutcome(BootImportState.DONE, f"built in {output_dir}", "", result.built)
+    resource = boot_resource_register_deployable(
+        {formats.TZST: result.image}, os_name=debian.OS_NAME, series=series,
+        architecture=debian.ARCHITECTURE, title=title)
+    if result.built or not resource.metadata:
+        resource.metadata = {"packages": result.packages, **debian.kernel_facts(result.packages)}
+        resource.save(update_fields=["metadata", "updated"])
+    return ImportOutcome(BootImportState.DONE, f"registered boot resource {resource.name} "
+                         f"({formats.TZST})", resource.name, result.built)
 
 
 def _begin() -> bool:

@@ -1,8 +1,9 @@
 """Boot resource writes: create, upload a file (streamed, sha256-verified), register, delete.
 
 Deployable root images carry a format (nodes.bootimages.formats): root-image is raw, gz or zst
-(required for a deployable resource), root-tgz is tgz. The format names the file (root.img,
-root.img.gz, root.img.zst, root.tar.gz) and the file's first bytes must match it.
+(required for a deployable resource), root-tgz is tgz (the default) or tzst. The format names
+the file (root.img, root.img.gz, root.img.zst, root.tar.gz, root.tar.zst) and the file's first
+bytes must match it.
 """
 import hashlib
 import os
@@ -72,15 +73,18 @@ def _check_filetype(filetype: str) -> None:
 def file_format_for(resource: BootResource, filetype: str, file_format: str = "") -> str:
     """The format a file of this type is recorded with; raise when it cannot have that one.
 
-    root-tgz is always tgz; a deployable resource's root-image must say raw, gz or zst; other
-    files (and an ephemeral resource's squashfs root-image) have none.
+    root-tgz is tgz unless it says tzst; a deployable resource's root-image must say raw, gz or
+    zst; other files (and an ephemeral resource's squashfs root-image) have none.
     """
     _check_filetype(filetype)
     allowed = FORMATS.get(filetype, ())
     if filetype == BootResourceFileType.ROOT_IMAGE and resource.kind != \
             BootResourceKind.DEPLOYABLE:
         allowed = ()
-    file_format = file_format or (allowed[0] if len(allowed) == 1 else "")
+    # root-tgz's default keeps MAAS clients (which never say a format) uploading gzip tarballs.
+    default = allowed[0] if len(allowed) == 1 or filetype == BootResourceFileType.ROOT_TGZ \
+        else ""
+    file_format = file_format or default
     if file_format and file_format not in allowed:
         choices = f"one of {', '.join(allowed)}" if allowed else "none"
         raise ValidationError({"format": [f"A {resource.kind} {filetype} takes {choices}."]})
