@@ -6,7 +6,7 @@ bookworm-security, bookworm/updates); candidates: many packages' candidate versi
 """
 from pathlib import Path
 
-from nodes.bootimages.debs import BuildError, run
+from nodes.bootimages.debs import BuildError, parse_control, run
 
 
 def apt_source_files() -> list[Path]:
@@ -32,16 +32,9 @@ def source_lines(text: str, deb822: bool) -> list[tuple[str, str, str, str]]:
 
 
 def _stanza(text: str) -> dict[str, str]:
-    fields, key = {}, None
-    for line in text.splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        if line[0] in " \t" and key:
-            fields[key] += "\n" + line.strip()
-        elif ":" in line:
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
-    return fields
+    """A deb822 stanza's fields; its comment lines are not fields."""
+    return parse_control("\n".join(line for line in text.splitlines()
+                                   if not line.startswith("#")))
 
 
 def _one_line(words: list[str]) -> tuple[str, str, str, str]:

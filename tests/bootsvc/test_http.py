@@ -347,28 +347,28 @@ def test_the_client_closes_first_so_the_time_wait_is_the_clients(server, close_w
     assert (left == "") == (close_wait > 0), left
 
 
+def read_to_eof(server, headers: bytes) -> tuple[bytes, float]:
+    """GET /bootx64.efi over HTTP/1.0 and read until the server closes: (body, seconds)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /bootx64.efi HTTP/1.0\r\n" + headers + b"\r\n")
+        started, received = time.monotonic(), b""
+        while chunk := sock.recv(1 << 16):
+            received += chunk
+        return received.split(b"\r\n\r\n", 1)[1], time.monotonic() - started
+
+
 def test_a_client_that_reads_to_the_end_gets_it_after_the_bounded_wait(server):
     """A client that waits for the server to close (reads to EOF) gets the whole file and the
     end of the connection once the wait is over, not the stall or keep-alive timeout."""
     server.client_close_wait = 0.3
-    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-        sock.sendall(b"GET /bootx64.efi HTTP/1.0\r\n\r\n")
-        started, received = time.monotonic(), b""
-        while chunk := sock.recv(1 << 16):
-            received += chunk
-        waited = time.monotonic() - started
-    assert len(received.split(b"\r\n\r\n", 1)[1]) == 5000
+    body, waited = read_to_eof(server, b"")
+    assert len(body) == 5000
     assert 0.25 < waited < 3, waited
 
 
 def test_syslinux_which_reads_to_the_end_is_not_kept_waiting(server):
     """lpxelinux reads until the server closes: it gets the close at once, not after the wait."""
     server.client_close_wait = 5.0
-    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-        sock.sendall(b"GET /bootx64.efi HTTP/1.0\r\nUser-Agent: Syslinux/6.04\r\n\r\n")
-        started, received = time.monotonic(), b""
-        while chunk := sock.recv(1 << 16):
-            received += chunk
-        waited = time.monotonic() - started
-    assert len(received.split(b"\r\n\r\n", 1)[1]) == 5000
+    body, waited = read_to_eof(server, b"User-Agent: Syslinux/6.04\r\n")
+    assert len(body) == 5000
     assert waited < 2, waited
