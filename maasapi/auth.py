@@ -26,6 +26,13 @@ def oauth_parameters(header: str) -> dict[str, str]:
             for name, quoted, plain in _PARAM.findall(header)}
 
 
+def plaintext_secret(params: dict[str, str]) -> str:
+    """The token secret of a PLAINTEXT signature ("&" + secret; the consumer secret is empty),
+    "" when the signature has none."""
+    signature = params.get("oauth_signature", "")
+    return signature.split("&", 1)[1] if "&" in signature else ""
+
+
 def request_user(request):
     """The user an API request authenticates as; Unauthorized (401) for a bad or missing key."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
@@ -35,10 +42,8 @@ def request_user(request):
             params = oauth_parameters(rest)
             if params.get("oauth_signature_method") != "PLAINTEXT":
                 raise Unauthorized("Authorization Error: only PLAINTEXT signatures are supported.")
-            signature = params.get("oauth_signature", "")
             user, _key = authenticate_key(params.get("oauth_consumer_key", ""),
-                                          params.get("oauth_token", ""),
-                                          signature.split("&", 1)[1] if "&" in signature else "")
+                                          params.get("oauth_token", ""), plaintext_secret(params))
             return user
         if scheme == "Bearer":
             return authenticate_key(*split_key(rest))[0]

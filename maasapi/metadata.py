@@ -13,7 +13,7 @@ from django.urls import re_path
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import serializers
 
-from maasapi.auth import oauth_parameters
+from maasapi.auth import oauth_parameters, plaintext_secret
 from maasapi.errors import (
     TEXT,
     BadRequest,
@@ -49,13 +49,12 @@ def signed_machine(request) -> Machine:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, rest = header.partition(" ")
     params = oauth_parameters(rest) if scheme == "OAuth" else {}
-    signature = params.get("oauth_signature", "")
-    if params.get("oauth_signature_method") != "PLAINTEXT" or "&" not in signature:
+    secret = plaintext_secret(params)
+    if params.get("oauth_signature_method") != "PLAINTEXT" or not secret:
         raise Unauthorized("Authorization Error: OAuth PLAINTEXT credentials required.")
     try:
         token = os_token_authenticate(params.get("oauth_consumer_key", ""),
-                                      params.get("oauth_token", ""),
-                                      signature.split("&", 1)[1])
+                                      params.get("oauth_token", ""), secret)
     except TokenInvalid as exc:
         raise Unauthorized(f"Authorization Error: {exc}") from exc
     return token.machine

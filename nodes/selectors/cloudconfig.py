@@ -1,9 +1,9 @@
 """The cloud-init configuration the deploy writes into a deployed OS (`/etc/cloud/cloud.cfg.d/`),
 as MAAS's curtin does: the MAAS datasource and the webhook reporter, both signed with the OS's
 credential (from deploy to release), and the machine's network from the region."""
-from nodes.models import Machine, MachineToken
+from nodes.models import Machine
 from nodes.selectors.netconfig import machine_network_config
-from nodes.services.tokens import OS_PURPOSE, os_credentials
+from nodes.services.tokens import os_credentials, os_token_active
 
 FILE_NAME = "90_metal.cfg"
 
@@ -11,8 +11,7 @@ FILE_NAME = "90_metal.cfg"
 def deployed_os_cloud_config(machine: Machine, region_url: str) -> dict | None:
     """The cloud.cfg.d document for the machine's deployed OS, None without a credential (the
     machine is not being deployed)."""
-    token = MachineToken.objects.filter(machine=machine, purpose=OS_PURPOSE,
-                                        revoked__isnull=True).select_related("machine").first()
+    token = os_token_active(machine)
     if token is None:
         return None
     credentials = os_credentials(token)

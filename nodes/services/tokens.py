@@ -68,10 +68,18 @@ def os_token_issue(machine: Machine) -> MachineToken:
     return MachineToken.objects.create(machine=machine, purpose=OS_PURPOSE)
 
 
+def _os_tokens(machine: Machine):
+    return MachineToken.objects.filter(machine=machine, purpose=OS_PURPOSE, revoked__isnull=True)
+
+
 def os_token_revoke(machine: Machine) -> int:
     """Revoke the deployed OS's credential (release); return how many there were."""
-    return MachineToken.objects.filter(machine=machine, purpose=OS_PURPOSE,
-                                       revoked__isnull=True).update(revoked=timezone.now())
+    return _os_tokens(machine).update(revoked=timezone.now())
+
+
+def os_token_active(machine: Machine) -> MachineToken | None:
+    """The deployed OS's credential, while it has one (from deploy to release)."""
+    return _os_tokens(machine).select_related("machine").first()
 
 
 def os_credentials(token: MachineToken) -> dict[str, str]:
