@@ -169,7 +169,7 @@ SYSTEM_PACKAGES := ipmitool:ipmitool qemu-system-x86:qemu-system-x86_64 udhcpc:u
     shim-signed:/usr/lib/shim/shimx64.efi.signed ipxe:/usr/lib/ipxe/snponly.efi \
     grub-efi-amd64-signed:/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed \
     golang-github-juju-gomaasapi-dev:/usr/share/gocode/src/github.com/juju/gomaasapi/controller.go \
-    mmdebstrap:mmdebstrap sbsigntool:sbverify
+    mmdebstrap:mmdebstrap sbsigntool:sbverify lvm2:lvm
 sysdeps:
 	@missing=()
 	for entry in $(SYSTEM_PACKAGES); do

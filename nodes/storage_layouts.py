@@ -48,3 +48,20 @@ def storage_plan(layout: str, firmware: str, disk: str) -> dict:
         plan["volumes"] = [{"vg": VG_NAME, "pv": "pv", "lv": LV_NAME, "size": None,
                             "fs": "ext4", "mount": "/"}]
     return plan
+
+
+def plan_shell(plan: dict) -> str:
+    """The plan as the shell variables install_root.sh reads: the firmware and layout, the GPT
+    as sfdisk takes it, and the numbers of the ESP, the root partition or the LVM PV."""
+    lines = ["label: gpt"]
+    numbers = {}
+    for number, partition in enumerate(plan["partitions"], start=1):
+        numbers[partition["name"]] = number
+        size = f"size={partition['size'] // MIB}MiB, " if partition["size"] else ""
+        lines.append(f"{size}type={partition['type']}, name={partition['name']}")
+    volume = plan["volumes"][0] if plan["volumes"] else {}
+    values = {"FIRMWARE": plan["firmware"], "LAYOUT": plan["layout"], "TABLE": "\n".join(lines),
+              "ESP": numbers.get("esp", ""), "ROOT_PART": numbers.get("root", ""),
+              "PV_PART": numbers.get(volume.get("pv"), ""), "VG": volume.get("vg", ""),
+              "LV": volume.get("lv", "")}
+    return "".join(f"{name}='{value}'\n" for name, value in values.items())

@@ -122,6 +122,7 @@ class JobView(MetadataView):
         if script_set.result_type == ResultType.DEPLOYMENT:  # the image write (deploy.sh)
             spec.update(image=script_set.options.get("image", {}),
                         disk=script_set.options.get("disk", ""),
+                        storage=script_set.options.get("storage"),
                         retry_wait=settings.DEPLOY_RETRY_WAIT)
         return spec
 

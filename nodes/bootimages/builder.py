@@ -20,13 +20,14 @@ from nodes.bootimages.cpio import write_initrd
 from nodes.bootimages.debs import BuildError, Package, Progress, candidate, download, run, unpack
 from nodes.bootimages.tools import resolve_tool_packages, stage_tools
 
-BUILDER_VERSION = "2"
+BUILDER_VERSION = "3"
 ARCH = "amd64"
 KERNEL_META = {"generic": "linux-image-amd64", "cloud": "linux-image-cloud-amd64"}
 BUSYBOX_PACKAGE = "busybox-static"
 MODULE_DIRS = (
     "kernel/drivers/net", "kernel/drivers/block", "kernel/drivers/virtio", "kernel/drivers/scsi",
     "kernel/drivers/ata", "kernel/drivers/nvme", "kernel/fs",
+    "kernel/drivers/md",  # device mapper: the lvm storage layout
 )
 # Wi-Fi needs firmware and credentials the ephemeral environment never has; it only adds size.
 EXCLUDED_DIRS = ("kernel/drivers/net/wireless",)
@@ -37,8 +38,10 @@ DHCP_SCRIPT = HERE / "default.script"
 # Installed in every initramfs: the functions both inits source, the deploy runner's helper.
 SHARED_SCRIPTS = (
     (HERE / "common.sh", "lib/metal/common.sh", 0o644),
+    (HERE / "disk.sh", "lib/metal/disk.sh", 0o644),
     (HERE / "write_metal_cfg.sh", "usr/bin/write_metal_cfg.sh", 0o755),
     (HERE / "write_root_tgz.sh", "usr/bin/write_root_tgz.sh", 0o755),
+    (HERE / "install_root.sh", "usr/bin/install_root.sh", 0o755),
 )
 IMAGE_SUBDIR = Path("images/ephemeral") / ARCH
 

@@ -2,13 +2,14 @@
 
 mmdebstrap installs, from this host's Debian apt sources of the series (the entries whose suite
 is the series or series-*), the signed kernel (linux-image-amd64), GRUB for BIOS (grub-pc-bin)
-and UEFI (grub-efi-amd64-bin, grub-efi-amd64-signed, shim-signed), cloud-init with ifupdown and
-isc-dhcp-client (its eni renderer), openssh-server, lvm2 and the file system tools, without
+and UEFI (grub-efi-amd64-bin, grub-efi-amd64-signed, shim-signed) with grub-install and
+grub-mkconfig (grub2-common), cloud-init with ifupdown, isc-dhcp-client and resolvconf (its eni
+renderer and the DNS servers it writes), openssh-server, lvm2 and the file system tools, without
 recommends, man pages, docs (copyright files stay) or translations. No boot loader is installed
 on a disk: the grub-pc/grub-efi-amd64 metapackages would run grub-install; the deploy runner
 does it, chrooted into the unpacked root. Nothing host-specific stays: no SSH host keys
 (cloud-init makes them at first boot), an empty machine-id, no apt lists or .debs, no
-resolv.conf, /etc/hostname "localhost", no resume device in the initramfs.
+resolv.conf but resolvconf's link, /etc/hostname "localhost", no resume device in the initramfs.
 
 Outputs, under images/deployable/amd64/generic/<series>/ of the output dir: root.tar.zst
 (mmdebstrap's tar: pax format, numeric owners, xattrs; zstd) and root.manifest (`package
@@ -30,14 +31,15 @@ from nodes.bootimages import builder, formats
 from nodes.bootimages.aptsources import candidates, series_sources
 from nodes.bootimages.debs import BuildError, Progress, candidate, run
 
-DEBIAN_VERSION = "1"
+DEBIAN_VERSION = "2"
 OS_NAME, ARCHITECTURE, ARCH = "debian", "amd64/generic", "amd64"
 SERIES_TITLES = {"bookworm": "Debian 12"}
 PACKAGES = (
     "linux-image-amd64", "grub-pc-bin", "grub-efi-amd64-bin", "grub-efi-amd64-signed",
-    "shim-signed", "efibootmgr", "cloud-init", "openssh-server", "openssh-sftp-server",
-    "ifupdown", "isc-dhcp-client", "lvm2", "e2fsprogs", "dosfstools", "sudo", "systemd-sysv",
-    "udev", "dbus", "initramfs-tools", "zstd", "netbase", "iproute2",
+    "grub2-common", "shim-signed", "efibootmgr", "cloud-init", "openssh-server",
+    "openssh-sftp-server", "ifupdown", "isc-dhcp-client", "resolvconf", "lvm2", "e2fsprogs",
+    "dosfstools", "sudo", "systemd-sysv", "udev", "dbus", "initramfs-tools", "zstd", "netbase",
+    "iproute2",
 )
 # Documentation is most of what is not the kernel; the copyright files stay (licences).
 DPKG_OPTIONS = (
@@ -53,7 +55,9 @@ ESSENTIAL_HOOKS = (
 # mmdebstrap copies the host's hostname and resolv.conf in (with their modes); openssh-server
 # made host keys; the deployed apt should install recommends, as Debian's does.
 CUSTOMIZE_HOOKS = (
-    'rm -f "$1"/etc/ssh/ssh_host_* "$1/etc/resolv.conf" "$1/etc/apt/apt.conf.d/99mmdebstrap"',
+    'rm -f "$1"/etc/ssh/ssh_host_* "$1/etc/apt/apt.conf.d/99mmdebstrap"',
+    # resolvconf's link to /run/resolvconf/resolv.conf stays: ifupdown's dns-nameservers use it.
+    'test -L "$1/etc/resolv.conf" || rm -f "$1/etc/resolv.conf"',
     'rm -f "$1/etc/hostname" && echo localhost > "$1/etc/hostname"',
     'for unit in cloud-init.target.wants/cloud-init.service multi-user.target.wants/ssh.service;'
     ' do test -L "$1/etc/systemd/system/$unit" || { echo "$unit is not enabled" >&2; exit 1; };'

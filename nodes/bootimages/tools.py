@@ -1,6 +1,7 @@
 """Dynamically linked tools in the ephemeral initramfs, from Debian packages (busybox has none of
-them): dropbear (rescue mode's SSH server), zstd (zst images) and the disk tools a root tarball
-deploy needs (mke2fs, extlinux, syslinux's MBR boot code).
+them): dropbear (rescue mode's SSH server), zstd (zst images), the disk tools a root tarball
+deploy needs (mke2fs, extlinux, syslinux's MBR boot code) and those a real OS's storage layout
+needs (sfdisk for GPT, mkfs.fat for the ESP, lvm, GNU tar for xattrs and pax headers).
 
 Debian has no static builds of these, so each binary comes with the shared libraries `ldd` says
 it needs, taken from the same Debian packages, and the dynamic loader.
@@ -40,6 +41,14 @@ TOOLSETS = (
              "libblkid1", "libuuid1"),
             ("sbin/mke2fs", "usr/bin/extlinux"), files=("usr/lib/syslinux/mbr/mbr.bin",),
             links=(("sbin/mkfs.ext4", "mke2fs"),)),
+    Toolset("storage layout tools (real OS deploys: GPT, ESP, LVM, GNU tar)",
+            ("fdisk", "dosfstools", "lvm2", "tar", "libc6", "libfdisk1", "libsmartcols1",
+             "libtinfo6", "libreadline8", "libuuid1", "libblkid1", "libacl1", "libselinux1",
+             "libpcre2-8-0", "libdevmapper1.02.1", "libdevmapper-event1.02.1", "libedit2",
+             "libsystemd0", "libaio1", "libudev1", "libbsd0", "libcap2", "libgcrypt20",
+             "libgpg-error0", "liblzma5", "libzstd1", "liblz4-1", "libmd0"),
+            ("sbin/sfdisk", "sbin/mkfs.fat", "sbin/lvm", "bin/tar"),
+            links=(("sbin/mkfs.vfat", "mkfs.fat"),)),
 )
 LIB_DIRS = ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "lib", "usr/lib")
 # Where the initramfs keeps them: the dynamic loader's default directory (no ld.so.cache).

@@ -24,6 +24,7 @@ START=2048         # sectors: the partition starts at 1 MiB
 MAX_SECTORS=4294967295
 MIN_SECTORS=131072  # a 64 MiB disk at least
 say() { echo "metal: write_root_tgz: $*" >&2; }
+. "${METAL_LIB:-/lib/metal}/disk.sh" || exit 1
 fail() { say "$*"; cat >/dev/null; exit 1; }
 
 # Four bytes, little endian, of the number $1 (printf octal escapes: busybox has no \x).
@@ -44,21 +45,6 @@ partition_table() {
     le32 "$2"
     dd if=/dev/zero bs=48 count=1 2>/dev/null
     printf '\125\252'
-}
-
-# The node of partition 1 of disk $1 (vda1, nvme0n1p1, loop0p1), waiting up to 10 s for it;
-# made from sysfs when the kernel knows the partition but nothing made its node (no devtmpfs).
-# partx (where there is one) adds it when re-reading the table did not (seen on loop devices).
-first_partition() {
-    case "$1" in *[0-9]) part="${1}p1" ;; *) part="${1}1" ;; esac
-    for i in 1 2 3 4 5 6 7 8 9 10; do
-        [ -b "$part" ] && { echo "$part"; return 0; }
-        [ "$i" = 2 ] && command -v partx >/dev/null && partx -a "$1" 2>/dev/null
-        sys="/sys/class/block/${part##*/}/dev"
-        [ -r "$sys" ] && mknod "$part" b $(tr ':' ' ' < "$sys") 2>/dev/null
-        [ -b "$part" ] || sleep 1
-    done
-    return 1
 }
 
 # The newest kernel under $1/boot (relative to $1), and the initrd of the same version or ''.
@@ -116,7 +102,7 @@ disk=$(readlink -f "$1")
 sectors=$(blockdev --getsz "$disk") || fail "cannot read the size of $disk"
 [ "$sectors" -ge "$MIN_SECTORS" ] || fail "$disk is too small ($sectors sectors)"
 partition_disk "$disk" "$sectors" || fail "cannot write the partition table of $disk"
-part=$(first_partition "$disk") || fail "no partition 1 on $disk after re-reading its table"
+part=$(partition_node "$disk" 1) || fail "no partition 1 on $disk after re-reading its table"
 uuid=$(cat /proc/sys/kernel/random/uuid)
 # By path: busybox's sh runs its own mke2fs applet (no ext4) for a bare name.
 made=$(/sbin/mke2fs -t ext4 -F -q -L metal-root -U "$uuid" "$part" 2>&1) \

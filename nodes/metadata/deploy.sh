@@ -3,9 +3,13 @@
 # "Deploy"). Streams the image from the rack's image cache and writes it to the boot disk, never a
 # corrupt one: pass 1 only downloads and checks the sha256; pass 2 writes while checking it again
 # and wipes what it wrote when the bytes differ. Disk images (raw, gz, zst) are written as they
-# are; a root tarball (tgz) is unpacked on a fresh ext4 partition with extlinux to boot it.
-# Then write_metal_cfg.sh, the report (status/), and a reboot into the deployed OS (netboot is
-# off by then: the rack answers "boot local").
+# are, then write_metal_cfg.sh; a root tarball (tgz) is unpacked on a fresh ext4 partition with
+# extlinux to boot it, then write_metal_cfg.sh; a real OS's root tarball (tzst) is installed by
+# install_root.sh with the machine's storage layout (the region's plan below) and its own GRUB,
+# and the cloud-init configuration (GET cloud-config/: the MAAS datasource and reporting with
+# the OS's credential, the network) goes into it: its cloud-init reports Deployed. Then the
+# report (status/) and a reboot into the deployed OS (netboot is off by then: the rack answers
+# "boot local").
 # Environment as runner.sh's (METAL_REGION, METAL_SYSTEM_ID, METAL_TOKEN, METAL_RUNNER_DIR,
 # METAL_RUNNER_NO_POWEROFF=1: never reboots or powers off), plus METAL_IMAGES (the rack's image
 # server; default: metal.images= on the kernel command line) and METAL_DEPLOY_DISK (the disk;
@@ -59,15 +63,18 @@ decompressor() {
         gz) echo "gunzip -c" ;;
         zst) command -v zstd >/dev/null 2>&1 && echo "zstd -dc" ;;
         tgz) command -v write_root_tgz.sh >/dev/null 2>&1 && echo write_root_tgz.sh ;;
+        tzst) command -v install_root.sh >/dev/null 2>&1 && echo install_root.sh ;;
         *) return 1 ;;
     esac
 }
 
 # The image stream (stdin) to DISK: a disk image through its decompressor and dd; a root
-# tarball by write_root_tgz.sh (partition table, ext4, the tarball, extlinux).
+# tarball by write_root_tgz.sh (partition table, ext4, the tarball, extlinux); a real OS's by
+# install_root.sh (the storage plan, the tarball, GRUB, the cloud-init configuration).
 write_stream() {
     case "$FORMAT" in
         tgz) write_root_tgz.sh "$1" ;;
+        tzst) METAL_CLOUD_CFG="$WORK/cloud.cfg" install_root.sh "$1" "$WORK/plan" ;;
         *) $DECOMPRESS | dd of="$1" bs=1M iflag=fullblock conv=notrunc,fsync ;;
     esac
 }
@@ -121,10 +128,21 @@ wipe() {  # DISK: zero what pass 2 wrote (at least the first MiB: the partition 
     sync
 }
 
+# A real OS's storage plan (nodes/storage_layouts.plan_shell) and cloud-init configuration.
+prepare_real_os() {
+    cat > "$WORK/plan" <<'METAL_STORAGE_PLAN'
+@STORAGE@
+METAL_STORAGE_PLAN
+    grep -q '^TABLE=' "$WORK/plan" || fail "the region sent no storage plan for a $FORMAT image"
+    (umask 077 && api cloud-config/ "$WORK/cloud.cfg") \
+        || fail "cannot fetch the deployed OS's cloud-init configuration (cloud-config/)"
+}
+
 deploy() {
     [ -n "$IMAGES" ] || fail "no image server: metal.images= is not on the kernel command line"
     DECOMPRESS=$(decompressor) || fail "cannot write a $FORMAT image: this ephemeral environment \
-has no tool for it (zst needs zstd, tgz write_root_tgz.sh): import boot images again"
+has no tool for it (zst needs zstd, tgz write_root_tgz.sh, tzst install_root.sh): import boot \
+images again"
     disk=${DISK:-$(first_disk)}
     [ -n "$disk" ] || fail "no disk to write the image to"
     [ -b "$disk" ] || { [ -n "${METAL_DEPLOY_DISK:-}" ] && [ -f "$disk" ]; } \
@@ -134,10 +152,11 @@ has no tool for it (zst needs zstd, tgz write_root_tgz.sh): import boot images a
     say "pass 1: downloading and checking the sha256; nothing is written"
     checksum_pass || fail "$(cat "$WORK/pass1"); nothing was written to $disk"
     say "pass 1: sha256 ok"
+    [ "$FORMAT" = tzst ] && prepare_real_os
     say "pass 2: writing $disk while checking the sha256 again"
     write_pass "$disk"
     written=$?
-    grep '^metal: ' "$WORK/write.err"  # what write_root_tgz.sh said
+    grep '^metal: ' "$WORK/write.err"  # what write_root_tgz.sh or install_root.sh said
     if [ "$written" != 0 ]; then
         wipe "$disk"
         fail "writing $disk failed ($(tail -n1 "$WORK/write.err")); what was written is wiped"
@@ -148,11 +167,13 @@ has no tool for it (zst needs zstd, tgz write_root_tgz.sh): import boot images a
         fail "sha256 checksum mismatch while writing $IMAGE_PATH: expected $SHA256, got $got; \
 what was written to $disk is wiped"
     fi
-    if [ "$FORMAT" = tgz ]; then
-        say "pass 2: root tarball unpacked on $disk, sha256 ok"
-    else
-        say "pass 2: $(cat "$WORK/written") MiB written to $disk, sha256 ok"
-    fi
+    case "$FORMAT" in
+        tzst) say "pass 2: root tarball installed on $disk, sha256 ok"
+              say "image written: the deployed OS's cloud-init reports when it is up"
+              return 0 ;;
+        tgz) say "pass 2: root tarball unpacked on $disk, sha256 ok" ;;
+        *) say "pass 2: $(cat "$WORK/written") MiB written to $disk, sha256 ok" ;;
+    esac
     write_metal_cfg.sh "$disk" "$REGION" "$SYSTEM_ID" "$TOKEN" \
         || fail "write_metal_cfg.sh failed: the deployed OS could not report in"
     sync

@@ -4,6 +4,8 @@ import shlex
 from functools import cache
 from pathlib import Path
 
+from nodes.storage_layouts import plan_shell
+
 RUNNER_TEMPLATE = Path(__file__).resolve().with_name("runner.sh")
 ERASE_TEMPLATE = RUNNER_TEMPLATE.with_name("erase.sh")
 RESCUE_TEMPLATE = RUNNER_TEMPLATE.with_name("rescue.sh")
@@ -154,4 +156,6 @@ def render_deploy_runner(spec: dict, region_url: str) -> str:
     }
     values = {marker: _quote_inner(value) for marker, value in text.items()}
     values.update((marker, str(number)) for marker, number in numbers.items())
+    # Single-quoted values of the region's own plan (layout names, GUIDs, partition numbers).
+    values["@STORAGE@"] = plan_shell(spec["storage"]) if spec.get("storage") else ""
     return _render(DEPLOY_TEMPLATE, region_url, spec, values)

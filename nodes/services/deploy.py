@@ -31,8 +31,9 @@ from nodes.services.storage import machine_storage_plan
 from nodes.services.tokens import os_token_issue, token_issue
 
 # What the ephemeral environment can write, best first: a compressed disk image (busybox
-# gunzip, zstd), the raw bytes, then a root tarball (write_root_tgz.sh: ext4 and extlinux).
-DEPLOY_FORMATS = (formats.GZ, formats.ZST, formats.RAW, formats.TGZ)
+# gunzip, zstd), the raw bytes, a real OS's root tarball (install_root.sh: the storage layout
+# and its own GRUB), then a root tarball (write_root_tgz.sh: ext4 and extlinux).
+DEPLOY_FORMATS = (formats.GZ, formats.ZST, formats.RAW, formats.TZST, formats.TGZ)
 WRITE_IMAGE = "write-image"
 OUTPUT_TAIL = 2000
 _DISK_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

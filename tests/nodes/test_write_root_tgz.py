@@ -14,6 +14,7 @@ from nodes.bootimages import builder
 from tests.processes import skip_or_fail
 
 SCRIPT = str(builder.HERE / "write_root_tgz.sh")
+SCRIPT_ENV = {**os.environ, "METAL_LIB": str(builder.HERE)}  # disk.sh from the source tree
 MBR_BIN = Path("/usr/lib/syslinux/mbr/mbr.bin")
 MIB = 1 << 20
 TOOLS = ("busybox", "losetup", "mke2fs", "extlinux", "blkid", "debugfs")
@@ -53,7 +54,7 @@ def loop_disk(tmp_path):
 
 def run_script(device: str, stdin: bytes) -> subprocess.CompletedProcess:
     return subprocess.run(["busybox", "sh", SCRIPT, device], input=stdin, capture_output=True,
-                          timeout=120, check=False)
+                          timeout=120, check=False, env=SCRIPT_ENV)
 
 
 def debugfs_cat(partition: str, path: str) -> str:
@@ -98,7 +99,7 @@ def test_a_tarball_without_a_kernel_fails_and_reads_all_its_input(loop_disk):
     root = tarball({"etc/hostname": b"metal\n"})
     padded = root + b"\0" * (4 * MIB)  # tar stops before this; the runner's sha256 must not
     reader = subprocess.Popen(["busybox", "sh", SCRIPT, device], stdin=subprocess.PIPE,
-                              stderr=subprocess.PIPE)
+                              stderr=subprocess.PIPE, env=SCRIPT_ENV)
     _, stderr = reader.communicate(padded, timeout=120)  # BrokenPipeError if it stopped reading
     assert reader.returncode == 1
     assert b"the tarball has no /boot/vmlinuz-*: nothing to boot" in stderr

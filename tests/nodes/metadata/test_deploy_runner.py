@@ -2,6 +2,7 @@
 busybox against a live region and a stand-in for the rack's image server; the "disk" is a file."""
 import gzip
 import hashlib
+import json
 import shutil
 import subprocess
 import threading
@@ -86,7 +87,8 @@ def deploying(file_format: str, content: bytes):
     """A Deploying machine whose job writes `content` (registered as metal-test/1)."""
     resource = BootResourceFactory(os="metal-test", series="1", kind="deployable")
     BootResourceFile.objects.create(
-        resource=resource, filetype="root-tgz" if file_format == "tgz" else "root-image",
+        resource=resource,
+        filetype="root-tgz" if file_format in formats.ROOT_TGZ_FORMATS else "root-image",
         format=file_format,
         path=f"{IMAGE_DIR}/{formats.filename(file_format)}", size=len(content),
         sha256=hashlib.sha256(content).hexdigest())
@@ -262,6 +264,42 @@ def test_root_tarball_is_streamed_to_write_root_tgz(region, runner_path, images,
     assert (tmp_path / "work/tgz-stream").read_bytes() == TARBALL
     assert (tmp_path / "work/tgz-args").read_text().split() == [str(disk)]
     assert f"metal: pass 2: root tarball unpacked on {disk}, sha256 ok" in done.stdout
+    machine.refresh_from_db()
+    assert (machine.status, machine.netboot) == (NodeStatus.DEPLOYING, False)
+
+
+def fake_install_root(tmp_path) -> None:
+    """install_root.sh played by a script: it keeps its arguments, plan, stream and config."""
+    script = tmp_path / "bin/install_root.sh"
+    script.write_text(f"#!{BUSYBOX} sh\n" + 'echo "$@" > "$METAL_RUNNER_DIR/root-args"\n'
+                      'cp "$2" "$METAL_RUNNER_DIR/root-plan"\n'
+                      'cp "$METAL_CLOUD_CFG" "$METAL_RUNNER_DIR/root-cloud.cfg"\n'
+                      'cat > "$METAL_RUNNER_DIR/root-stream"\n')
+    script.chmod(0o755)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_os_is_installed_with_its_storage_plan_and_cloud_init_configuration(
+        region, runner_path, images, tmp_path):  # noqa: F811
+    """tzst: install_root.sh gets the stream, the region's plan for the machine's layout and
+    the deployed OS's cloud-init configuration; no metal.cfg (cloud-init reports instead)."""
+    fake_install_root(tmp_path)
+    tarball = b"zstd root tarball " * 50_000
+    machine, key = deploying("tzst", tarball)
+    images.answers[f"{IMAGE_DIR}/root.tar.zst"] = [tarball]
+    disk = blank_disk(tmp_path)
+    done = run_deploy(region, machine, key, tmp_path, runner_path, images, disk)
+    assert done.returncode == 0, done.stdout + done.stderr
+    work = tmp_path / "work"
+    assert work.joinpath("root-stream").read_bytes() == tarball
+    assert work.joinpath("root-args").read_text().split() == [str(disk), str(work / "deploy/plan")]
+    plan = work.joinpath("root-plan").read_text()
+    assert "LAYOUT='flat'" in plan and "TABLE='label: gpt" in plan, plan
+    config = json.loads(work.joinpath("root-cloud.cfg").read_text())
+    assert config["datasource_list"] == ["MAAS"]
+    assert config["reporting"]["maas"]["endpoint"].endswith(f"/status/{machine.system_id}")
+    assert not work.joinpath("cfg-args").exists()  # write_metal_cfg.sh: the test OS's only
+    assert f"metal: pass 2: root tarball installed on {disk}, sha256 ok" in done.stdout
     machine.refresh_from_db()
     assert (machine.status, machine.netboot) == (NodeStatus.DEPLOYING, False)
 
