@@ -3,7 +3,6 @@
 The deployed OS authenticates with the token the deploy runner wrote into metal.cfg (the
 deployment job's token); it is revoked once the machine is Deployed.
 """
-import json
 
 from django.urls import path
 from rest_framework import exceptions, serializers
@@ -13,7 +12,7 @@ from nodes.api.metadata import MetadataView, text
 from nodes.choices import NodeStatus
 from nodes.selectors import machine_public_keys
 from nodes.selectors.boot import region_url
-from nodes.selectors.cloudconfig import deployed_os_cloud_config
+from nodes.selectors.cloudconfig import cloud_config_yaml, deployed_os_cloud_config
 from nodes.services import deploy
 
 OUTPUT_MAX = 64 * 1024
@@ -59,15 +58,15 @@ class DeployedView(DeployView):
 
 
 class CloudConfigView(DeployView):
-    """The cloud-init configuration for the deployed OS (YAML; JSON is YAML), for the deploy
-    runner to write into `/etc/cloud/cloud.cfg.d/` of an image with cloud-init."""
+    """The cloud-init configuration for the deployed OS (YAML), for the deploy runner to write
+    into `/etc/cloud/cloud.cfg.d/` of an image with cloud-init."""
 
     def get(self, request):
         document = deployed_os_cloud_config(self.machine,
                                             region_url(request.build_absolute_uri("/")))
         if document is None or self.machine.status != NodeStatus.DEPLOYING:
             raise exceptions.NotFound("The machine is not being deployed.")
-        return text(json.dumps(document, indent=2) + "\n")
+        return text(cloud_config_yaml(document))
 
 
 class PublicKeysView(MetadataView):

@@ -31,7 +31,7 @@ from nodes.bootimages import builder, formats
 from nodes.bootimages.aptsources import candidates, series_sources
 from nodes.bootimages.debs import BuildError, Progress, candidate, run
 
-DEBIAN_VERSION = "2"
+DEBIAN_VERSION = "3"
 OS_NAME, ARCHITECTURE, ARCH = "debian", "amd64/generic", "amd64"
 SERIES_TITLES = {"bookworm": "Debian 12"}
 PACKAGES = (
@@ -39,7 +39,7 @@ PACKAGES = (
     "grub2-common", "shim-signed", "efibootmgr", "cloud-init", "openssh-server",
     "openssh-sftp-server", "ifupdown", "isc-dhcp-client", "resolvconf", "lvm2", "e2fsprogs",
     "dosfstools", "sudo", "systemd-sysv", "udev", "dbus", "initramfs-tools", "zstd", "netbase",
-    "iproute2",
+    "iproute2", "locales",
 )
 # Documentation is most of what is not the kernel; the copyright files stay (licences).
 DPKG_OPTIONS = (
@@ -59,6 +59,10 @@ CUSTOMIZE_HOOKS = (
     # resolvconf's link to /run/resolvconf/resolv.conf stays: ifupdown's dns-nameservers use it.
     'test -L "$1/etc/resolv.conf" || rm -f "$1/etc/resolv.conf"',
     'rm -f "$1/etc/hostname" && echo localhost > "$1/etc/hostname"',
+    # cloud-init's default locale: Debian's locale-gen ignores the name cloud-init passes and
+    # builds only what /etc/locale.gen enables (else cc_locale fails the first boot).
+    'sed -i "s/^# *en_US.UTF-8 UTF-8/en_US.UTF-8 UTF-8/" "$1/etc/locale.gen"'
+    ' && chroot "$1" locale-gen',
     'for unit in cloud-init.target.wants/cloud-init.service multi-user.target.wants/ssh.service;'
     ' do test -L "$1/etc/systemd/system/$unit" || { echo "$unit is not enabled" >&2; exit 1; };'
     ' done',

@@ -16,7 +16,7 @@
 # GRUB's defaults, install the boot loader chrooted into the new root with its own grub-install
 # (i386-pc on the disk for BIOS; shim and signed GRUB on the ESP, at \EFI\debian and at the
 # removable path \EFI\BOOT\BOOTX64.EFI, for UEFI) and grub-mkconfig, add METAL_CLOUD_CFG (when
-# set) as /etc/cloud/cloud.cfg.d/90_metal.cfg (mode 600: it holds the OS's credential), and
+# set) as /etc/cloud/cloud.cfg.d/90_metal_maas.cfg (mode 600: it holds the OS's credential), and
 # verify what was written. All of stdin is read, even on failure, so a reader of the same stream
 # (the deploy runner's second sha256) sees every byte. Exit 0 when the disk is bootable, 1 (with
 # "metal: install_root: ..." on stderr) otherwise.
@@ -75,7 +75,7 @@ make_file_systems() {  # sets esp, esp_uuid, root, root_uuid
         esp=$(partition_node "$disk" "$ESP") || return 1
         volume_id=$(od -A n -N 4 -t x4 /dev/urandom | tr -d ' ' | tr a-f A-F)
         esp_uuid="$(echo "$volume_id" | cut -c1-4)-$(echo "$volume_id" | cut -c5-8)"
-        mkfs.fat -F 32 -n EFI -i "$volume_id" "$esp" >/dev/null || return 1
+        /sbin/mkfs.fat -F 32 -n EFI -i "$volume_id" "$esp" >/dev/null || return 1
     fi
     if [ -n "$PV_PART" ]; then
         pv=$(partition_node "$disk" "$PV_PART") || return 1
@@ -88,7 +88,6 @@ make_file_systems() {  # sets esp, esp_uuid, root, root_uuid
         root=$(partition_node "$disk" "$ROOT_PART") || return 1
     fi
     root_uuid=$(cat /proc/sys/kernel/random/uuid)
-    # By path: busybox's sh runs its own mke2fs applet (no ext4) for a bare name.
     /sbin/mke2fs -t ext4 -F -q -L metal-root -U "$root_uuid" "$root" || return 1
 }
 
@@ -154,13 +153,23 @@ verify() {  # what the disk needs to boot, read back
     fi
 }
 
+# took STEP: the seconds since the last step, added to the timings line (the benchmark's).
+took() {
+    now=$(cut -d' ' -f1 /proc/uptime)
+    timings="$timings, $1 $(awk -v a="$mark" -v b="$now" 'BEGIN { printf "%.1f s", b - a }')"
+    mark=$now
+}
+
 install() {
+    mark=$(cut -d' ' -f1 /proc/uptime) timings=''
     partition || { say "cannot partition $disk"; return 1; }
     make_file_systems || { say "cannot make the file systems"; return 1; }
+    took "partitions and file systems"
     target=/tmp/metal-target.$$
     mkdir -p "$target" && mount_at -t ext4 "$root" "$target" || return 1
-    zstd -dc | tar -x -f - -C "$target" --numeric-owner --xattrs --xattrs-include='*' \
+    zstd -dc | /bin/tar -x -f - -C "$target" --numeric-owner --xattrs --xattrs-include='*' \
         || { say "unpacking the root tarball failed"; return 1; }
+    took "download and unpack"
     if [ -n "$ESP" ]; then
         for module in vfat nls_cp437 nls_ascii; do modprobe -q "$module" 2>/dev/null; done
         mkdir -p "$target/boot/efi" && mount_at -t vfat "$esp" "$target/boot/efi" || return 1
@@ -168,10 +177,11 @@ install() {
     write_fstab && write_grub_defaults || return 1
     if [ -n "${METAL_CLOUD_CFG:-}" ]; then
         mkdir -p "$target/etc/cloud/cloud.cfg.d" || return 1
-        (umask 077 && cp "$METAL_CLOUD_CFG" "$target/etc/cloud/cloud.cfg.d/90_metal.cfg") \
+        (umask 077 && cp "$METAL_CLOUD_CFG" "$target/etc/cloud/cloud.cfg.d/90_metal_maas.cfg") \
             || return 1
     fi
     install_boot_loader || { say "grub-install failed"; return 1; }
+    took "boot loader"
     verify
 }
 
@@ -182,14 +192,18 @@ FIRMWARE='' LAYOUT='' TABLE='' ESP='' ROOT_PART='' PV_PART='' LV=''
 [ -n "$TABLE" ] && [ -n "$ROOT_PART$PV_PART" ] || fail "the storage plan $2 is incomplete"
 [ -b "$disk" ] || fail "$1 is not a block device"
 [ -e "/sys/class/block/${disk##*/}/partition" ] && fail "$disk is a partition, not a whole disk"
-for tool in sfdisk mkfs.fat lvm zstd chroot; do
+for tool in sfdisk /sbin/mkfs.fat lvm zstd chroot; do
     command -v "$tool" >/dev/null || fail "$tool is missing from this environment"
 done
-tar --version 2>/dev/null | grep -q 'GNU tar' || fail "GNU tar is missing from this environment"
+# By path: busybox's sh runs its own applets (tar, mkfs.vfat, mke2fs: without xattrs, FAT32's
+# volume id, ext4) for bare names.
+/bin/tar --version 2>/dev/null | grep -q 'GNU tar' || fail "GNU tar is missing from this system"
 sectors=$(blockdev --getsz "$disk") || fail "cannot read the size of $disk"
 install
 done=$?
 cat >/dev/null  # the rest of the stream (tar stops at its end-of-archive blocks)
 [ "$done" = 0 ] || fail "$disk is not bootable"
 cleanup
+took "checks and unmount"
 say "$LAYOUT layout on $disk ($FIRMWARE): root UUID=$root_uuid${ESP:+, ESP UUID=$esp_uuid}"
+say "timings: ${timings#, }"

@@ -1,5 +1,8 @@
 """The metadata service at /MAAS/metadata/, with Debian's cloud-init as the client: its MAAS
 datasource reads meta-data and user-data, its webhook reporter ends the deployment."""
+import subprocess
+from pathlib import Path
+
 import pytest
 import requests
 
@@ -162,3 +165,26 @@ def test_the_deploys_cloud_config_drives_cloud_init_and_its_network_renders(
     for line in ("iface eth0 inet static", "address 10.30.0.7/24", "gateway 10.30.0.1",
                  "dns-nameservers 10.30.0.53"):
         assert line in rendered, rendered
+
+
+def test_cloud_init_s_generator_finds_the_maas_datasource_in_the_written_file(
+        cloudinit, live_server, deploying, tmp_path):  # noqa: F811
+    """Debian's ds-identify (run by cloud-init's systemd generator: no datasource found, no
+    cloud-init at all) reads the file the deploy writes with its line parser."""
+    from nodes.selectors.cloudconfig import (  # noqa: PLC0415
+        cloud_config_yaml,
+        deployed_os_cloud_config,
+    )
+
+    ds_identify = Path(cloudinit.__file__).parents[5] / "usr/lib/cloud-init/ds-identify"
+    config = tmp_path / "etc/cloud/cloud.cfg.d/90_metal_maas.cfg"
+    config.parent.mkdir(parents=True)
+    config.write_text(cloud_config_yaml(deployed_os_cloud_config(deploying, live_server.url)))
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc/cmdline").write_text("BOOT_IMAGE=/boot/vmlinuz ro\n")
+    done = subprocess.run(["sh", str(ds_identify), "--force"], capture_output=True, text=True,
+                          env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PATH_ROOT": str(tmp_path)},
+                          timeout=60, check=False)
+    assert done.returncode == 0, (tmp_path / "run/cloud-init/ds-identify.log").read_text()
+    assert (tmp_path / "run/cloud-init/cloud.cfg").read_text().startswith(
+        "datasource_list: [ MAAS, None ]")

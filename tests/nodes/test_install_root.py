@@ -5,6 +5,7 @@ neither vfat nor the device mapper: the UEFI ESP and the lvm layout are installe
 (tests/lab/test_debian_deploy.py, an OVMF VM with Secure Boot on and the lvm layout)."""
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -86,7 +87,7 @@ def check_root(root: Path, uuid: str, esp_uuid: str = "") -> str:
     assert f"UUID={uuid} / ext4 errors=remount-ro 0 1" in fstab
     if esp_uuid:
         assert f"UUID={esp_uuid} /boot/efi vfat umask=0077 0 1" in fstab
-    cfg = root / "etc/cloud/cloud.cfg.d/90_metal.cfg"
+    cfg = root / "etc/cloud/cloud.cfg.d/90_metal_maas.cfg"
     assert cfg.read_text() == CLOUD_CFG and cfg.stat().st_mode & 0o777 == 0o600
     assert (root / "etc/ssh").is_dir() and not list((root / "etc/ssh").glob("ssh_host_*"))
     kernel = next(line for line in (root / "boot/grub/grub.cfg").read_text().splitlines()
@@ -103,6 +104,9 @@ def test_flat_layout_on_bios(loop_disk, tmp_path, built_debian):  # noqa: F811
     assert root["type"] == TYPES["linux"] and root["start"] == 4096
     uuid = blkid(root["node"], "UUID")
     assert blkid(root["node"], "TYPE") == "ext4" and f"root UUID={uuid}" in done.stderr.decode()
+    assert re.search(r"timings: partitions and file systems [\d.]+ s, download and unpack "
+                     r"[\d.]+ s, boot loader [\d.]+ s, checks and unmount [\d.]+ s\n",
+                     done.stderr.decode())
     with open(loop_disk, "rb") as disk:
         mbr = disk.read(512)
     assert b"GRUB" in mbr and mbr[510:] == b"\x55\xaa"  # grub-pc's boot.img

@@ -1,7 +1,7 @@
 """Metadata API of deploy: the deploy runner as the job, user-data/, deployed/, public-keys/."""
-import json
 
 import pytest
+import yaml
 from rest_framework.test import APIClient
 
 from nodes.choices import NodeStatus
@@ -122,9 +122,11 @@ def test_cloud_config_names_the_metadata_service_and_the_os_credential(deploying
     machine, key = deploying
     response = machine_client(machine, key).get(API + "cloud-config/")
     assert response.status_code == 200, response.content
-    document = json.loads(response.content)
+    document = yaml.safe_load(response.content)
     maas = document["datasource"]["MAAS"]
     assert document["datasource_list"] == ["MAAS"]
+    # ds-identify's line parser finds the one datasource (else the generator disables cloud-init).
+    assert response.content.decode().startswith("datasource_list: [MAAS]\n")
     assert maas["metadata_url"] == "http://region.example:5240/MAAS/metadata/"
     assert maas["consumer_key"] == machine.system_id and maas["token_secret"] != key
     assert document["reporting"]["maas"]["endpoint"] == (

@@ -2,13 +2,13 @@
 busybox against a live region and a stand-in for the rack's image server; the "disk" is a file."""
 import gzip
 import hashlib
-import json
 import shutil
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import yaml
 
 from nodes.bootimages import formats
 from nodes.choices import NodeStatus, ResultType, ScriptStatus
@@ -295,7 +295,7 @@ def test_a_real_os_is_installed_with_its_storage_plan_and_cloud_init_configurati
     assert work.joinpath("root-args").read_text().split() == [str(disk), str(work / "deploy/plan")]
     plan = work.joinpath("root-plan").read_text()
     assert "LAYOUT='flat'" in plan and "TABLE='label: gpt" in plan, plan
-    config = json.loads(work.joinpath("root-cloud.cfg").read_text())
+    config = yaml.safe_load(work.joinpath("root-cloud.cfg").read_text())
     assert config["datasource_list"] == ["MAAS"]
     assert config["reporting"]["maas"]["endpoint"].endswith(f"/status/{machine.system_id}")
     assert not work.joinpath("cfg-args").exists()  # write_metal_cfg.sh: the test OS's only
