@@ -19,6 +19,9 @@ RACK ?= local
 # The local rack's TFTP and HTTP boot listen here (bootsvc --bind): HOST, so that a first run
 # opens nothing beyond it; BOOTSVC_BIND=0.0.0.0 (or HOST=0.0.0.0) to netboot real machines.
 BOOTSVC_BIND ?= $(HOST)
+# make run DEPLOYABLE=debian/bookworm: also build (once; later runs find it up to date) and
+# register a real OS to deploy (mmdebstrap, root: a few minutes and ~200 MB).
+DEPLOYABLE ?=
 PYTEST_ARGS ?=
 DEMO_VMS ?= 2
 # make demo SIMULATED=1: simulated machines instead of qemu VMs (no root, no qemu).
@@ -74,6 +77,12 @@ prepare: install
 images: prepare
 	if ! $(MANAGE) import_boot_images; then
 	    echo "WARNING: the default boot image could not be built; upload one through /api/v1/boot-resources/" >&2
+	fi
+	if [ -n "$(DEPLOYABLE)" ]; then
+	    $(MANAGE) import_boot_images --deployable "$(DEPLOYABLE)" \
+	        || echo "WARNING: $(DEPLOYABLE) could not be built (needs root and mmdebstrap)" >&2
+	else
+	    echo "To deploy Debian 12: make run DEPLOYABLE=debian/bookworm (builds it once with mmdebstrap)"
 	fi
 
 # Create an admin on first run; its password and API key are kept in $(VAR_DIR)/admin-credentials

@@ -356,6 +356,15 @@ def header(args: argparse.Namespace) -> str:
             f"--vms {args.vms} --runs {args.runs}`.")
 
 
+def publish(title: str, header_text: str, reports: list[str], append: bool) -> None:
+    """Print the results section; append it to RESULTS.md when asked."""
+    text = "\n".join(["", title, "", header_text, ""] + [text + "\n" for text in reports])
+    print(text)
+    if append:
+        with open(RESULTS, "a") as results:
+            results.write(text)
+
+
 def interrupt(signum, frame) -> None:
     """SIGTERM as Ctrl-C: main's finally takes the lab and the region down."""
     raise KeyboardInterrupt
@@ -397,12 +406,8 @@ def main() -> int:
             signal.signal(signum, signal.SIG_IGN)
         print("stopping the region and the lab...", flush=True)
         lab.down()
-    text = "\n".join(["", "### Whole lab cycle (issue 7) — `bench/lifecycle_bench.py`", "",
-                      header(args), ""] + [report(run) + "\n" for run in runs])
-    print(text)
-    if args.append_results:
-        with open(RESULTS, "a") as results:
-            results.write(text)
+    publish("### Whole lab cycle (issue 7) — `bench/lifecycle_bench.py`", header(args),
+            [report(run) for run in runs], args.append_results)
     return 0
 
 
