@@ -1,6 +1,9 @@
 """Storage layouts as data: every layout on every firmware, tested as a table."""
+import subprocess
+
 import pytest
 
+from nodes.choices import Firmware
 from nodes.storage_layouts import (
     BIOS_BOOT_SIZE,
     ESP_SIZE,
@@ -8,6 +11,7 @@ from nodes.storage_layouts import (
     MIN_ROOT,
     TYPES,
     minimum_size,
+    plan_shell,
     storage_plan,
 )
 
@@ -46,3 +50,21 @@ def test_minimum_size_holds_the_boot_partition_and_the_root():
 def test_an_unknown_layout_is_refused():
     with pytest.raises(ValueError, match="unknown storage layout 'bcache'"):
         storage_plan("bcache", "uefi", "")
+
+
+@pytest.mark.parametrize(("layout", "firmware", "expected"), [
+    ("flat", Firmware.BIOS, "bios flat  2   "),
+    ("lvm", Firmware.UEFI, "uefi lvm 1  2 vgroot lvroot"),
+])
+def test_the_plan_as_install_root_sh_reads_it(layout, firmware, expected):
+    """Sourced by sh: the variables, and the GPT sfdisk takes (sizes in MiB, the rest last)."""
+    script = plan_shell(storage_plan(layout, firmware, "/dev/vda")) + (
+        'echo "$FIRMWARE $LAYOUT $ESP $ROOT_PART $PV_PART $VG $LV"\nprintf "%s\\n" "$TABLE"\n')
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
+    variables, *table = done.stdout.splitlines()
+    assert variables == expected
+    boot = "size=512MiB, type=" + TYPES["esp"] if firmware == Firmware.UEFI else \
+        "size=1MiB, type=" + TYPES["bios_boot"]
+    rest = TYPES["lvm"] + ", name=pv" if layout == "lvm" else TYPES["linux"] + ", name=root"
+    name = "esp" if firmware == Firmware.UEFI else "bios_boot"
+    assert table == ["label: gpt", f"{boot}, name={name}", f"type={rest}"]
