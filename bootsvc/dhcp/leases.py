@@ -64,13 +64,15 @@ class LeaseStore:
         """May mac hold ip on subnet now?"""
         if not subnet.contains(ip):
             return False
+        owner = self._host_ip.get(ip)
+        if owner is not None:
+            # The region's reservation outranks another MAC's lease: it gave the address to this
+            # machine (an AUTO address released with its old machine goes to the next deploy).
+            return owner == mac
         now = self.clock()
         lease = self.by_ip.get(ip)
         if lease is not None and lease.mac != mac and lease.expires > now:
             return False
-        owner = self._host_ip.get(ip)
-        if owner is not None:
-            return owner == mac
         host = self.config.hosts.get(mac)
         if host is not None and subnet.contains(host.ip):
             return False  # a known machine gets its reserved address only

@@ -43,6 +43,18 @@ def test_reservation_wins_and_is_never_given_to_another_mac():
     assert not leases.available(subnet, MAC[5], ip_int("10.0.0.120"))
 
 
+def test_a_reservation_outranks_the_lease_of_the_address_s_last_machine():
+    """The region released a machine's AUTO address and gave it to the next deploy: the new
+    machine gets it at once, though the old one's lease has not run out."""
+    leases, subnet = store(rack_config(hosts=[{"mac": "52:54:00:00:00:01", "ip": "10.0.0.150"}]))
+    leases.commit(MAC[1], leases.choose(subnet, MAC[1], None), 600)
+    reassigned = rack_config(hosts=[{"mac": "52:54:00:00:00:04", "ip": "10.0.0.150"}])
+    leases.set_config(dhcp_config.from_json(reassigned, [SERVER_IP]))
+    assert leases.choose(subnet, MAC[4], None) == ip_int("10.0.0.150")
+    leases.commit(MAC[4], ip_int("10.0.0.150"), 600)
+    assert leases.by_ip[ip_int("10.0.0.150")].mac == MAC[4] and MAC[1] not in leases.by_mac
+
+
 def test_same_mac_gets_same_address_and_requested_address_is_honoured():
     leases, subnet = store(rack_config())
     first = leases.choose(subnet, MAC[1], None)
