@@ -57,7 +57,16 @@ class ReadOnlyInline(admin.TabularInline):
 
 class InterfaceInline(ReadOnlyInline):
     model = Interface
-    fields = ("name", "type", "mac_address", "vlan", "enabled", "link_speed")
+    fields = ("name", "type", "mac_address", "vlan", "enabled", "link_speed", "addresses")
+    readonly_fields = ("addresses",)
+
+    @admin.display(description="links")
+    def addresses(self, interface: Interface) -> str:
+        """Each link: its mode, address (AUTO's once deployed) and subnet."""
+        links = interface.links.select_related("address", "subnet")
+        return ", ".join(
+            f"{link.mode}: {link.address.ip if link.address else '-'}"
+            f" ({link.subnet.cidr if link.subnet else 'no subnet'})" for link in links) or "-"
 
 
 class InterfaceLinkInline(ReadOnlyInline):

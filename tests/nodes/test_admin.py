@@ -4,18 +4,19 @@ from django.contrib.messages import get_messages
 from django.test import Client
 
 from nodes.choices import NodeStatus
-from nodes.models import ApiKey, Event, Machine
+from nodes.models import ApiKey, Event, InterfaceLink, Machine
 from nodes.services.accounts import apikey_create
 from tests.factories import (
     AdminFactory,
     BlockDeviceFactory,
     InterfaceFactory,
     MachineFactory,
+    SubnetFactory,
     TagFactory,
     UserFactory,
     commissioning_passed,
 )
-from zones.models import ResourcePool, Zone
+from zones.models import ResourcePool, StaticIPAddress, Zone
 
 pytestmark = pytest.mark.django_db
 
@@ -218,3 +219,17 @@ def test_interface_page_shows_its_links_read_only(site):
     body = page.content.decode()
     assert "Interface links" in body and f"static {static.subnet.cidr} {static.ip}" in body
     assert 'name="links-0-mode"' not in body  # shown, not editable
+
+
+def test_change_page_shows_each_interface_s_links_and_addresses(site, machine):
+    """The AUTO address a deploy allocated is on the machine's page, as in the API."""
+    interface = InterfaceFactory(machine=machine, name="eth0")
+    subnet = SubnetFactory(cidr="10.40.0.0/24")
+    link = InterfaceLink.objects.create(interface=interface, mode="auto", subnet=subnet)
+    page = site.get(f"{CHANGELIST}{machine.pk}/change/").content.decode()
+    assert "auto: - (10.40.0.0/24)" in page
+    link.address = StaticIPAddress.objects.create(ip="10.40.0.7", subnet=subnet,
+                                                  alloc_type="auto", interface=interface)
+    link.save()
+    assert "auto: 10.40.0.7 (10.40.0.0/24)" in \
+        site.get(f"{CHANGELIST}{machine.pk}/change/").content.decode()
