@@ -28,6 +28,7 @@ from tests.lab.helpers import (
     wait_for_status,
 )
 from tests.lab.test_commissioning import check_builtins_passed, create_ipmi_machine, output
+from tests.lab.test_deploy import cache_locked
 from tests.lab.test_lifecycle import (
     add_machine,
     cycle_region,
@@ -144,7 +145,9 @@ def test_secure_boot_refuses_a_tampered_kernel_and_the_machine_fails_at_its_dead
     admin = Api(f"http://127.0.0.1:{lab.config.region_port}", make_api_key(AdminFactory()))
     system_id = create_ipmi_machine(admin, vm, "lab-tampered")
     mark = vm.console_size()  # the console log goes on across the module's tests
-    with tampered_kernel(lab.racks[0]):
+    # The rack's cache lock held: its periodic sync would repair the kernel before the VM
+    # fetches it (a race this test once lost).
+    with cache_locked(lab.racks[0]), tampered_kernel(lab.racks[0]):
         admin.post(f"machines/{system_id}/commission/")
         vm.wait_for_console("bad shim signature", timeout=WAIT, since=mark)
     assert "metal: init started" not in vm.console_plain(mark)  # the kernel never ran
