@@ -59,33 +59,36 @@ mount_at() {  # MOUNT ARGS... DIR: mount and remember it, the newest first
     mounted="$dir $mounted"
 }
 
-partition() {  # the GPT, then the first MiB of each partition zeroed (old signatures)
+partition() {  # the GPT, the old one's first and last MiB zeroed first
     dd if=/dev/zero of="$disk" bs=1M count=1 conv=notrunc 2>/dev/null || return 1
     dd if=/dev/zero of="$disk" bs=512 seek=$((sectors - 2048)) count=2048 conv=notrunc \
         2>/dev/null || return 1
-    printf '%s\n' "$TABLE" | sfdisk --quiet --wipe always "$disk" >/dev/null || return 1
-    for number in $ESP $ROOT_PART $PV_PART; do
-        node=$(partition_node "$disk" "$number") || { say "no partition $number"; return 1; }
-        dd if=/dev/zero of="$node" bs=1M count=1 conv=notrunc 2>/dev/null || return 1
-    done
+    printf '%s\n' "$TABLE" | sfdisk --quiet --wipe always "$disk" >/dev/null
+}
+
+# new_partition N: the node of partition N with its first MiB zeroed (old signatures).
+new_partition() {
+    node=$(partition_node "$disk" "$1") || { say "no partition $1"; return 1; }
+    dd if=/dev/zero of="$node" bs=1M count=1 conv=notrunc 2>/dev/null || return 1
+    echo "$node"
 }
 
 make_file_systems() {  # sets esp, esp_uuid, root, root_uuid
     if [ -n "$ESP" ]; then
-        esp=$(partition_node "$disk" "$ESP") || return 1
+        esp=$(new_partition "$ESP") || return 1
         volume_id=$(od -A n -N 4 -t x4 /dev/urandom | tr -d ' ' | tr a-f A-F)
         esp_uuid="$(echo "$volume_id" | cut -c1-4)-$(echo "$volume_id" | cut -c5-8)"
         /sbin/mkfs.fat -F 32 -n EFI -i "$volume_id" "$esp" >/dev/null || return 1
     fi
     if [ -n "$PV_PART" ]; then
-        pv=$(partition_node "$disk" "$PV_PART") || return 1
+        pv=$(new_partition "$PV_PART") || return 1
         modprobe -q dm_mod 2>/dev/null  # built in on some kernels
         lvm_do pvcreate -ff -y "$pv" >/dev/null || return 1
         lvm_do vgcreate -y "$VG" "$pv" >/dev/null || return 1
         lvm_do lvcreate -y -Wy -Zy -l 100%FREE -n "$LV" "$VG" >/dev/null || return 1
         root="/dev/mapper/$VG-$LV"
     else
-        root=$(partition_node "$disk" "$ROOT_PART") || return 1
+        root=$(new_partition "$ROOT_PART") || return 1
     fi
     root_uuid=$(cat /proc/sys/kernel/random/uuid)
     /sbin/mke2fs -t ext4 -F -q -L metal-root -U "$root_uuid" "$root" || return 1
