@@ -43,7 +43,6 @@ import argparse
 import os
 import platform
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -79,7 +78,6 @@ DB_URL = os.environ.get("BENCH_DATABASE_URL",
                         "postgres://postgres@127.0.0.1:5432/maas_bench_debian")
 BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/8")
 PORT = int(os.environ.get("BENCH_PORT", "5298"))
-DEBIAN_BUILD = lifecycle.IMAGE_CACHE / "debian-boot-resources"  # the lab test's build too
 RESULTS = lifecycle.RESULTS
 LAYOUTS = {"bios": "flat", "uefi-secureboot": "lvm"}
 MEMORY, DISK_GIB = 1024, 8
@@ -116,20 +114,13 @@ def unpacked_size(image: Path) -> int:
 
 
 def register_debian(resources: Path) -> dict:
-    """Build (or reuse) Debian 12, copy and register it; its sizes in bytes."""
-    from nodes.bootimages import debian
-    from nodes.services.bootresources import boot_resource_register_deployable
+    """Build (or reuse) Debian 12, copy and register it (the lab test's helper); its sizes."""
+    from tests.lab.helpers import register_debian as build_and_register
 
     print("building (or reusing) Debian 12...", flush=True)
-    result = debian.build(DEBIAN_BUILD, "bookworm", lifecycle.IMAGE_CACHE,
-                          progress=lambda _: None)
-    target = resources / result.image.relative_to(DEBIAN_BUILD)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(result.image, target)
-    boot_resource_register_deployable({"tzst": target}, os_name="debian", series="bookworm",
-                                      architecture=debian.ARCHITECTURE, title="Debian 12")
-    return {"zst": target.stat().st_size,
-            "unpacked": result.unpacked_size or unpacked_size(target)}
+    result = build_and_register(resources)
+    return {"zst": result.image.stat().st_size,
+            "unpacked": result.unpacked_size or unpacked_size(result.image)}
 
 
 def make_lab(var: Path, firmwares: list[str], per_firmware: int, env: dict, secret: str):

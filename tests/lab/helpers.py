@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from lab.api import Api
-from nodes.bootimages import builder, testos
+from nodes.bootimages import builder, debian, formats, testos
 from nodes.bootimages.builder import BuildError
 from nodes.choices import NodeStatus
 from nodes.models import Event, Machine, Tag
@@ -29,6 +29,7 @@ IMAGE_CACHE = Path(os.environ.get("METAL_IMAGE_CACHE", "/var/cache/metal-image-b
 # Built once here (a later build with nothing changed is a no-op, also across runs), then copied
 # into each lab's boot resources dir: building per lab module took some 40 s each.
 SHARED_BUILD = IMAGE_CACHE / "lab-boot-resources"
+DEBIAN_BUILD = IMAGE_CACHE / "debian-boot-resources"  # shared with tests/nodes/test_debian_image
 IMAGE_PATH = "images/deployable/amd64/generic/1/root.img.gz"  # the test OS, gz
 WAIT = 900  # seconds for a netboot and a job: TCG, two cores shared with other work
 MIB = 1 << 20
@@ -61,13 +62,24 @@ def register_boot_images(ephemeral, deployable) -> None:
                                       title=testos.TITLE)
 
 
-def place(built: Path, boot_resources_dir: Path) -> Path:
-    """A copy of a file of SHARED_BUILD at the same place under boot_resources_dir (a copy:
+def place(built: Path, boot_resources_dir: Path, build_dir: Path = SHARED_BUILD) -> Path:
+    """A copy of a file of build_dir at the same place under boot_resources_dir (a copy:
     tests may change theirs)."""
-    target = Path(boot_resources_dir) / built.relative_to(SHARED_BUILD)
+    target = Path(boot_resources_dir) / built.relative_to(build_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(built, target)
     return target
+
+
+def register_debian(boot_resources_dir: Path) -> debian.DebianResult:
+    """Debian 12 built (or found up to date) in DEBIAN_BUILD, copied into boot_resources_dir
+    and registered as a deployable image; BuildError when it cannot be built."""
+    result = debian.build(DEBIAN_BUILD, "bookworm", IMAGE_CACHE, progress=lambda _: None)
+    target = place(result.image, boot_resources_dir, DEBIAN_BUILD)
+    boot_resource_register_deployable({formats.TZST: target}, os_name=debian.OS_NAME,
+                                      series="bookworm", architecture=debian.ARCHITECTURE,
+                                      title=debian.title("bookworm"))
+    return replace(result, image=target)
 
 
 def serve_lab_network(lab, allow_enlistment: bool = True):

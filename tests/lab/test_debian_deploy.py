@@ -13,20 +13,16 @@ default user. Release with quick erase returns the AUTO addresses to the subnet.
 """
 import json
 import secrets
-import shutil
 from pathlib import Path
 
 import pytest
 
 from lab.api import Api
-from nodes.bootimages import debian
+from nodes.bootimages.debs import BuildError
 from nodes.choices import Firmware, LinkMode, NodeStatus
 from nodes.models import Machine
 from nodes.services.accounts import sshkey_create
-from nodes.services.bootresources import (
-    boot_resource_register_deployable,
-    boot_resource_register_ephemeral,
-)
+from nodes.services.bootresources import boot_resource_register_ephemeral
 from nodes.services.links import interface_link_subnet
 from power.services.parameters import machine_set_power
 from tests.factories import (
@@ -39,9 +35,9 @@ from tests.factories import (
     make_api_key,
 )
 from tests.lab.helpers import (
-    IMAGE_CACHE,
     WAIT,
     build_boot_images,
+    register_debian,
     serve_lab_network,
     timeline_text,
     wait_for_status,
@@ -56,25 +52,10 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.django_db(transaction=True),
 ]
-DEBIAN_BUILD = IMAGE_CACHE / "debian-boot-resources"  # shared with tests/nodes/test_debian_image
 LAYOUTS = {"bios": "flat", "uefi-secureboot": "lvm"}
 FAILING_USER_DATA = "#!/bin/sh\necho this user data fails >&2\nexit 3\n"
 USER = "debian"  # cloud-init's default user on Debian
 GIB = 1 << 30
-
-
-def register_debian(boot_resources_dir: Path) -> None:
-    """Debian 12 built (or found up to date) in the shared cache, copied into the lab's boot
-    resources and registered as the only deployable image."""
-    try:
-        result = debian.build(DEBIAN_BUILD, "bookworm", IMAGE_CACHE, progress=lambda _: None)
-    except debian.BuildError as exc:
-        skip_or_fail(f"cannot build the Debian image: {exc}")
-    target = boot_resources_dir / result.image.relative_to(DEBIAN_BUILD)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(result.image, target)
-    boot_resource_register_deployable({"tzst": target}, os_name="debian", series="bookworm",
-                                      architecture=debian.ARCHITECTURE, title="Debian 12")
 
 
 def lab_machine(vm, subnet: Subnet, admin) -> Machine:
@@ -100,7 +81,10 @@ def region(lab, tmp_path, ssh_client) -> dict:  # noqa: F811
     Ready machines of the admin; a user with an SSH key and the API clients."""
     ephemeral, _ = build_boot_images(lab.boot_resources_dir)
     boot_resource_register_ephemeral(ephemeral.kernel, ephemeral.initrd, series="bookworm")
-    register_debian(lab.boot_resources_dir)
+    try:
+        register_debian(lab.boot_resources_dir)
+    except BuildError as exc:
+        skip_or_fail(f"cannot build the Debian image: {exc}")
     subnet = serve_lab_network(lab, allow_enlistment=False)
     rack_ip = lab.racks[0].address
     Subnet.objects.filter(pk=subnet.pk).update(gateway_ip=rack_ip, dns_servers=[rack_ip])
