@@ -117,15 +117,20 @@ def test_flat_layout_on_bios(loop_disk, tmp_path, built_debian):  # noqa: F811
 
 
 def test_an_incomplete_plan_and_a_partition_are_refused(loop_disk, tmp_path):
+    env = {**os.environ, "METAL_LIB": str(builder.HERE)}
     (tmp_path / "plan").write_text("FIRMWARE='bios'\nLAYOUT='flat'\n")
     done = subprocess.run(["busybox", "sh", SCRIPT, loop_disk, str(tmp_path / "plan")],
-                          input=b"x" * 4096, capture_output=True, timeout=60, check=False,
-                          env={**os.environ, "METAL_LIB": str(builder.HERE)})
+                          input=b"x" * 4096, capture_output=True, timeout=60, check=False, env=env)
     assert done.returncode == 1 and b"is incomplete" in done.stderr
+    subprocess.run(["sfdisk", "--quiet", loop_disk], input="label: gpt\n,\n", text=True,
+                   capture_output=True, check=True)
+    subprocess.run(["partx", "-a", loop_disk], capture_output=True, check=False)  # loop devices
+    (tmp_path / "plan").write_text(plan_shell(storage_plan(StorageLayout.FLAT, Firmware.BIOS,
+                                                           loop_disk)))
     partition = subprocess.run(["busybox", "sh", SCRIPT, f"{loop_disk}p1", str(tmp_path / "plan")],
-                               capture_output=True, timeout=60, check=False,
-                               env={**os.environ, "METAL_LIB": str(builder.HERE)})
+                               capture_output=True, timeout=60, check=False, env=env)
     assert partition.returncode == 1
+    assert b"is a partition, not a whole disk" in partition.stderr, partition.stderr
 
 
 def test_a_corrupt_tarball_fails_and_reads_all_its_input(loop_disk, tmp_path):
