@@ -12,7 +12,7 @@ from pathlib import Path
 from bootsvc.bootconfig import ALL_INTERFACES
 from bootsvc.http import STALL_TIMEOUT, BootHttpServer
 from bootsvc.loaders import LoaderWatch, status_path
-from bootsvc.region import RegionClient, RegionError
+from bootsvc.region import RegionClient, RegionError, env_region_urls
 from bootsvc.service import DecisionCache, DhcpManager, EventSink, Options
 from bootsvc.tftp import BootTftpServer
 from rack_worker.env import var_dir
@@ -22,7 +22,8 @@ log = logging.getLogger("bootsvc")
 
 def parse_args(argv: list[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(prog="python -m bootsvc", description=__doc__)
-    parser.add_argument("--region-url", default=os.environ.get("RACK_REGION_URL", ""))
+    parser.add_argument("--region-url", default=env_region_urls(),
+                        help="the region URL, or several comma-separated (failover)")
     parser.add_argument("--credentials", default=os.environ.get("RACK_CREDENTIALS", ""))
     parser.add_argument("--http-port", type=int,
                         default=int(os.environ.get("BOOTSVC_HTTP_PORT", "5248")))

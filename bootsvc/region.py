@@ -1,17 +1,42 @@
 """Rack-side HTTP client of the region's rack API (stdlib only; no Django, no database).
 
-Every call but `register` sends `Authorization: Rack SYSTEM_ID:TOKEN`. Connection errors and
-5xx answers are retried with backoff; 4xx are not. The token never appears in logs or errors.
+Every call but `register` sends `Authorization: Rack SYSTEM_ID:TOKEN`. The client knows every
+region URL: a connection error or a 502/503/504 moves on to the next URL at once, and the one
+that answers is used from then on; a round over all URLs that failed is retried with backoff,
+as are other 5xx answers; 4xx are not. The token never appears in logs or errors.
 """
 import json
 import logging
+import os
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
 logger = logging.getLogger(__name__)
+API = "api/v1/rack/"
+# Answers of a proxy or a region that is down or restarting: another region may answer.
+UNAVAILABLE = frozenset({502, 503, 504})
+
+
+def region_urls(value: str | Iterable[str]) -> list[str]:
+    """The URLs in a comma-separated string or a list, each ending in "/", without repeats."""
+    items = value.split(",") if isinstance(value, str) else value
+    urls: list[str] = []
+    for item in items:
+        url = item.strip().rstrip("/") + "/" if item and item.strip() else ""
+        if url and url not in urls:
+            urls.append(url)
+    return urls
+
+
+def env_region_urls() -> str:
+    """What rackd passes its children: RACK_REGION_URLS (every URL it knows, comma-separated),
+    else RACK_REGION_URL (one: an older rackd, or a manual start)."""
+    return os.environ.get("RACK_REGION_URLS") or os.environ.get("RACK_REGION_URL", "")
 
 
 class RegionError(Exception):
@@ -29,17 +54,36 @@ class RegionAuthError(RegionError):
 class RegionClient:
     """A rack's client of the region: register, heartbeat, config, boot decisions, reports."""
 
-    def __init__(self, url: str, system_id: str = "", token: str = "", *,
+    def __init__(self, url: str | Iterable[str], system_id: str = "", token: str = "", *,
                  timeout: float = 10.0, retries: int = 3, backoff: float = 0.5):
-        self.url = url.rstrip("/") + "/"
+        self.configured = region_urls(url)
+        if not self.configured:
+            raise ValueError("RegionClient needs at least one region URL")
+        self.urls = list(self.configured)
         self.system_id = system_id
         self.token = token
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
+        # bootsvc calls from several threads: the URL list and the current one change together.
+        self._lock = threading.Lock()
+        self._current = self.urls[0]
+
+    @property
+    def url(self) -> str:
+        """The region URL in use: the last one that answered."""
+        return self._current
 
     def __repr__(self) -> str:
-        return f"RegionClient({self.url!r}, system_id={self.system_id!r})"
+        return f"RegionClient({self.urls!r}, system_id={self.system_id!r})"
+
+    def update_regions(self, urls: Iterable[str]) -> list[str]:
+        """Know the configured URLs and those the region answered (the others are forgotten)."""
+        with self._lock:
+            self.urls = region_urls([*self.configured, *region_urls(urls)])
+            if self._current not in self.urls:
+                self._current = self.urls[0]
+            return list(self.urls)
 
     def register(self, secret: str, name: str, version: str = "",
                  interfaces: list[dict] | None = None) -> dict:
@@ -80,19 +124,49 @@ class RegionClient:
 
     def _request(self, method: str, path: str, body: Any = None,
                  headers: dict[str, str] | None = None, auth: bool = True):
-        url = self.url + "api/v1/rack/" + path
+        return self._with_failover(
+            lambda base: self._once(method, base + API + path, body, headers or {}, auth))
+
+    def _with_failover(self, call: Callable[[str], Any]):
+        """`call(base_url)` on each region in turn; a failed round is retried with backoff."""
         attempt = 0
         while True:
             try:
-                return self._once(method, url, body, headers or {}, auth)
+                return self._round(call)
             except RegionError as exc:
                 retryable = exc.status is None or exc.status >= 500
                 if not retryable or attempt >= self.retries:
                     raise
                 delay = self.backoff * 2 ** attempt
-                logger.warning("%s %s failed (%s); retrying in %.1fs", method, url, exc, delay)
+                logger.warning("%s; retrying in %.1fs", exc, delay)
                 time.sleep(delay)
                 attempt += 1
+
+    def _round(self, call: Callable[[str], Any]):
+        """From the current region on: the first answer wins and becomes the current region."""
+        with self._lock:
+            start = self._current
+            order = [start, *[url for url in self.urls if url != start]]
+        error: RegionError | None = None
+        for base in order:
+            try:
+                result = call(base)
+            except RegionError as exc:
+                if exc.status is not None and exc.status not in UNAVAILABLE:
+                    raise
+                error = error or exc
+                continue
+            if base != start:
+                self._switch(start, base, error)
+            return result
+        raise error
+
+    def _switch(self, old: str, new: str, error: RegionError | None) -> None:
+        with self._lock:
+            if self._current != old:
+                return  # another thread switched meanwhile, and logged it
+            self._current = new
+        logger.warning("Region %s unavailable (%s); using %s", old, error, new)
 
     def _once(self, method: str, url: str, body: Any, headers: dict[str, str], auth: bool):
         data = None if body is None else json.dumps(body).encode()
@@ -125,8 +199,13 @@ class RegionClient:
 
     def download_image(self, path: str, dest_file, offset: int = 0, on_chunk=None) -> int:
         """Stream a boot resource into `dest_file` from `offset` (Range); the bytes received."""
-        # A region answering the whole file (200, not 206) makes dest_file start over.
-        url = self.url + "api/v1/rack/images/" + quote(path)
+        rel = API + "images/" + quote(path)
+        return self._with_failover(
+            lambda base: self._download(base + rel, dest_file, offset, on_chunk))
+
+    def _download(self, url: str, dest_file, offset: int, on_chunk) -> int:
+        # A region answering the whole file (200, not 206) makes dest_file start over; so does
+        # another attempt after a broken one (from `offset` again).
         request = urllib.request.Request(url, method="GET")
         request.add_header("Authorization", f"Rack {self.system_id}:{self.token}")
         if offset:

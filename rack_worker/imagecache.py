@@ -20,7 +20,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from bootsvc.region import RegionClient, RegionError
+from bootsvc.region import RegionClient, RegionError, env_region_urls
 from rack_worker.env import var_dir
 
 log = logging.getLogger("imagecache")
@@ -270,7 +270,8 @@ def sync_images(client: RegionClient, cache_dir: Path | str | None = None,
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m rack_worker.imagecache",
                                      description="Sync the rack's image cache from the region.")
-    parser.add_argument("--region-url", default=os.environ.get("RACK_REGION_URL", ""))
+    parser.add_argument("--region-url", default=env_region_urls(),
+                        help="the region URL, or several comma-separated (failover)")
     parser.add_argument("--credentials", default=os.environ.get("RACK_CREDENTIALS", ""))
     parser.add_argument("--cache-dir", default="", help="default $VAR_DIR/rack/cache")
     parser.add_argument("--interval", type=float,

@@ -3,7 +3,9 @@
 Registers with the region (or reuses $VAR_DIR/rack/credentials.json), heartbeats its interfaces
 and service states in a thread, and supervises its children: the Celery worker of `rack.<name>`
 and, when available, the boot services (`python -m bootsvc`) with the image-cache sync
-(`python -m rack_worker.imagecache`). SIGTERM/SIGINT stop everything.
+(`python -m rack_worker.imagecache`). It knows every region URL (--region-url takes several,
+comma-separated; the region answers the others), saves them with its credentials and fails over
+between them. SIGTERM/SIGINT stop everything.
 """
 import argparse
 import ctypes
@@ -20,7 +22,7 @@ import time
 from pathlib import Path
 
 from bootsvc.loaders import read_status_reason, status_path
-from bootsvc.region import RegionAuthError, RegionClient, RegionError
+from bootsvc.region import RegionAuthError, RegionClient, RegionError, region_urls
 from rack_worker.env import var_dir
 from rack_worker.netinfo import read_interfaces
 
@@ -49,6 +51,16 @@ def save_credentials(path: Path, credentials: dict) -> None:
     with os.fdopen(fd, "w") as handle:
         json.dump(credentials, handle)
     os.replace(tmp, path)
+
+
+def same_regions(saved: dict, configured: list[str]) -> bool:
+    """True if saved credentials belong to one of the configured regions.
+
+    Any shared URL is enough: the regions of one deployment share their database, so a region
+    added to (or removed from) --region-url must not make the rack register again.
+    """
+    known = region_urls(saved.get("region_url") or "") + region_urls(saved.get("regions") or [])
+    return bool(set(known) & set(configured))
 
 
 def bootsvc_available() -> bool:
@@ -118,15 +130,16 @@ class Rackd:
         self.args = args
         self.stopping = threading.Event()
         self.credentials_file = credentials_path()
-        self.client = RegionClient(args.region_url, timeout=args.timeout)
+        self.client = RegionClient(args.region_urls, timeout=args.timeout)
         self.children: list[Child] = []
 
     def connect(self) -> None:
         """Reuse saved credentials (checked by a heartbeat), else register."""
         saved = load_credentials(self.credentials_file)
-        if saved and saved.get("region_url") == self.args.region_url and (
+        if saved and same_regions(saved, self.client.configured) and (
                 not self.args.name or saved.get("name") == self.args.name):
             self.client.system_id, self.client.token = saved["system_id"], saved["token"]
+            self.client.update_regions(saved.get("regions") or [])
             self.args.name = saved["name"]
             try:
                 self.heartbeat()
@@ -142,17 +155,25 @@ class Rackd:
         name = self.args.name or socket.gethostname()
         answer = self.client.register(self.args.secret, name, VERSION, read_interfaces())
         self.args.name = answer["name"]
-        save_credentials(self.credentials_file, {**answer, "region_url": self.args.region_url})
+        regions = self.client.update_regions(answer.get("regions") or [])
+        save_credentials(self.credentials_file, {**answer, "region_url": self.args.region_url,
+                                                 "regions": regions})
         logger.info("Registered as rack %s (%s)", answer["name"], answer["system_id"])
 
     def heartbeat(self) -> None:
-        """Report to the region; keep the power key it answers with when it is new."""
+        """Report to the region; keep the power key and the region URLs it answers with."""
         services, reasons = self.health()
-        key = self.client.heartbeat(read_interfaces(), services, reasons).get("power_key")
-        saved = load_credentials(self.credentials_file) or {}
-        if key and saved and saved.get("power_key") != key:
-            # The rack worker reads the key from this file for every power request.
-            save_credentials(self.credentials_file, {**saved, "power_key": key})
+        answer = self.client.heartbeat(read_interfaces(), services, reasons)
+        regions = self.client.update_regions(answer.get("regions") or [])
+        saved = load_credentials(self.credentials_file)
+        if not saved:
+            return
+        # The rack worker reads the key from this file for every power request; the regions
+        # are there for the next start, when the configured URLs may all be down.
+        changed = {"power_key": answer.get("power_key") or saved.get("power_key"),
+                   "regions": regions}
+        if any(saved.get(field) != value for field, value in changed.items()):
+            save_credentials(self.credentials_file, {**saved, **changed})
 
     def services(self) -> dict[str, str]:
         return {child.name: child.state for child in self.children}
@@ -184,7 +205,8 @@ class Rackd:
 
     def make_children(self) -> list[Child]:
         env = {**os.environ, "RACK_NAME": self.args.name,
-               "RACK_REGION_URL": self.args.region_url,
+               "RACK_REGION_URL": self.client.url,
+               "RACK_REGION_URLS": ",".join(self.client.urls),
                "RACK_CREDENTIALS": str(self.credentials_file)}
         worker = [sys.executable, "-m", "rack_worker", "--name", self.args.name,
                   "--concurrency", str(self.args.worker_concurrency)]
@@ -229,7 +251,9 @@ class Rackd:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="rackd", description="Run a rack controller.")
-    parser.add_argument("--region-url", required=True, help="e.g. http://region:5240/")
+    parser.add_argument("--region-url", required=True,
+                        help="e.g. http://region:5240/, or several comma-separated "
+                             "(http://region1:5240/,http://region2:5240/): failover")
     parser.add_argument("--secret", default="",
                         help="shared secret (manage.py rack_secret); visible in the process "
                              "list: prefer --secret-file")
@@ -244,6 +268,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="start `python -m bootsvc` when it exists (default on)")
     parser.add_argument("--loglevel", default="INFO")
     args = parser.parse_args(argv)
+    args.region_urls = region_urls(args.region_url)
+    if not args.region_urls:
+        parser.error("--region-url names no URL")
     args.secret = read_secret(args)
     return args
 

@@ -5,6 +5,7 @@ import socket
 import pytest
 
 from bootsvc.__main__ import parse_args
+from bootsvc.region import RegionClient
 from tests.bootsvc.test_tftp import rrq_packet
 from tests.processes import free_tcp_port, free_udp_port, start, stop, wait_until
 
@@ -88,3 +89,11 @@ def test_parse_args_takes_bind_from_the_flag_or_the_environment(tmp_path, monkey
     assert parse_args([*base, "--bind", "localhost"]).bind.startswith("127.")
     with pytest.raises(SystemExit):
         parse_args([*base, "--bind", "no-such-host.invalid"])
+
+
+def test_parse_args_takes_every_region_rackd_knows(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("RACK_REGION_URL", "http://a/")
+    monkeypatch.setenv("RACK_REGION_URLS", "http://a/,http://b/")
+    options = parse_args(["--credentials", credentials(tmp_path)])
+    assert RegionClient(options.region_url).urls == ["http://a/", "http://b/"]

@@ -263,4 +263,12 @@ def test_rackd_runs_the_image_cache_beside_bootsvc(monkeypatch):
     children = {child.name: child for child in rackd.Rackd(args).make_children()}
     assert children["imagecache"].argv[1:] == ["-m", "rack_worker.imagecache"]
     assert children["imagecache"].env["RACK_REGION_URL"] == "http://x/"
+    assert children["imagecache"].env["RACK_REGION_URLS"] == "http://x/"
     assert children["imagecache"].env["RACK_CREDENTIALS"].endswith("credentials.json")
+
+
+def test_the_image_cache_takes_every_region_rackd_knows(monkeypatch):
+    monkeypatch.setenv("RACK_REGION_URL", "http://a/")
+    monkeypatch.setenv("RACK_REGION_URLS", "http://a/,http://b/")
+    args = imagecache.parse_args(["--credentials", "c.json"])
+    assert RegionClient(args.region_url).urls == ["http://a/", "http://b/"]

@@ -16,7 +16,7 @@ from bootsvc.loaders import LOADERS, LoaderWatch, status_path
 from nodes.models import Event
 from rack_worker import rackd
 from rack_worker.netinfo import _from_ip_json, _from_sysfs, read_interfaces
-from tests.processes import PROJECT_DIR, process_env, stop, wait_until
+from tests.processes import PROJECT_DIR, free_tcp_port, process_env, stop, wait_until
 from zones.models import RackController
 from zones.selectors import rack_status_reason
 from zones.services.rackapi import hash_token, rack_secret
@@ -96,6 +96,48 @@ def test_saved_credentials_are_reused_and_re_registered_when_refused(live_server
     third.connect()
     assert third.client.token != saved["token"]
     assert RackController.objects.get(name="u1").token_hash == hash_token(third.client.token)
+    assert Event.objects.filter(type="rack_registered", hostname="u1").count() == 2
+
+
+def _unused_url() -> str:
+    return f"http://127.0.0.1:{free_tcp_port()}/"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rackd_registers_through_the_second_region_and_saves_every_region(
+        live_server, tmp_path, monkeypatch, settings):
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    dead, live = _unused_url(), live_server.url + "/"
+    daemon = rackd.Rackd(_args(f"{dead},{live_server.url}"))
+    daemon.connect()
+    assert daemon.client.url == live
+    saved = rackd.load_credentials(tmp_path / "rack" / "credentials.json")
+    assert saved["regions"] == [dead, live]  # the region answered the URL the rack used
+    added = _unused_url()
+    settings.REGION_URLS = [live, added]  # a region added: the next heartbeat tells the rack
+    daemon.heartbeat()
+    saved = rackd.load_credentials(tmp_path / "rack" / "credentials.json")
+    assert saved["regions"] == [dead, live, added]
+    env = daemon.make_children()[0].env
+    assert env["RACK_REGION_URL"] == live
+    assert env["RACK_REGION_URLS"] == f"{dead},{live},{added}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_saved_credentials_stay_valid_while_the_region_lists_share_a_url(live_server, tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    rackd.Rackd(_args(live_server.url)).connect()
+    token = rackd.load_credentials(tmp_path / "rack" / "credentials.json")["token"]
+    # Restarted with a region added before the known one: same credentials, no registration.
+    again = rackd.Rackd(_args(f"{_unused_url()},{live_server.url}"))
+    again.connect()
+    assert again.client.token == token
+    assert Event.objects.filter(type="rack_registered", hostname="u1").count() == 1
+    # A list sharing no URL with the saved one is another deployment: register there.
+    other = rackd.Rackd(_args(live_server.url.replace("localhost", "127.0.0.1")))
+    other.connect()
+    assert other.client.token != token
     assert Event.objects.filter(type="rack_registered", hostname="u1").count() == 2
 
 

@@ -30,7 +30,8 @@ def test_register_with_the_secret_returns_credentials_and_stores_a_hash():
     response = _register()
     assert response.status_code == 200, response.data
     body = response.json()
-    assert set(body) == {"system_id", "name", "token", "power_key"} and body["name"] == "rack1"
+    assert set(body) == {"system_id", "name", "token", "power_key", "regions"}
+    assert body["name"] == "rack1"
     rack = RackController.objects.get(name="rack1")
     assert rack.system_id == body["system_id"] and rack.version == "1.2"
     assert rack.token_hash == hashlib.sha256(body["token"].encode()).hexdigest()
@@ -65,6 +66,26 @@ def test_wrong_secrets_are_limited_per_source_address(no_failures_recorded, sett
 def test_a_right_secret_never_counts_against_the_limit(no_failures_recorded, settings):
     for _ in range(settings.RACK_REGISTER_FAILURES + 2):
         assert _register().status_code == 200
+
+
+def _heartbeat(answer: dict):
+    return APIClient().post("/api/v1/rack/heartbeat/", {"interfaces": IFACES, "services": {}},
+                            format="json",
+                            HTTP_AUTHORIZATION=f"Rack {answer['system_id']}:{answer['token']}")
+
+
+def test_register_and_heartbeat_answer_the_url_the_rack_used_without_region_urls(settings):
+    settings.REGION_URLS = []
+    answer = _register().json()
+    assert answer["regions"] == ["http://testserver/"]
+    assert _heartbeat(answer).json()["regions"] == ["http://testserver/"]
+
+
+def test_register_and_heartbeat_answer_every_region_url(settings):
+    settings.REGION_URLS = ["http://region1:5240/", "http://region2:5240/"]
+    answer = _register().json()
+    assert answer["regions"] == ["http://region1:5240/", "http://region2:5240/"]
+    assert _heartbeat(answer).json()["regions"] == answer["regions"]
 
 
 def test_the_power_key_comes_with_registration_and_heartbeats_and_changes_with_the_token():

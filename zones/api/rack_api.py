@@ -155,7 +155,7 @@ REGISTER_FAILURES = FailureLimit("rack-register", limit=settings.RACK_REGISTER_F
 
 
 class RegisterView(_RackView):
-    """Register a rack with the shared secret; answers its system_id and a new token."""
+    """Register a rack with the shared secret; answers its system_id, a new token, the regions."""
 
     authentication_classes = []
     permission_classes = [permissions.AllowAny]
@@ -163,7 +163,8 @@ class RegisterView(_RackView):
     @extend_schema(request=RegisterSerializer, responses={
         200: inline_serializer("RackRegistration", {
             "system_id": serializers.CharField(), "name": serializers.CharField(),
-            "token": serializers.CharField(), "power_key": serializers.CharField()}),
+            "token": serializers.CharField(), "power_key": serializers.CharField(),
+            "regions": serializers.ListField(child=serializers.URLField())}),
         429: OpenApiResponse(ErrorSerializer, description="Too many wrong secrets from this "
                              "address; retry after Retry-After seconds.")})
     def post(self, request):
@@ -177,23 +178,28 @@ class RegisterView(_RackView):
             REGISTER_FAILURES.record(address)
             raise exceptions.PermissionDenied(str(exc)) from exc
         return Response({"system_id": rack.system_id, "name": rack.name, "token": token,
-                         "power_key": rack_power_key(rack.system_id, rack.token_hash)})
+                         "power_key": rack_power_key(rack.system_id, rack.token_hash),
+                         "regions": rackapi.rack_regions(request.build_absolute_uri("/"))})
 
 
 class HeartbeatView(_RackView):
-    """Record the rack's interfaces and service states; answers its status."""
+    """Record the rack's interfaces and service states; answers its status and the regions."""
 
     @extend_schema(request=HeartbeatSerializer, responses=inline_serializer(
         "RackHeartbeatAnswer", {"status": serializers.CharField(),
-                                "power_key": serializers.CharField()}))
+                                "power_key": serializers.CharField(),
+                                "regions": serializers.ListField(child=serializers.URLField())}))
     def post(self, request):
         data = self.validated(HeartbeatSerializer)
         state = rackapi.rack_heartbeat(request.auth, data["interfaces"], data["services"],
                                        reasons=data["reasons"])
         # The power key again: a rack registered before keys existed, or whose key changed with
-        # the region's SECRET_KEY, picks it up without registering anew.
-        return Response({"status": state, "power_key": rack_power_key(request.auth.system_id,
-                                                                      request.auth.token_hash)})
+        # the region's SECRET_KEY, picks it up without registering anew. The regions: a rack
+        # learns those added since it started.
+        return Response({"status": state,
+                         "power_key": rack_power_key(request.auth.system_id,
+                                                     request.auth.token_hash),
+                         "regions": rackapi.rack_regions(request.build_absolute_uri("/"))})
 
 
 class ConfigView(_RackView):

@@ -117,6 +117,11 @@ def rack_heartbeat(rack: RackController, interfaces: list[dict], services: dict,
     return status
 
 
+def rack_regions(request_url: str) -> list[str]:
+    """The region URLs a rack may use: REGION_URLS, else the URL the rack came in on."""
+    return list(settings.REGION_URLS) or [request_url]
+
+
 def rack_config(rack: RackController, now: datetime | None = None) -> dict:
     """The DHCP and boot configuration of a rack: the subnets of the VLANs it is active for."""
     now = now or timezone.now()
