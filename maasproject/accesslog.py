@@ -1,4 +1,4 @@
-"""Gunicorn's access log with routine polling (rack config, heartbeats) at DEBUG.
+"""Gunicorn's access log with routine polling (rack config, heartbeats, health checks) at DEBUG.
 
 `gunicorn --logger-class maasproject.accesslog.AccessLogger` (make run). A rack asks for its
 config every second and heartbeats every few seconds, booting machines heartbeat their jobs: at
@@ -15,7 +15,8 @@ from gunicorn.glogging import Logger
 
 # (method, path) of the requests racks and machines repeat while nothing happens.
 ROUTINE = {
-    "GET": re.compile(r"^/api/v1/rack/(config|images)/$"),
+    # /healthz: HAProxy asks every second.
+    "GET": re.compile(r"^(/api/v1/rack/(config|images)/|/healthz)$"),
     "POST": re.compile(r"^/api/v1/(rack/heartbeat|rack/images/progress|metadata/heartbeat)/$"),
 }
 

@@ -1,11 +1,14 @@
-"""Top-level URLs: web pages, admin, REST API v1 (root, schema, docs; apps by name only)."""
+"""Top-level URLs: health check, web pages, admin, REST API v1 (root, schema, docs; apps by name
+only)."""
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from maasproject.api.root import ApiRootView
+from maasproject.health import healthz
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),  # load balancers (HAProxy): README
     path("", include("nodes.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", ApiRootView.as_view(), name="api-root"),

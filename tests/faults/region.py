@@ -39,15 +39,19 @@ def prepare_database(extra: dict) -> str:
     return manage(env, "apikey", "--username", "ops").strip().splitlines()[-1]
 
 
-def start_web(extra: dict, log: Path, key: str, workers: int = 1):
+def start_web(extra: dict, log: Path, key: str | None, workers: int = 1,
+              options: tuple[str, ...] = ()):
     """gunicorn with `workers` workers on a spare port, once it answers; (process, base URL).
+
+    It answers: GET /api/v1/machines/ 200 with `key`; with no key, /healthz at all (200, or
+    503 naming a backend that is down). `options`: more gunicorn options.
 
     Stopped again if it never answers: a test's clean-up only knows processes it got back.
     """
     port = free_tcp_port()
     base = f"http://127.0.0.1:{port}"
     web = start(["-m", "gunicorn", "maasproject.wsgi", "-b", f"127.0.0.1:{port}", "-w",
-                 str(workers), "--timeout", "60"], log, **extra)
+                 str(workers), "--timeout", "60", *options], log, **extra)
     try:
         wait_until(lambda: answers(web, base, key, log), 60, log.read_text)
     except BaseException:
@@ -56,10 +60,22 @@ def start_web(extra: dict, log: Path, key: str, workers: int = 1):
     return web, base
 
 
-def answers(web, base: str, key: str, log: Path) -> bool:
-    """True once GET /api/v1/machines/ answers 200."""
+def answers(web, base: str, key: str | None, log: Path) -> bool:
+    """True once GET /api/v1/machines/ answers 200 (with no key: once /healthz answers)."""
     assert web.poll() is None, "gunicorn died:\n" + log.read_text()
     try:
+        if key is None:
+            return health(base)[0] in (200, 503)
         return call(base, "GET", "/api/v1/machines/", f"Bearer {key}")[0] == 200
     except OSError:
         return False
+
+
+def health(base: str) -> tuple[int, dict]:
+    """(status, JSON body) of GET /healthz, unauthenticated."""
+    request = urllib.request.Request(base + "/healthz")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())

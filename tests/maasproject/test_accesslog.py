@@ -27,6 +27,8 @@ NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     ("POST", "/api/v1/rack/events/", 200, logging.INFO),
     ("GET", "/api/v1/rack/images/x/root.img", 200, logging.INFO),
     ("GET", "/api/v1/machines/", 200, logging.INFO),
+    ("GET", "/healthz", 200, logging.DEBUG),  # HAProxy's checks, every second
+    ("GET", "/healthz", 503, logging.INFO),  # a region out of service is news
     ("GET", "/api/v1/rack/config/extra/", 200, logging.INFO),
 ])
 def test_access_level(method, path, status, level):

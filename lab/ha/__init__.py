@@ -1,0 +1,1 @@
+"""High availability: the HAProxy configuration in front of several regions."""

@@ -1,0 +1,47 @@
+"""Celery beat scheduler for several regions: each periodic job is sent once per tick cluster-wide.
+
+Every region runs its own beat (no region is special, so any may die), and each beat would send
+every periodic task on its own clock. Before sending, a beat claims the entry's tick in the
+shared cache (Redis when the broker is Redis: every region sees the same keys) with an atomic
+add that expires before the next tick; the beat that loses the race skips that tick. The sweeps
+keep their PostgreSQL advisory locks as well, so even a claim lost with the cache does no harm.
+"""
+import logging
+from datetime import timedelta
+
+from celery.beat import PersistentScheduler, ScheduleEntry
+from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
+# A claim expires before the next tick even when the two beats' clocks drift apart.
+CLAIM_SHARE = 0.8
+
+
+def claim_seconds(entry: ScheduleEntry) -> float | None:
+    """How long a tick of `entry` is claimed for; None for schedules without a fixed period."""
+    every = getattr(entry.schedule, "run_every", None)
+    if not isinstance(every, timedelta) or every.total_seconds() <= 0:
+        return None
+    return every.total_seconds() * CLAIM_SHARE
+
+
+def claim_tick(entry: ScheduleEntry) -> bool:
+    """True if this beat sends the entry this tick (no other beat claimed it)."""
+    seconds = claim_seconds(entry)
+    if seconds is None:
+        return True
+    try:
+        return bool(cache.add(f"beat-tick:{entry.name}", 1, timeout=max(1.0, seconds)))
+    except Exception as exc:  # noqa: BLE001 - any cache outage: send, the sweeps' locks hold
+        logger.warning("Cannot claim the tick of %r (%s); sending it anyway", entry.name, exc)
+        return True
+
+
+class ClusterScheduler(PersistentScheduler):
+    """PersistentScheduler that sends a periodic task only for the ticks it claims."""
+
+    def apply_entry(self, entry, producer=None):
+        if not claim_tick(entry):
+            logger.debug("%s: another region's beat sent this tick", entry.name)
+            return
+        super().apply_entry(entry, producer=producer)
