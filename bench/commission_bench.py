@@ -1,8 +1,11 @@
 """Benchmark: commission N simulated machines at once through the real region, worker and rack.
 
-Real processes: gunicorn (the region web, sync workers), a Celery region worker, and a rack
+Real processes: gunicorn (the region web, sync workers), the rack listener (a second gunicorn
+serving only the rack API, REGION_LISTENER=rack, as `make run` starts it; --no-rack-listener to
+compare without it), a Celery region worker, and a rack
 (`python -m rack_worker.rackd --no-with-bootsvc`: it registers with the shared secret,
-heartbeats and runs the rack worker `python -m rack_worker --name bench-rack`). The machines
+heartbeats and runs the rack worker `python -m rack_worker --name bench-rack`) whose region URL
+is the rack listener's. The machines
 have the `fake` power driver; their BMC state lives in files (FAKE_POWER_STATE_DIR) that the
 rack worker writes and bench/fake_runner.py watches: a machine "boots" when the rack powers it
 on, asks the rack API for its boot decision with the rack's credentials (as bootsvc would),
@@ -16,13 +19,17 @@ machine, from its request to its Ready Event, with the phases in between; CPU se
 region (gunicorn and region worker process groups, from /proc/<pid>/stat), of the other parts,
 of this database's PostgreSQL backends and of the whole host (other people's work shows);
 errors: failed commission requests, every HTTP error the runner met (retried or not), failed
-boots, machines not Ready, ERROR lines in the logs, power errors.
+boots, machines not Ready, ERROR lines in the logs, power errors. Rack heartbeat latency: a
+heartbeat every 0.5 s through the rack's URL with its credentials (bench/heartbeat_probe.py)
+from just before the first commission request until every machine is done.
 
 Usage: .venv/bin/python bench/commission_bench.py [--machines 500] [--web-workers 4]
            [--backlog 4096] [--region-concurrency 2] [--rack-concurrency 8] [--timeout 900]
+           [--no-rack-listener] [--rack-web-workers 1] [--rack-web-threads 8]
 Database: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/maas_bench_commission,
 dropped and created); broker: BENCH_BROKER_URL (default redis://127.0.0.1:6379/9, flushed);
-port BENCH_PORT (default 5296). Logs stay in a temporary directory (printed).
+port BENCH_PORT (default 5296), the rack listener's BENCH_RACK_PORT (default 5297). Logs stay
+in a temporary directory (printed).
 """
 import argparse
 import json
@@ -30,6 +37,7 @@ import os
 import platform
 import re
 import resource
+import socket
 import subprocess
 import sys
 import tempfile
@@ -44,12 +52,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lab.region import stop_group  # noqa: E402  (after the project is on sys.path)
+from bench.heartbeat_probe import HeartbeatProbe  # noqa: E402  (after the project is on sys.path)
+from lab.region import stop_group  # noqa: E402
 
 DB_URL = os.environ.get("BENCH_DATABASE_URL",
                         "postgres://postgres@127.0.0.1:5432/maas_bench_commission")
 BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/9")
 PORT = int(os.environ.get("BENCH_PORT", "5296"))
+RACK_PORT = int(os.environ.get("BENCH_RACK_PORT", "5297"))
 RACK = "bench-rack"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 ERROR_LINE = re.compile(r"\b(ERROR|CRITICAL)\b|Traceback")
@@ -70,6 +80,11 @@ class Options:
     timeout: float = 900.0
     port: int = PORT
     rack: str = RACK
+    # The rack API on a listener of its own (gthread workers); False: the rack uses `port`.
+    rack_listener: bool = True
+    rack_port: int = 0  # 0: a spare one
+    rack_web_workers: int = 1
+    rack_web_threads: int = 8
 
 
 @dataclass
@@ -94,6 +109,7 @@ class Run:
     errors: dict = field(default_factory=dict)
     error_samples: list[str] = field(default_factory=list)
     requests: int = 0
+    heartbeats: str = ""
     load: tuple[str, str] = ("", "")
     logs: str = ""
 
@@ -295,19 +311,48 @@ def rack_ready(credentials: Path, name: str):
     return RackController.objects.filter(name=name, status="running").first()
 
 
-def start_stack(options: Options, env: dict, var: Path, bmcs: dict[str, str],
-                procs: dict[str, subprocess.Popen]) -> tuple[str, Path]:
-    """Start region web and worker, the rack and the fleet; return the region URL and records."""
-    from zones.services.rackapi import rack_secret
+def spare_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
+
+def start_web(options: Options, env: dict, var: Path,
+              procs: dict[str, subprocess.Popen]) -> tuple[str, str]:
+    """The main listener and (unless turned off) the rack listener; their URLs once they answer."""
     url = f"http://127.0.0.1:{options.port}/"
-    # Every simulated machine calls from this host's one address, which no rack leased to it.
-    env = dict(env, METADATA_TOKEN_SOURCES="any")
+    # The default control socket (~/.gunicorn/) is one per user: two masters would share it.
     procs["gunicorn"] = spawn(
         ["-m", "gunicorn", "maasproject.wsgi", "-b", f"127.0.0.1:{options.port}",
          "-w", str(options.web_workers), "--backlog", str(options.backlog), "--timeout", "120",
-         "--log-level", "warning"],
-        env, var / "gunicorn.log")
+         "--log-level", "warning", "--no-control-socket"],
+        dict(env, REGION_LISTENER="main"), var / "gunicorn.log")
+    wait_for(lambda: http_ok(url + "api/v1/"), 60, "gunicorn", [procs["gunicorn"]])
+    if not options.rack_listener:
+        return url, url
+    port = options.rack_port or spare_port()
+    procs["rack listener"] = spawn(
+        ["-m", "gunicorn", "maasproject.wsgi", "-b", f"127.0.0.1:{port}",
+         "-k", "gthread", "-w", str(options.rack_web_workers), "--threads",
+         str(options.rack_web_threads), "--timeout", "120", "--log-level", "warning",
+         "--no-control-socket"],
+        dict(env, REGION_LISTENER="rack", REGION_PORT=str(options.port)),
+        var / "rack-listener.log")
+    rack_url = f"http://127.0.0.1:{port}/"
+    wait_for(lambda: http_ok(rack_url + "api/v1/rack/config/"), 60, "the rack listener",
+             [procs["rack listener"]])
+    return url, rack_url
+
+
+def start_stack(options: Options, env: dict, var: Path, bmcs: dict[str, str],
+                procs: dict[str, subprocess.Popen]) -> tuple[str, str, Path]:
+    """Start region web and worker, the rack and the fleet; return the URLs (main, the rack's)
+    and the boot records."""
+    from zones.services.rackapi import rack_secret
+
+    # Every simulated machine calls from this host's one address, which no rack leased to it.
+    env = dict(env, METADATA_TOKEN_SOURCES="any")
+    url, rack_url = start_web(options, env, var, procs)
     procs["region worker"] = spawn(
         ["-m", "celery", "-A", "maasproject", "worker", "-Q", "region", "-c",
          str(options.region_concurrency), "-l", "warning", "--without-gossip",
@@ -316,7 +361,6 @@ def start_stack(options: Options, env: dict, var: Path, bmcs: dict[str, str],
     if options.beat:
         procs["beat"] = spawn(["-m", "celery", "-A", "maasproject", "beat", "-l", "warning",
                                "-s", str(var / "celerybeat-schedule")], env, var / "beat.log")
-    wait_for(lambda: http_ok(url + "api/v1/"), 60, "gunicorn", [procs["gunicorn"]])
     rack_var, power_dir = var / "rack", var / "fake-power"
     # A VAR_DIR of its own (credentials); the region's queues when the broker is the
     # filesystem transport under the region's VAR_DIR (tests without Redis).
@@ -324,7 +368,7 @@ def start_stack(options: Options, env: dict, var: Path, bmcs: dict[str, str],
                     RACK_SECRET=rack_secret(), CELERY_BROKER_DIR=env.get("CELERY_BROKER_DIR")
                     or str(Path(env["VAR_DIR"]) / "broker"))
     procs["rack"] = spawn(
-        ["-m", "rack_worker.rackd", "--region-url", url, "--name", options.rack,
+        ["-m", "rack_worker.rackd", "--region-url", rack_url, "--name", options.rack,
          "--no-with-bootsvc", "--worker-concurrency", str(options.rack_concurrency)],
         rack_env, var / "rack.log")
     credentials = rack_var / "rack" / "credentials.json"
@@ -333,7 +377,7 @@ def start_stack(options: Options, env: dict, var: Path, bmcs: dict[str, str],
     bmcs_file, records = var / "bmcs", var / "boots.jsonl"
     bmcs_file.write_text("".join(f"{fake_id} {mac}\n" for fake_id, mac in bmcs.items()))
     procs["fake runner"] = spawn(
-        ["bench/fake_runner.py", "--region", url, "--rack-credentials", str(credentials),
+        ["bench/fake_runner.py", "--region", rack_url, "--rack-credentials", str(credentials),
          "--bmcs-file", str(bmcs_file), "--power-dir", str(power_dir), "--records",
          str(records), "--exit-after", str(len(bmcs)), "--timeout", str(options.timeout),
          "--script-seconds", str(options.script_seconds), "--no-self-poweroff"],
@@ -341,7 +385,7 @@ def start_stack(options: Options, env: dict, var: Path, bmcs: dict[str, str],
     wait_for(lambda: "watching" in (var / "fake_runner.log").read_text(), 30, "the fake runner",
              [procs["fake runner"]])
     time.sleep(2)  # the workers finish connecting to the broker
-    return url, records
+    return url, rack_url, records
 
 
 # The run ------------------------------------------------------------------------------------
@@ -404,29 +448,30 @@ def spread(values: list[float]) -> str:
     return f"{percentile(values, 50):.1f} / {percentile(values, 95):.1f} / {max(values):.1f}"
 
 
+PARTS = ("gunicorn", "rack listener", "region worker", "beat", "rack", "fake runner")
+
+
 def run_benchmark(options: Options, env: dict, var: Path) -> Run:
     """Seed, start everything, commission all machines at once, wait, measure, stop."""
-    from django.db.models import Count
-
-    from nodes.choices import NodeStatus
-    from nodes.models import Event, Machine
+    from nodes.models import Machine
 
     run = Run(options, logs=str(var), load=(_loadavg(), ""))
     key, bmcs = seed(options.machines)
     system_ids = list(Machine.objects.order_by("hostname").values_list("system_id", flat=True))
     procs: dict[str, subprocess.Popen] = {}
+    probe = None
     try:
-        url, records_path = start_stack(options, env, var, bmcs, procs)
-        meter = CpuMeter({name: procs[name] for name in
-                          ("gunicorn", "region worker", "beat", "rack", "fake runner")
-                          if name in procs})
+        url, rack_url, records_path = start_stack(options, env, var, bmcs, procs)
+        meter = CpuMeter({name: procs[name] for name in PARTS if name in procs})
         meter.start()
         overflows = listen_overflows()
+        probe = start_probe(options, rack_url, var)
         run.t_first_request = time.time()
         answers = commission_all(url, key, system_ids,
                                  options.request_concurrency or options.machines)
         run.settled = wait_until_settled(options, procs)
         run.t_done = time.time()
+        probe.stop()
         run.cpu, run.host = meter.finish()
         run.listen_overflows = listen_overflows() - overflows
         run.load = (run.load[0], _loadavg())
@@ -435,9 +480,33 @@ def run_benchmark(options: Options, env: dict, var: Path) -> Run:
         except subprocess.TimeoutExpired:
             pass
     finally:
+        if probe is not None:
+            probe.stop()
         for proc in procs.values():
             stop_group(proc)
-    records = read_records(records_path)
+    outcome(run, read_records(records_path), answers, probe)
+    return run
+
+
+def start_probe(options: Options, rack_url: str, var: Path) -> HeartbeatProbe:
+    """Heartbeats through the rack's URL, with what the rack itself last reported."""
+    from zones.models import RackController
+
+    credentials = json.loads((var / "rack" / "rack" / "credentials.json").read_text())
+    rack = RackController.objects.get(name=options.rack)
+    body = {"interfaces": rack.interfaces, "services": rack.services,
+            "reasons": rack.service_reasons}
+    return HeartbeatProbe(rack_url, credentials, body).start()
+
+
+def outcome(run: Run, records: list[dict], answers: list[tuple],
+            probe: HeartbeatProbe) -> None:
+    """Statuses, per machine times and every kind of error, from the database and records."""
+    from django.db.models import Count
+
+    from nodes.choices import NodeStatus
+    from nodes.models import Event, Machine
+
     run.statuses = {NodeStatus(status).label: n for status, n in Machine.objects.values_list(
         "status").annotate(n=Count("id"))}
     measure(run, records, answers)
@@ -445,7 +514,9 @@ def run_benchmark(options: Options, env: dict, var: Path) -> Run:
     run.errors["power state not recorded off"] = Machine.objects.exclude(
         power_state="off").count()
     run.errors["not settled within the timeout"] = int(not run.settled)
-    return run
+    run.heartbeats = probe.summary(percentile)
+    run.errors["heartbeats failed"] = len(probe.failures)
+    run.error_samples += probe.failures[:5]
 
 
 def wait_until_settled(options: Options, procs: dict[str, subprocess.Popen]) -> bool:
@@ -454,7 +525,7 @@ def wait_until_settled(options: Options, procs: dict[str, subprocess.Popen]) -> 
     while time.monotonic() < deadline:
         if settled(options.machines):
             return True
-        for name in ("gunicorn", "region worker", "beat", "rack"):
+        for name in ("gunicorn", "rack listener", "region worker", "beat", "rack"):
             if name in procs and procs[name].poll() is not None:
                 raise RuntimeError(f"{name} exited with {procs[name].returncode}")
         time.sleep(0.5)
@@ -492,7 +563,7 @@ def measure(run: Run, records: list[dict], answers: list[tuple]) -> None:
     http_errors = [e for r in records for e in r.get("http_errors", [])]
     failed_boots = [r for r in records if not r.get("ok")]
     log_errors = []
-    for name in ("gunicorn", "region", "beat", "rack", "fake_runner"):
+    for name in ("gunicorn", "rack-listener", "region", "beat", "rack", "fake_runner"):
         path = Path(run.logs) / f"{name}.log"
         if path.exists():
             log_errors += [f"{name}.log: {line[:200]}" for line in
@@ -535,6 +606,13 @@ def versions() -> str:
     return f"PostgreSQL {pg} + Redis {redis.Redis.from_url(broker).info()['redis_version']}"
 
 
+def listener(o: Options) -> str:
+    if not o.rack_listener:
+        return "no rack listener (the rack uses the main listener)"
+    return (f"rack listener {o.rack_web_workers} gthread worker(s) × {o.rack_web_threads} "
+            "threads (the rack's URL: heartbeats, boot decisions)")
+
+
 def report(run: Run) -> str:
     o, cores = run.options, os.cpu_count()
     cpu_model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo")
@@ -542,7 +620,8 @@ def report(run: Run) -> str:
     wall = run.t_all_ready - run.t_first_request if run.t_all_ready else float("nan")
     off = run.t_all_off - run.t_first_request if run.t_all_off else float("nan")
     span = max(run.t_done - run.t_first_request, 1e-9)
-    region_parts = [n for n in ("gunicorn", "region worker", "beat") if n in run.cpu]
+    region_parts = [n for n in ("gunicorn", "rack listener", "region worker", "beat")
+                    if n in run.cpu]
     region = sum(run.cpu[n] for n in region_parts)
     parts = " + ".join(f"{run.cpu[n]:.1f}" for n in region_parts)
     ours = sum(run.cpu.values())
@@ -553,7 +632,8 @@ def report(run: Run) -> str:
         f"({time.strftime('%Y-%m-%d')}, {cores} cores, {cpu_model}, Python "
         f"{platform.python_version()}, {versions()})",
         "",
-        f"gunicorn {o.web_workers} sync workers (backlog {o.backlog}), region worker prefork "
+        f"gunicorn {o.web_workers} sync workers (backlog {o.backlog}), {listener(o)}, "
+        f"region worker prefork "
         f"{o.region_concurrency}, {'beat' if o.beat else 'no beat'}, rack worker prefork "
         f"{o.rack_concurrency} (via rackd), fake "
         f"runner: one process, a thread per machine and per script of a parallel batch, "
@@ -561,7 +641,8 @@ def report(run: Run) -> str:
         f"after: {run.load[1]}.",
         "",
         "| machines | Ready | wall s: first request → all Ready | → all BMCs off | "
-        "per machine s (request → Ready) p50 / p95 / max | region CPU s (web + worker"
+        "per machine s (request → Ready) p50 / p95 / max | region CPU s (web"
+        f"{' + rack listener' if o.rack_listener else ''} + worker"
         f"{' + beat' if o.beat else ''}) | "
         "region CPU avg | errors |",
         "|---|---|---|---|---|---|---|---|",
@@ -577,6 +658,7 @@ def report(run: Run) -> str:
         f"{spread(run.per_machine_region)} s.",
         "Per machine, p50 / p95 / max s: " + "; ".join(
             f"{name}: {spread(values)}" for name, values in run.phases.items()) + ".",
+        f"Rack heartbeats (every 0.5 s through the rack's URL): {run.heartbeats}.",
         f"Metadata and rack API requests by the runner: {run.requests} "
         f"({run.requests / span:.0f}/s over the run).",
         f"CPU s over the {span:.1f} s run: " + ", ".join(
@@ -618,6 +700,12 @@ def main() -> None:
                         help="commission requests in flight (default: all at once)")
     parser.add_argument("--script-seconds", type=float, default=0.0)
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--rack-listener", action=argparse.BooleanOptionalAction, default=True,
+                        help="serve the rack API on a listener of its own, the rack's URL "
+                             "(--no-rack-listener: the rack uses the main listener)")
+    parser.add_argument("--rack-port", type=int, default=RACK_PORT)
+    parser.add_argument("--rack-web-workers", type=int, default=1)
+    parser.add_argument("--rack-web-threads", type=int, default=8)
     args = parser.parse_args()
     options = Options(**vars(args))
     # Imported before the environment is set: importing it sets its own defaults.

@@ -47,7 +47,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m lab.sim",
                                      description=__doc__.splitlines()[0])
     add = parser.add_argument
-    add("--region", required=True, help="region URL, e.g. http://127.0.0.1:5240/")
+    add("--region", required=True, help="region URL as the rack reaches it, e.g. "
+        "http://127.0.0.1:5240/ (netbooted machines then use their metal.region=)")
     add("--machine", action="append", help="SYSTEM_ID:TOKEN (repeatable)")
     add("--machines-file", help="file of SYSTEM_ID:TOKEN lines")
     add("--rack-credentials", help="the rack's credentials.json (boot decisions, leases)")

@@ -218,7 +218,10 @@ class Fleet:
                       requests=rack.requests, ok=bool(decision))
         if decision.get("action") in ("local", "poweroff", None):
             return
-        summary = run_machine(self.url, params.get("metal.system_id", ""),
+        # As a real machine: the metadata API at metal.region, which need not be the URL the
+        # rack asked (the rack listener serves no metadata).
+        url = params.get("metal.region") or self.url
+        summary = run_machine(url, params.get("metal.system_id", ""),
                               params.get("metal.token", ""), mac=machine.mac,
                               script_seconds=self.script_seconds, fail=self.fail,
                               powered=machine.on.is_set, source=machine.address)
@@ -227,7 +230,7 @@ class Fleet:
         token = summary.pop("token", "")
         record.update(summary, job_ended=time.time())
         if summary.get("reboot") and machine.on.is_set():
-            self.first_boot(machine, record, summary["system_id"], token)
+            self.first_boot(machine, record, summary["system_id"], token, url)
         elif summary.get("poweroff") and self.self_poweroff:
             with locked_state(self.power_dir, machine.fake_id) as bmc:
                 bmc.power_state = "off"
@@ -243,9 +246,9 @@ class Fleet:
             raise RuntimeError(f"the rack API refused the lease: {code} {answer[:200]!r}")
 
     def first_boot(self, machine: SimulatedMachine, record: dict, system_id: str,
-                   token: str) -> None:
+                   token: str, url: str) -> None:
         """The deploy runner rebooted: the deployed OS boots from the disk and reports in."""
-        region = Region(self.url, system_id, token, powered=machine.on.is_set,
+        region = Region(url, system_id, token, powered=machine.on.is_set,
                         source=machine.address)
         record["deployed"] = jobs.deployed_first_boot(region)
         record["ok"] = record["ok"] and record["deployed"]

@@ -4,7 +4,10 @@ Unknown MACs enlist only if the asking rack is connected to a subnet that allows
 (the rack does not say which subnet the request came from, so any of its subnets counts);
 otherwise they boot locally: a device the region does not manage is never powered off.
 """
+from urllib.parse import urlsplit, urlunsplit
+
 from django.conf import settings
+from django.db import transaction
 
 from nodes.choices import NodeStatus
 from nodes.models import Interface, Machine
@@ -25,8 +28,18 @@ DEFAULT_ARCH = "amd64/generic"
 
 def region_url(request_url: str = "") -> str:
     """The URL machines reach the region at: REGION_URL, else the URL the rack used."""
-    url = settings.REGION_URL or request_url
+    url = settings.REGION_URL or _main_listener(request_url)
     return url if url.endswith("/") else url + "/"
+
+
+def _main_listener(url: str) -> str:
+    """The URL on the main listener's port when it came through the rack listener, which
+    serves no metadata API (README, "Processes and ports")."""
+    if settings.REGION_LISTENER != "rack" or not url:
+        return url
+    parts = urlsplit(url)
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+    return urlunsplit(parts._replace(netloc=f"{host}:{settings.REGION_PORT}"))
 
 
 def machine_action(machine: Machine) -> str:
@@ -53,13 +66,16 @@ def enlistment_allowed(rack: RackController | None) -> bool:
 def boot_decision(mac: str, rack: RackController | None = None, request_url: str = "") -> dict:
     """The boot decision for a MAC (raises ValidationError for a malformed MAC)."""
     mac = normalise_mac(mac)
-    interface = Interface.objects.select_related("machine").filter(mac_address=mac).first()
+    interface = Interface.objects.filter(mac_address=mac).first()
     url = region_url(request_url)
     if interface is None:
         action = "enlist" if enlistment_allowed(rack) else "local"
         return _decision(mac, action, None, url)
-    machine = interface.machine
-    return _decision(mac, machine_action(machine), machine, url)
+    with transaction.atomic():
+        # An action sends its power on before it commits (nodes.services.power), and a quick
+        # boot asks before the commit: wait for the action's row lock, read what it decided.
+        machine = Machine.objects.select_for_update(no_key=True).get(pk=interface.machine_id)
+        return _decision(mac, machine_action(machine), machine, url)
 
 
 def _decision(mac: str, action: str, machine: Machine | None, url: str) -> dict:

@@ -1,7 +1,12 @@
 """Boot decisions: an action for every status, enlistment, kernel paths and parameters."""
+import threading
+import time
+
 import pytest
+from django.db import connection, transaction
 
 from nodes.choices import NodeStatus
+from nodes.models import Machine
 from nodes.selectors.boot import boot_decision
 from tests.factories import (
     InterfaceFactory,
@@ -93,3 +98,33 @@ def test_boot_endpoint_uses_the_request_host_without_region_url(settings):
     assert response.json()["action"] == "commission"
     assert "metal.region=http://testserver/ " in response.json()["kernel_params"]
     assert client.get("/api/v1/rack/boot/not-a-mac/").status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_decision_waits_for_an_action_that_has_not_committed(settings):
+    """An action sends its power on before it commits: a machine that boots at once is decided
+    by what the action commits, not by the status before it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL (SQLite serialises writers instead)")
+    settings.REGION_URL = "http://region:5240/"
+    machine = MachineFactory(status=NodeStatus.NEW)
+    InterfaceFactory(machine=machine, mac_address=MAC)
+    locked, decided = threading.Event(), []
+
+    def decide():
+        locked.wait(10)
+        try:
+            decided.append(boot_decision(MAC)["action"])
+        finally:
+            connection.close()
+
+    asker = threading.Thread(target=decide)
+    asker.start()
+    with transaction.atomic():  # as the commission service: row locked, status changed
+        Machine.objects.select_for_update().get(pk=machine.pk)
+        Machine.objects.filter(pk=machine.pk).update(status=NodeStatus.COMMISSIONING)
+        locked.set()
+        time.sleep(1)
+        assert decided == []  # waiting for the commit, not answering "poweroff" from New
+    asker.join(10)
+    assert decided == ["commission"]
