@@ -11,6 +11,12 @@ MANAGE := $(BIN)/python manage.py
 HOST ?= 127.0.0.1
 PORT ?= 5240
 WEB_WORKERS ?= 2
+# The rack listener: the rack API alone on its own port and workers, so that heartbeats and boot
+# decisions never wait behind operator or metadata requests (README, "Processes and ports").
+# Threads: an image download (rack/images/) must not hold the listener from a heartbeat.
+RACK_API_PORT ?= 5241
+RACK_WEB_WORKERS ?= 1
+RACK_WEB_THREADS ?= 8
 # The web access log's level: DEBUG shows the racks' routine polling too (maasproject/accesslog.py).
 WEB_LOG_LEVEL ?= INFO
 export WEB_LOG_LEVEL
@@ -39,6 +45,7 @@ export VAR_DIR
 
 help:
 	@echo "make run    migrate, create an admin and an API key, start web + worker + beat on $(HOST):$(PORT)"
+	@echo "            (and the rack listener on $(HOST):$(RACK_API_PORT), which the local rack uses)"
 	@echo "make test   ruff, import contracts, pytest (PostgreSQL + Redis when CI=true)"
 	@echo "make lint   ruff and import contracts only"
 	@echo "make demo   the region (no local rack) plus the lab: $(DEMO_VMS) qemu VMs with IPMI BMCs and"
@@ -106,6 +113,7 @@ admin: prepare
 	    echo "  $(MANAGE) apikey --username USERNAME"
 	fi
 	echo "API: http://$(HOST):$(PORT)/api/v1/ (docs: /api/v1/docs/)  Admin: http://$(HOST):$(PORT)/admin/"
+	echo "Racks: http://$(HOST):$(RACK_API_PORT)/ (the rack API alone; $(PORT) serves it too)"
 	echo "-------------------------------------------------------------------------------"
 
 # Web, worker and beat each run in their own process group (set -m); the trap stops all of them
@@ -114,7 +122,7 @@ run: admin images
 	@pgids=()
 	stop() {
 	    trap - EXIT INT TERM
-	    echo "Stopping web, worker, beat and rack..."
+	    echo "Stopping web, rack listener, worker, beat and rack..."
 	    for g in "$${pgids[@]}"; do kill -TERM "$$g" 2>/dev/null || true; done
 	    for _ in $$(seq 1 40); do
 	        alive=0
@@ -128,19 +136,27 @@ run: admin images
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 	set -m
-	$(BIN)/gunicorn maasproject.wsgi --bind "$(HOST):$(PORT)" --workers $(WEB_WORKERS) --backlog 4096 \
+	REGION_LISTENER=main $(BIN)/gunicorn maasproject.wsgi --bind "$(HOST):$(PORT)" \
+	    --workers $(WEB_WORKERS) --backlog 4096 \
 	    --access-logfile - --logger-class maasproject.accesslog.AccessLogger \
 	    --control-socket "$(VAR_DIR)/gunicorn.ctl" & pgids+=($$!)
+	# The rack listener sends booting machines to $(PORT) (REGION_PORT): it has no metadata API.
+	REGION_LISTENER=rack REGION_PORT="$(PORT)" $(BIN)/gunicorn maasproject.wsgi \
+	    --bind "$(HOST):$(RACK_API_PORT)" --worker-class gthread --workers $(RACK_WEB_WORKERS) \
+	    --threads $(RACK_WEB_THREADS) --access-logfile - \
+	    --logger-class maasproject.accesslog.AccessLogger \
+	    --control-socket "$(VAR_DIR)/gunicorn-rack.ctl" & pgids+=($$!)
 	$(BIN)/celery -A maasproject worker -Q region -l info --hostname "region@%h" & pgids+=($$!)
 	$(BIN)/celery -A maasproject beat -l info & pgids+=($$!)
 	# The local rack: registers with the shared secret, read from its 0600 file (never argv or
 	# the environment), then heartbeats and runs its rack.$(RACK) worker once the web is up.
 	$(MANAGE) rack_secret >/dev/null
 	BOOTSVC_BIND="$(BOOTSVC_BIND)" $(BIN)/python -m rack_worker.rackd \
-	    --secret-file "$(VAR_DIR)/rack_secret" --region-url "http://$(HOST):$(PORT)/" \
+	    --secret-file "$(VAR_DIR)/rack_secret" --region-url "http://$(HOST):$(RACK_API_PORT)/" \
 	    --name "$(RACK)" & pgids+=($$!)
 	set +m
-	echo "Started web, worker, beat and rack $(RACK) (process groups $${pgids[*]}); Ctrl-C stops them all."
+	echo "Started web, rack listener, worker, beat and rack $(RACK) (process groups $${pgids[*]});" \
+	    "Ctrl-C stops them all."
 	wait -n || true
 	echo "A process exited."
 	exit 1
@@ -178,7 +194,8 @@ SYSTEM_PACKAGES := ipmitool:ipmitool qemu-system-x86:qemu-system-x86_64 udhcpc:u
     shim-signed:/usr/lib/shim/shimx64.efi.signed ipxe:/usr/lib/ipxe/snponly.efi \
     grub-efi-amd64-signed:/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed \
     golang-github-juju-gomaasapi-dev:/usr/share/gocode/src/github.com/juju/gomaasapi/controller.go \
-    mmdebstrap:mmdebstrap sbsigntool:sbverify lvm2:lvm
+    mmdebstrap:mmdebstrap sbsigntool:sbverify lvm2:lvm haproxy:haproxy redis-sentinel:redis-sentinel \
+    patroni:patroni etcd-server:etcd
 sysdeps:
 	@missing=()
 	for entry in $(SYSTEM_PACKAGES); do

@@ -7,7 +7,10 @@ Region tasks retry them (maasproject.region_tasks); the API answers them 503 wit
 import kombu.exceptions
 import redis
 import redis.exceptions
+import redis.sentinel
 from django.db import InterfaceError, OperationalError
+
+from rack_worker.env import is_redis_url, is_sentinel_url, sentinel_master_name, sentinel_parts
 
 DATABASE_ERRORS = (OperationalError, InterfaceError)
 BROKER_ERRORS = (kombu.exceptions.OperationalError, redis.exceptions.ConnectionError,
@@ -23,18 +26,34 @@ def unavailable_backend(exc: BaseException) -> str | None:
     return None
 
 
+def broker_redis(url: str, timeout: float) -> redis.Redis:
+    """A client of the broker's Redis: the URL's server, or the master its Sentinels name now.
+
+    Every command through Sentinels asks them for the master first (on each new connection), so
+    a client kept across a failover follows the promoted replica.
+    """
+    if not is_sentinel_url(url):
+        return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    parts = sentinel_parts(url)
+    sentinels = redis.sentinel.Sentinel(
+        parts["sentinels"], sentinel_kwargs={"socket_timeout": timeout,
+                                             "socket_connect_timeout": timeout})
+    return sentinels.master_for(sentinel_master_name(), socket_timeout=timeout,
+                                socket_connect_timeout=timeout, db=parts["db"],
+                                username=parts["username"], password=parts["password"])
+
+
 def broker_persistence_problem(url: str) -> str | None:
     """Why the Redis broker at `url` would lose queued work on a restart, or None.
 
     The README requires `appendonly yes`: without it a Redis restart drops power requests and
-    results still queued. None too when the broker is not Redis, is down, or hides CONFIG (a
-    managed Redis): nothing can be said then.
+    results still queued. Behind Sentinels, the current master is asked. None too when the
+    broker is not Redis, is down, or hides CONFIG (a managed Redis): nothing can be said then.
     """
-    if not url.startswith(("redis://", "rediss://")):
+    if not is_redis_url(url):
         return None
     try:
-        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        appendonly = client.config_get("appendonly").get("appendonly")
+        appendonly = broker_redis(url, 2).config_get("appendonly").get("appendonly")
     except redis.exceptions.RedisError:
         return None
     if appendonly != "no":

@@ -1,7 +1,13 @@
 """The rack's Celery app: consumes its own `rack.<name>` queue; no Django, no database."""
 from celery import Celery
 
-from rack_worker.env import broker_transport, broker_transport_options, broker_url
+from rack_worker.env import (
+    broker_connection_max_retries,
+    broker_transport,
+    broker_transport_options,
+    broker_url,
+    worker_consumer,
+)
 
 # fixups=[]: Celery applies its Django fixup whenever DJANGO_SETTINGS_MODULE is set (a rack
 # started from a region shell inherits it), and that fixup loads the region's settings.
@@ -27,4 +33,7 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     task_default_queue="rack.unassigned",
     broker_connection_retry_on_startup=True,
+    # Behind Sentinels: reconnect every 0.5-2 s, forever, to follow a failover (rack_worker.env).
+    worker_consumer=worker_consumer(broker_url()),
+    broker_connection_max_retries=broker_connection_max_retries(broker_url()),
 )

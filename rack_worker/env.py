@@ -1,10 +1,16 @@
 """Environment of every process, rack or region: the var/ directory, flags and the broker."""
 import os
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # A host, though unused: without one kombu warns "No hostname was supplied" at every start.
 FILESYSTEM_BROKER = "filesystem://localhost/"
+REDIS_SCHEMES = ("redis://", "rediss://")
+SENTINEL_SCHEME = "sentinel://"
+# The name Sentinels know the broker's master by (`sentinel monitor <name> ...`): Redis's own
+# example name, so a Sentinel set up from its documentation needs no setting.
+DEFAULT_SENTINEL_MASTER = "mymaster"
 
 
 def var_dir() -> Path:
@@ -30,18 +36,54 @@ def is_filesystem_broker(url: str) -> bool:
     return url.startswith("filesystem:")
 
 
+def is_sentinel_url(url: str) -> bool:
+    """kombu's Sentinel form: `sentinel://h1:26379;sentinel://h2:26379/0`."""
+    return url.startswith(SENTINEL_SCHEME)
+
+
+def is_redis_url(url: str) -> bool:
+    """A Redis broker, reached directly or through Sentinels."""
+    return url.startswith(REDIS_SCHEMES) or is_sentinel_url(url)
+
+
+def sentinel_master_name() -> str:
+    return os.environ.get("REDIS_SENTINEL_MASTER") or DEFAULT_SENTINEL_MASTER
+
+
+def sentinel_parts(url: str) -> dict:
+    """Sentinel addresses, database and the master's credentials of a `sentinel://` URL.
+
+    As kombu reads it: every `;`-separated part names a Sentinel (default port 26379); the
+    first part's path is the database and its user:password authenticate to the master.
+    """
+    parts = [urlsplit(part) for part in url.split(";") if part.strip()]
+    first = parts[0]
+    return {"sentinels": [(part.hostname, part.port or 26379) for part in parts],
+            "db": int(first.path.strip("/") or 0),
+            "username": unquote(first.username) if first.username else None,
+            "password": unquote(first.password) if first.password else None}
+
+
 def broker_transport(url: str) -> str | None:
-    """Celery's broker_transport: the filesystem one writing 0600 files, else the URL's own."""
-    return "rack_worker.fsbroker:Transport" if is_filesystem_broker(url) else None
+    """Celery's broker_transport: the filesystem one writing 0600 files, kombu's Sentinel one
+    surviving a lost master (rack_worker.sentinel_transport), else the URL's own."""
+    if is_filesystem_broker(url):
+        return "rack_worker.fsbroker:Transport"
+    if is_sentinel_url(url):
+        return "rack_worker.sentinel_transport:Transport"
+    return None
 
 
 def broker_transport_options(url: str) -> dict:
-    """Redelivery of Redis messages, or the folders of the filesystem transport.
+    """Redelivery of Redis messages (and the master's name behind Sentinels), or the folders of
+    the filesystem transport.
 
     Messages carry BMC parameters: the folders are 0700 (made so, or tightened when an older
     run left them open, with any file in them made 0600); new files are 0600 (fsbroker).
     """
-    if url.startswith(("redis://", "rediss://")):
+    if is_sentinel_url(url):
+        return {**redis_transport_options(), **sentinel_transport_options()}
+    if is_redis_url(url):
         return redis_transport_options()
     if not is_filesystem_broker(url):
         return {}
@@ -74,6 +116,31 @@ def redis_transport_options() -> dict:
     """
     return {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "300")),
             "unacked_restore_interval": 10, "unacked_restore_throttle": 1}
+
+
+def sentinel_transport_options() -> dict:
+    """The master's name, and timeouts so that a host gone silent (not one refusing) fails over.
+
+    Without them a connection to a master or Sentinel whose host vanished waits for the
+    kernel's TCP timeout (minutes) before trying the next. Workers wait 1 s per BRPOP, well
+    under the socket timeout.
+    """
+    return {"master_name": sentinel_master_name(), "socket_connect_timeout": 3,
+            "socket_timeout": 10,
+            "sentinel_kwargs": {"socket_timeout": 2, "socket_connect_timeout": 2}}
+
+
+def worker_consumer(url: str) -> str:
+    """Celery's worker_consumer: behind Sentinels one that follows a failover within 2 s."""
+    if is_sentinel_url(url):
+        return "rack_worker.reconnect:FastReconnectConsumer"
+    return "celery.worker.consumer:Consumer"
+
+
+def broker_connection_max_retries(url: str) -> int | None:
+    """Behind Sentinels, retry the broker forever: at 2 s a round over three Sentinels, Celery's
+    100 retries would stop a worker after a minute of outage; else Celery's 100."""
+    return None if is_sentinel_url(url) else 100
 
 
 def _private_folder(path: Path) -> None:

@@ -1,16 +1,19 @@
 """Base settings, driven by environment variables (see README, "Configuration")."""
 import os
 
-import dj_database_url
-
-from maasproject.env import generated_secret
+from maasproject.env import database_settings, generated_secret
 from rack_worker.env import (
     BASE_DIR,
+    broker_connection_max_retries,
     broker_transport,
     broker_transport_options,
     broker_url,
     env_bool,
+    is_redis_url,
+    is_sentinel_url,
+    sentinel_master_name,
     var_dir,
+    worker_consumer,
 )
 
 VAR_DIR = var_dir()
@@ -49,7 +52,14 @@ MIDDLEWARE = [
     "maasproject.api.middleware.ApiInputMiddleware",
 ]
 
-ROOT_URLCONF = "maasproject.urls"
+# Which listener this web process is (README, "Processes and ports"): "rack" serves only the
+# rack API (maasproject/urls_rack.py) on its own port and workers, so that heartbeats and boot
+# decisions never queue behind operator or metadata requests; anything else serves everything.
+REGION_LISTENER = os.environ.get("REGION_LISTENER", "main")
+ROOT_URLCONF = "maasproject.urls_rack" if REGION_LISTENER == "rack" else "maasproject.urls"
+# The main listener's port: the rack listener serves no metadata API, so it sends booting
+# machines (metal.region=) to this port of the host the rack used when REGION_URL is not set.
+REGION_PORT = int(os.environ.get("REGION_PORT", "5240"))
 WSGI_APPLICATION = "maasproject.wsgi.application"
 
 TEMPLATES = [
@@ -67,8 +77,10 @@ TEMPLATES = [
     },
 ]
 
+# A kept connection is checked before each request reuses it (CONN_HEALTH_CHECKS): after a
+# PostgreSQL failover the next request connects to the new primary instead of failing.
 DATABASES = {
-    "default": dj_database_url.parse(
+    "default": database_settings(
         os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'maas.sqlite3'}",
         conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
     )
@@ -136,11 +148,17 @@ CELERY_BROKER_URL = broker_url()
 # The cache holds rate limits, shared by every region process: Redis when the broker is Redis,
 # else files under var/ (the region processes of one host). Never cache.clear(): with Redis it
 # would flush the broker's database.
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                      "LOCATION": CELERY_BROKER_URL}
-          if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else
-          {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-           "LOCATION": str(VAR_DIR / "cache")}}
+# Behind Sentinels (a sentinel:// broker URL), the cache follows their master too.
+if is_sentinel_url(CELERY_BROKER_URL):
+    _CACHE = {"BACKEND": "maasproject.sentinel_cache.SentinelRedisCache",
+              "LOCATION": CELERY_BROKER_URL, "OPTIONS": {"master_name": sentinel_master_name()}}
+elif is_redis_url(CELERY_BROKER_URL):
+    _CACHE = {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+              "LOCATION": CELERY_BROKER_URL}
+else:
+    _CACHE = {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+              "LOCATION": str(VAR_DIR / "cache")}
+CACHES = {"default": _CACHE}
 # The filesystem broker's files are 0600 (rack_worker/fsbroker.py); None: the URL's transport.
 CELERY_BROKER_TRANSPORT = broker_transport(CELERY_BROKER_URL)
 # With Redis: a message taken by a worker that died goes to another after the visibility
@@ -149,6 +167,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(CELERY_BROKER_URL)
 # Retry a broker that is not up yet at start too (Celery 6 stops taking broker_connection_retry
 # for it, and Celery 5 warns about that at every start until this is set).
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Behind Sentinels: reconnect every 0.5-2 s, forever, to follow a failover (rack_worker.env).
+CELERY_WORKER_CONSUMER = worker_consumer(CELERY_BROKER_URL)
+CELERY_BROKER_CONNECTION_MAX_RETRIES = broker_connection_max_retries(CELERY_BROKER_URL)
 CELERY_TASK_DEFAULT_QUEUE = "region"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 # At least once: a region task is acknowledged when it ends, not when a worker takes it, and
@@ -157,6 +178,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Every region runs a beat; each periodic task is sent once per tick cluster-wide
+# (maasproject/beat.py).
+CELERY_BEAT_SCHEDULER = "maasproject.beat:ClusterScheduler"
 
 # Wrong rack secrets a source address may send per minute before /rack/register/ answers 429.
 RACK_REGISTER_FAILURES = int(os.environ.get("RACK_REGISTER_FAILURES", "10"))
@@ -194,6 +218,9 @@ PXE_BOOT_RETRIES = int(os.environ.get("PXE_BOOT_RETRIES", "2"))
 ENLIST_COMMISSION = env_bool("ENLIST_COMMISSION", default=True)
 # The URL booting machines reach the region at (metal.region=); empty: the URL the rack used.
 REGION_URL = os.environ.get("REGION_URL", "")
+# Every region's URL as racks reach it (comma-separated), answered to their register and heartbeat
+# so that they fail over to another region; empty: the URL the rack used.
+REGION_URLS = [url.strip() for url in os.environ.get("REGION_URLS", "").split(",") if url.strip()]
 # Where boot resource files are stored; racks sync the registered ones into their cache.
 BOOT_RESOURCES_DIR = os.environ.get("BOOT_RESOURCES_DIR") or str(VAR_DIR / "boot-resources")
 # The kernel flavour of the image the MAAS API's boot-resources import builds: generic (real

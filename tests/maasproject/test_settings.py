@@ -40,6 +40,7 @@ print(json.dumps({
                  settings.DEPLOY_RETRY_WAIT, settings.PXE_BOOT_RETRIES,
                  settings.METADATA_TOKEN_SOURCES, settings.MACHINE_BOOT_TIMEOUT],
     "region_url": settings.REGION_URL, "boot_resources_dir": settings.BOOT_RESOURCES_DIR,
+    "region_urls": settings.REGION_URLS,
     "racks": [settings.RACK_DEAD_AFTER, settings.RACK_STATUS_INTERVAL,
               settings.RACK_REGISTER_FAILURES],
     "cache": settings.CACHES["default"],
@@ -63,6 +64,7 @@ ENV_VARS = [
     "CELERY_VISIBILITY_TIMEOUT", "POWER_RESULT_TIMEOUT", "POWER_RESULT_ATTEMPTS",
     "POWER_RESULT_CHECK_INTERVAL", "MACHINE_BOOT_TIMEOUT", "BOOT_IMPORT_KERNEL_FLAVOUR",
     "SSH_KEYS_IMPORT_LP_URL", "SSH_KEYS_IMPORT_GH_URL", "SSH_KEYS_IMPORT_TIMEOUT",
+    "REGION_LISTENER", "REGION_PORT", "REGION_URLS", "REDIS_SENTINEL_MASTER",
 ]
 
 
@@ -101,6 +103,7 @@ def test_embedded_defaults(tmp_path):
     assert s["static_root"] == str(var / "static")
     assert s["metadata"] == [4 * 1024 * 1024, 30, 300, True, 10, 2, "leases", 900]
     assert s["region_url"] == "" and s["boot_resources_dir"] == str(var / "boot-resources")
+    assert s["region_urls"] == []
     assert s["racks"] == [30, 10, 10] and s["dhcp"] == [600, 120]
     assert s["cache"] == {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
                           "LOCATION": str(var / "cache")}
@@ -137,6 +140,7 @@ def test_environment_overrides(tmp_path):
         DEPLOY_RETRY_WAIT="2",
         PXE_BOOT_RETRIES="5",
         REGION_URL="http://10.0.0.2:5240/",
+        REGION_URLS=" http://10.0.0.2:5240/ ,,http://10.0.0.3:5240/",
         BOOT_RESOURCES_DIR="/srv/boot",
         RACK_DEAD_AFTER="12",
         RACK_STATUS_INTERVAL="3",
@@ -170,6 +174,7 @@ def test_environment_overrides(tmp_path):
     assert s["log_level"] == "DEBUG"
     assert s["metadata"] == [1024, 5, 60, False, 2, 5, "any", 420]
     assert s["region_url"] == "http://10.0.0.2:5240/" and s["boot_resources_dir"] == "/srv/boot"
+    assert s["region_urls"] == ["http://10.0.0.2:5240/", "http://10.0.0.3:5240/"]
     assert s["racks"] == [12, 3, 4] and s["dhcp"] == [3600, 60]
     assert s["cache"] == {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                           "LOCATION": "redis://cache.example:6379/3"}
