@@ -31,7 +31,7 @@ from nodes.bootimages import builder, formats
 from nodes.bootimages.aptsources import candidates, series_sources
 from nodes.bootimages.debs import BuildError, Progress, candidate, run
 
-DEBIAN_VERSION = "3"
+DEBIAN_VERSION = "4"
 OS_NAME, ARCHITECTURE, ARCH = "debian", "amd64/generic", "amd64"
 SERIES_TITLES = {"bookworm": "Debian 12"}
 PACKAGES = (
@@ -60,9 +60,11 @@ CUSTOMIZE_HOOKS = (
     'test -L "$1/etc/resolv.conf" || rm -f "$1/etc/resolv.conf"',
     'rm -f "$1/etc/hostname" && echo localhost > "$1/etc/hostname"',
     # cloud-init's default locale: Debian's locale-gen ignores the name cloud-init passes and
-    # builds only what /etc/locale.gen enables (else cc_locale fails the first boot).
+    # builds only what /etc/locale.gen enables (else cc_locale fails the first boot). Made the
+    # system's locale here, cc_locale finds it set and skips locale-gen at first boot (a
+    # minute of a TCG guest's first boot; a user data `locale:` still changes it).
     'sed -i "s/^# *en_US.UTF-8 UTF-8/en_US.UTF-8 UTF-8/" "$1/etc/locale.gen"'
-    ' && chroot "$1" locale-gen',
+    ' && chroot "$1" locale-gen && echo LANG=en_US.UTF-8 > "$1/etc/default/locale"',
     'for unit in cloud-init.target.wants/cloud-init.service multi-user.target.wants/ssh.service;'
     ' do test -L "$1/etc/systemd/system/$unit" || { echo "$unit is not enabled" >&2; exit 1; };'
     ' done',
