@@ -41,7 +41,7 @@ endif
 VAR_DIR ?= $(CURDIR)/var
 export VAR_DIR
 
-.PHONY: help venv install install-dev run prepare images admin test lint clean sysdeps demo
+.PHONY: help venv install install-dev run prepare images admin test lint clean sysdeps demo ha-demo
 
 help:
 	@echo "make run    migrate, create an admin and an API key, start web + worker + beat on $(HOST):$(PORT)"
@@ -55,6 +55,9 @@ help:
 	@echo "            no hardware, qemu or root: the region, a local rack and $(DEMO_VMS) simulated"
 	@echo "            machines (fake BMCs, python -m lab.sim) that enlist and commission by"
 	@echo "            themselves, then deploy and release through the API; state in var/simulated"
+	@echo "make ha-demo two regions behind HAProxy, PostgreSQL primary and standby (Patroni),"
+	@echo "            Sentinel-managed Redis and one rack, all local processes on spare ports;"
+	@echo "            HAProxy on 127.0.0.1:$(HA_DEMO_PORT); Ctrl-C stops them all"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -174,6 +177,14 @@ endif
 	@exec $(BIN)/python -m lab.demo $(if $(filter 1,$(SIMULATED)),--simulated )--port "$(PORT)" \
 	    --vms "$(DEMO_VMS)" --web-workers "$(WEB_WORKERS)"
 
+# The README's HA layout on this machine (python -m lab.ha.demo): two region hosts, Patroni
+# primary and standby with one etcd, Redis master, replica and three Sentinels, HAProxy, one rack
+# without boot services; spare ports, never the shared PostgreSQL or Redis. Needs haproxy,
+# patroni, etcd and redis-server (make sysdeps).
+HA_DEMO_PORT ?= 5250
+ha-demo: install
+	@exec $(BIN)/python -m lab.ha.demo --port "$(HA_DEMO_PORT)"
+
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache --no-logo
@@ -194,7 +205,7 @@ SYSTEM_PACKAGES := ipmitool:ipmitool qemu-system-x86:qemu-system-x86_64 udhcpc:u
     shim-signed:/usr/lib/shim/shimx64.efi.signed ipxe:/usr/lib/ipxe/snponly.efi \
     grub-efi-amd64-signed:/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed \
     golang-github-juju-gomaasapi-dev:/usr/share/gocode/src/github.com/juju/gomaasapi/controller.go \
-    mmdebstrap:mmdebstrap sbsigntool:sbverify lvm2:lvm haproxy:haproxy redis-sentinel:redis-sentinel \
+    mmdebstrap:mmdebstrap sbsigntool:sbverify lvm2:lvm haproxy:haproxy \
     patroni:patroni etcd-server:etcd
 sysdeps:
 	@missing=()

@@ -82,15 +82,20 @@ def register_debian(boot_resources_dir: Path) -> debian.DebianResult:
     return replace(result, image=target)
 
 
-def serve_lab_network(lab, allow_enlistment: bool = True):
+def serve_lab_network(lab, allow_enlistment: bool = True, bios_boot_loader: str = "ipxe"):
     """The lab's VLAN with DHCP on its first rack, 10.99.0.0/24 with a dynamic range, the
     registered boot resources synced to the rack's cache; returns once the rack serves DHCP.
-    Returns the subnet."""
+    Returns the subnet.
+
+    BIOS VMs boot through iPXE unless a test asks for pxelinux: iPXE fetches kernel and initrd
+    in under 2 s where lpxelinux's lwIP takes about 11 s under TCG and now and then stops dead
+    (bench/RESULTS.md, issue 15). test_netboot and test_lifecycle keep the pxelinux path."""
     rack = lab.racks[0]
     log_mark = Path(rack.log).stat().st_size
     rack_row = RackController.objects.get(name=rack.name)
     vlan = VLANFactory(fabric=FabricFactory(), vid=0)
-    subnet = SubnetFactory(vlan=vlan, cidr="10.99.0.0/24", allow_enlistment=allow_enlistment)
+    subnet = SubnetFactory(vlan=vlan, cidr="10.99.0.0/24", allow_enlistment=allow_enlistment,
+                           bios_boot_loader=bios_boot_loader)
     IPRangeFactory(subnet=subnet, start_ip="10.99.0.100", end_ip="10.99.0.199")
     VLAN.objects.filter(pk=vlan.pk).update(dhcp_on=True, primary_rack=rack_row)
     sync = lab.sync_images(rack)

@@ -1,7 +1,9 @@
-"""Issue 16 end to end: Debian 12 (nodes.bootimages.debian, mmdebstrap) deployed on three lab
-VMs at once: a SeaBIOS VM with the `flat` layout, an OVMF VM with Secure Boot on and the `lvm`
-layout, each reaching Deployed through the deployed OS's own cloud-init, and a third (SeaBIOS,
-flat) whose user data fails: cloud-init reports it, Failed deployment with its message.
+"""Issue 16 end to end: Debian 12 (nodes.bootimages.debian, mmdebstrap) deployed on two lab VMs
+at once: a SeaBIOS VM with the `flat` layout reaches Deployed through the deployed OS's own
+cloud-init; an OVMF VM with Secure Boot on and the `lvm` layout runs user data that fails:
+cloud-init reports it, Failed deployment with its message (the OS is up all the same: the test
+checks it too). Two VMs, not three: three TCG guests on two cores made each deploy slower than
+the two.
 
 The deploy runner installs the root tarball from the rack's cache with the machine's storage
 plan and Debian's own GRUB (shim on UEFI), and writes the cloud-init configuration the region
@@ -47,13 +49,14 @@ from tests.processes import skip_or_fail
 from zones.models import StaticIPAddress, Subnet
 
 pytestmark = [
-    pytest.mark.lab(vms=3, racks=1, memory=1024, disk_gib=8,
-                    firmware=("bios", "uefi-secureboot", "bios")),
+    pytest.mark.lab(vms=2, racks=1, memory=1024, disk_gib=8,
+                    firmware=("bios", "uefi-secureboot")),
     pytest.mark.integration,
     pytest.mark.django_db(transaction=True),
 ]
 LAYOUTS = {"bios": "flat", "uefi-secureboot": "lvm"}
-FAILING_USER_DATA = "#!/bin/sh\necho this user data fails >&2\nexit 3\n"
+USER_DATA = "#!/bin/sh\necho {marker} > /var/tmp/metal-user-data\n"
+FAILING = "echo this user data fails >&2\nexit 3\n"
 USER = "debian"  # cloud-init's default user on Debian
 GIB = 1 << 30
 
@@ -146,27 +149,25 @@ def check_deployed_os(lab, region: dict, vm, machine: Machine, marker: str, sinc
 
 def test_debian_deploys_with_its_layouts_and_cloud_init_reports_success_and_failure(lab, region):
     api, machines = region["api"], region["machines"]
-    good, failing = lab.vms[:2], lab.vms[2]
-    markers = {vm.name: f"MARKER-{secrets.token_hex(4)}" for vm in good}
+    good, failing = lab.vms
+    markers = {vm.name: f"MARKER-{secrets.token_hex(4)}" for vm in lab.vms}
     since = {vm.name: vm.console_size() for vm in lab.vms}
-    for vm in good:
-        deploy(api, machines[vm.name], LAYOUTS[vm.firmware],
-               f"#!/bin/sh\necho {markers[vm.name]} > /var/tmp/metal-user-data\n")
-    deploy(api, machines[failing.name], "flat", FAILING_USER_DATA)
-    for vm in good:
-        wait_for_status(api, lab, machines[vm.name].system_id, "Deployed", ("Deploying",), WAIT)
+    for vm in lab.vms:
+        user_data = USER_DATA.format(marker=markers[vm.name]) + (FAILING if vm is failing else "")
+        deploy(api, machines[vm.name], LAYOUTS[vm.firmware], user_data)
+    wait_for_status(api, lab, machines[good.name].system_id, "Deployed", ("Deploying",), WAIT)
     failed = wait_for_status(api, lab, machines[failing.name].system_id, "Failed deployment",
                              ("Deploying",), WAIT)
     assert failed["error_description"].startswith(
         "cloud-init modules-final/config-scripts-user failed"), failed
     assert "config-scripts-user failed" in timeline_text(machines[failing.name].system_id)
+    assert "cloud-init finish modules-final SUCCESS" in timeline_text(
+        machines[good.name].system_id)
 
     ips = {name: auto_address(machine) for name, machine in machines.items()}
-    assert len(set(ips.values())) == 3, ips  # three deploys at once: three AUTO addresses
-    for vm in good:
-        machine = machines[vm.name]
-        assert "cloud-init finish modules-final SUCCESS" in timeline_text(machine.system_id)
-        check_deployed_os(lab, region, vm, machine, markers[vm.name], since[vm.name])
+    assert len(set(ips.values())) == 2, ips  # two deploys at once: two AUTO addresses
+    for vm in lab.vms:  # the failed user data's OS is up and configured all the same
+        check_deployed_os(lab, region, vm, machines[vm.name], markers[vm.name], since[vm.name])
 
     for machine in machines.values():
         api.post(f"machines/{machine.system_id}/release/", {"erase": True, "erase_mode": "quick"})

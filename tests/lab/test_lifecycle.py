@@ -70,9 +70,10 @@ def region(lab, boot_images) -> dict:
 
 
 def cycle_region(lab, ephemeral, deployable, allow_enlistment: bool = True) -> dict:
-    """The region fixture's work, for other modules' labs too."""
+    """The region fixture's work, for other modules' labs too. BIOS machines boot through
+    pxelinux here, the product's default boot loader (the other lab modules use iPXE)."""
     register_boot_images(ephemeral, deployable)
-    serve_lab_network(lab, allow_enlistment=allow_enlistment)
+    serve_lab_network(lab, allow_enlistment=allow_enlistment, bios_boot_loader="pxelinux")
     base = f"http://127.0.0.1:{lab.config.region_port}"
     admin = Api(base, make_api_key(AdminFactory()))
     admin.post("zones/", {"name": "lab-zone"})
