@@ -20,7 +20,7 @@ from nodes.bootimages.cpio import write_initrd
 from nodes.bootimages.debs import BuildError, Package, Progress, candidate, download, run, unpack
 from nodes.bootimages.tools import resolve_tool_packages, stage_tools
 
-BUILDER_VERSION = "4"
+BUILDER_VERSION = "5"
 ARCH = "amd64"
 KERNEL_META = {"generic": "linux-image-amd64", "cloud": "linux-image-cloud-amd64"}
 BUSYBOX_PACKAGE = "busybox-static"
@@ -28,9 +28,10 @@ MODULE_DIRS = (
     "kernel/drivers/net", "kernel/drivers/block", "kernel/drivers/virtio", "kernel/drivers/scsi",
     "kernel/drivers/ata", "kernel/drivers/nvme",
     # Only the file systems the jobs mount (ext4 and the ESP's FAT; ext4 is built into Debian's
-    # kernels): the network and other file systems were a third of the initramfs, and every
-    # netboot pays for its size twice under TCG (transfer, then unpacking).
-    "kernel/fs/ext4", "kernel/fs/jbd2", "kernel/fs/fat", "kernel/fs/nls",
+    # kernels; efivarfs: 30-firmware reads the Secure Boot state): the network and other file
+    # systems were a third of the initramfs, and every netboot pays for its size twice under
+    # TCG (transfer, then unpacking).
+    "kernel/fs/ext4", "kernel/fs/jbd2", "kernel/fs/fat", "kernel/fs/nls", "kernel/fs/efivarfs",
     "kernel/drivers/md",  # device mapper: the lvm storage layout
 )
 # Wi-Fi needs firmware and credentials the ephemeral environment never has; it only adds size.

@@ -25,6 +25,7 @@ kernel/net/core/failover.ko:
 kernel/drivers/net/wireless/iwl.ko: kernel/net/wireless/cfg80211.ko
 kernel/sound/snd.ko:
 kernel/fs/ext4/ext4.ko: kernel/lib/crc16.ko
+kernel/fs/efivarfs/efivarfs.ko:
 kernel/fs/nfs/nfs.ko: kernel/net/sunrpc/sunrpc.ko
 kernel/net/sunrpc/sunrpc.ko:
 """
@@ -46,7 +47,7 @@ def test_select_modules_takes_network_storage_the_jobs_file_systems_and_skips_th
         tmp_path):
     chosen = builder.select_modules(fake_modules(tmp_path))
     assert chosen == {"kernel/drivers/net/virtio_net.ko", "kernel/drivers/net/net_failover.ko",
-                      "kernel/fs/ext4/ext4.ko"}
+                      "kernel/fs/ext4/ext4.ko", "kernel/fs/efivarfs/efivarfs.ko"}
 
 
 def test_dependencies_are_added_transitively(tmp_path):
