@@ -1,16 +1,14 @@
 """Regions of a test's own (web, worker and beat each) on one PostgreSQL and Redis, HAProxy in
 front of their web servers (lab/ha/haproxy.cfg), and what HAProxy thinks of each."""
 import os
-import shutil
 import signal
-import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.ha.haproxy import render
+from lab.ha import proxy
 from tests.faults.region import start_web
-from tests.processes import free_tcp_port, region_worker_args, skip_or_fail, start, stop, wait_until
+from tests.processes import region_worker_args, skip_or_fail, start, stop
 
 BEAT = ["-m", "celery", "-A", "maasproject", "beat", "-l", "info"]
 
@@ -70,45 +68,9 @@ def start_region(name: str, env: dict, key: str, folder: Path) -> Region:
     return Region(name, web, base, worker, beat, folder)
 
 
-class HAProxy:
-    """haproxy in the foreground on a spare port, configured from lab/ha/haproxy.cfg."""
+class HAProxy(proxy.HAProxy):
+    """lab/ha/proxy.py's haproxy in front of `regions`, a missing binary a skip."""
 
     def __init__(self, folder: Path, regions: list[Region]) -> None:
-        binary = shutil.which("haproxy")
-        if binary is None:
-            skip_or_fail("haproxy is not installed (apt-get install haproxy)")
-        self.port = free_tcp_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.socket = folder / "haproxy.sock"
-        self.log = folder / "haproxy.log"
-        config = folder / "haproxy.cfg"
-        config.write_text(render(f"127.0.0.1:{self.port}", [r.address for r in regions],
-                                 str(self.socket)))
-        # The servers are named region1, region2... in the order given.
-        self.names = {region.name: f"region{n}" for n, region in enumerate(regions, start=1)}
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen([binary, "-db", "-f", str(config)], stdout=log,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            start_new_session=True)
-
-    def states(self) -> dict[str, str]:
-        """Region name -> HAProxy's status of its server (UP, DOWN, "DOWN 1/1"...)."""
-        assert self.process.poll() is None, "haproxy exited:\n" + self.log.read_text()
-        try:
-            with socket.socket(socket.AF_UNIX) as client:
-                client.connect(str(self.socket))
-                client.sendall(b"show stat\n")
-                text = b"".join(iter(lambda: client.recv(65536), b"")).decode()
-        except OSError:
-            return {}
-        header, *rows = [line.split(",") for line in text.splitlines() if line]
-        columns = {name: n for n, name in enumerate(header)}
-        servers = {row[1]: row[columns["status"]] for row in rows if row[0] == "regions"}
-        return {region: servers.get(server, "") for region, server in self.names.items()}
-
-    def wait_all_up(self, timeout: float = 30) -> None:
-        wait_until(lambda: set(self.states().values()) == {"UP"}, timeout,
-                   lambda: f"{self.states()}\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        stop(self.process)
+        super().__init__(folder, [(region.name, region.address) for region in regions],
+                         missing=skip_or_fail)
