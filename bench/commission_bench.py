@@ -25,7 +25,8 @@ from just before the first commission request until every machine is done.
 
 Usage: .venv/bin/python bench/commission_bench.py [--machines 500] [--web-workers 4]
            [--backlog 4096] [--region-concurrency 2] [--rack-concurrency 8] [--timeout 900]
-           [--no-rack-listener] [--rack-web-workers 1] [--rack-web-threads 8]
+           [--no-rack-listener] [--rack-web-workers 1] [--rack-web-threads 8] [--regions 1]
+With --regions N (N > 1), N region hosts run here behind HAProxy (bench/commission_stack.py).
 Database: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/maas_bench_commission,
 dropped and created); broker: BENCH_BROKER_URL (default redis://127.0.0.1:6379/9, flushed);
 port BENCH_PORT (default 5296), the rack listener's BENCH_RACK_PORT (default 5297). Logs stay
@@ -36,12 +37,9 @@ import json
 import os
 import platform
 import re
-import resource
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -52,7 +50,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.heartbeat_probe import HeartbeatProbe  # noqa: E402  (after the project is on sys.path)
+from bench.commission_stack import start_stack  # noqa: E402  (after the project is on sys.path)
+from bench.cpu_meter import CpuMeter, listen_overflows  # noqa: E402
+from bench.heartbeat_probe import HeartbeatProbe  # noqa: E402
 from lab.region import stop_group  # noqa: E402
 
 DB_URL = os.environ.get("BENCH_DATABASE_URL",
@@ -61,7 +61,6 @@ BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/9")
 PORT = int(os.environ.get("BENCH_PORT", "5296"))
 RACK_PORT = int(os.environ.get("BENCH_RACK_PORT", "5297"))
 RACK = "bench-rack"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 ERROR_LINE = re.compile(r"\b(ERROR|CRITICAL)\b|Traceback")
 
 
@@ -85,6 +84,8 @@ class Options:
     rack_port: int = 0  # 0: a spare one
     rack_web_workers: int = 1
     rack_web_threads: int = 8
+    # Region hosts (processes here): several run behind HAProxy (bench/commission_stack.py).
+    regions: int = 1
 
 
 @dataclass
@@ -110,6 +111,7 @@ class Run:
     error_samples: list[str] = field(default_factory=list)
     requests: int = 0
     heartbeats: str = ""
+    heartbeat_latencies: list[float] = field(default_factory=list)
     load: tuple[str, str] = ("", "")
     logs: str = ""
 
@@ -120,164 +122,6 @@ class Run:
     @property
     def error_count(self) -> int:
         return sum(self.errors.values())
-
-
-# Processes ---------------------------------------------------------------------------------
-def spawn(args: list[str], env: dict, log: Path) -> subprocess.Popen:
-    """`python args...` in its own process group (so its CPU and its stop cover its children)."""
-    with open(log, "wb") as out:
-        return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-
-
-def wait_for(check, timeout: float, what: str, procs: list[subprocess.Popen] = ()):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        for proc in procs:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{what}: {proc.args} exited with {proc.returncode}")
-        time.sleep(0.2)
-    raise RuntimeError(f"Timed out after {timeout:.0f}s waiting for {what}")
-
-
-def http_ok(url: str) -> bool:
-    try:
-        urllib.request.urlopen(url, timeout=2).close()
-        return True
-    except urllib.error.HTTPError:
-        return True  # it answers
-    except OSError:
-        return False
-
-
-# CPU ------------------------------------------------------------------------------------------
-def _stat_fields(pid: str) -> list[str] | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text[text.rindex(")") + 2:].split()  # fields from the 3rd (state) on
-
-
-def group_cpu(pgid: int) -> float:
-    """CPU seconds of a process group: its live processes plus the children they reaped."""
-    ticks = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        fields = _stat_fields(pid)
-        if fields and int(fields[2]) == pgid:  # pgrp; utime, stime, cutime, cstime follow
-            ticks += sum(int(value) for value in fields[11:15])
-    return ticks / CLOCK_TICKS
-
-
-def pids_cpu(pids: list[int]) -> dict[int, float]:
-    cpu = {}
-    for pid in pids:
-        fields = _stat_fields(str(pid))
-        if fields:
-            cpu[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-    return cpu
-
-
-def postgres_backends() -> list[int]:
-    """The PostgreSQL backend pids serving this database (empty elsewhere)."""
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        return []
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
-        return [row[0] for row in cursor.fetchall()]
-
-
-def host_busy_seconds() -> tuple[float, float]:
-    """CPU seconds the whole host spent not idle since boot (all cores), and of it in irqs."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    busy = sum(values[:8]) - values[3] - values[4]  # user..steal, minus idle and iowait
-    return busy / CLOCK_TICKS, (values[5] + values[6]) / CLOCK_TICKS
-
-
-def listen_overflows() -> int:
-    """The host's TCP listen queue overflows so far (TcpExt ListenOverflows)."""
-    lines = Path("/proc/net/netstat").read_text().splitlines()
-    for names, values in zip(lines[::2], lines[1::2], strict=False):
-        if names.startswith("TcpExt:"):
-            return int(dict(zip(names.split(), values.split(), strict=True))["ListenOverflows"])
-    return 0
-
-
-def named_cpu(names: tuple[str, ...]) -> dict[int, float]:
-    """CPU seconds of every live process whose command name is one of `names`."""
-    cpu = {}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if Path(f"/proc/{pid}/comm").read_text().strip() in names:
-                cpu.update(pids_cpu([int(pid)]))
-        except OSError:
-            continue
-    return cpu
-
-
-class CpuMeter:
-    """CPU seconds of process groups, this database's backends, this process and the host.
-
-    Backends come and go (connections older than CONN_MAX_AGE are replaced): they are
-    sampled during the run too, and each counts up to its last sample.
-    """
-
-    def __init__(self, groups: dict[str, subprocess.Popen]):
-        self.groups = groups
-        self.postgres_pids: set[int] = set()
-
-    def start(self) -> None:
-        self.base = self._sample()
-        self.backends = dict(self.base["postgres"])
-        self.stopping = threading.Event()
-        self.tracker = threading.Thread(target=self._track, daemon=True)
-        self.tracker.start()
-
-    def _track(self) -> None:
-        from django.db import connection
-
-        while not self.stopping.wait(0.5):
-            self.backends.update(pids_cpu(postgres_backends()))
-        connection.close()
-
-    def finish(self) -> tuple[dict, dict]:
-        """CPU seconds since start() by part; the host's and shared services' seconds."""
-        self.stopping.set()
-        self.tracker.join()
-        end = self._sample()
-        self.backends.update(end["postgres"])
-        cpu = {name: end["groups"][name] - self.base["groups"][name] for name in self.groups}
-        cpu["postgres"] = sum(value - self.base["postgres"].get(pid, 0.0)
-                              for pid, value in self.backends.items())
-        cpu["bench"] = end["self"] - self.base["self"]
-        shared = {
-            "host busy": end["host"][0] - self.base["host"][0],
-            "irq": end["host"][1] - self.base["host"][1],
-            # Shared with everyone else on the host: other databases, other Redis dbs.
-            "other postgres processes": sum(
-                value - self.base["services"].get(pid, 0.0)
-                for pid, value in end["services"].items()
-                if pid not in self.backends and pid in self.postgres_pids),
-            "redis-server": sum(value - self.base["services"].get(pid, 0.0)
-                                for pid, value in end["services"].items()
-                                if pid not in self.postgres_pids),
-        }
-        return cpu, shared
-
-    def _sample(self) -> dict:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        postgres = named_cpu(("postgres",))
-        self.postgres_pids |= set(postgres)
-        return {"groups": {name: group_cpu(proc.pid) for name, proc in self.groups.items()},
-                "postgres": pids_cpu(postgres_backends()),
-                "services": {**postgres, **named_cpu(("redis-server",))},
-                "self": usage.ru_utime + usage.ru_stime, "host": host_busy_seconds()}
 
 
 # Setup --------------------------------------------------------------------------------------
@@ -301,91 +145,6 @@ def seed(count: int) -> tuple[str, dict[str, str]]:
                        power_parameters={"fake_id": hostname})
         bmcs[hostname] = mac
     return key, bmcs
-
-
-def rack_ready(credentials: Path, name: str):
-    from zones.models import RackController
-
-    if not credentials.exists():
-        return None
-    return RackController.objects.filter(name=name, status="running").first()
-
-
-def spare_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_web(options: Options, env: dict, var: Path,
-              procs: dict[str, subprocess.Popen]) -> tuple[str, str]:
-    """The main listener and (unless turned off) the rack listener; their URLs once they answer."""
-    url = f"http://127.0.0.1:{options.port}/"
-    # The default control socket (~/.gunicorn/) is one per user: two masters would share it.
-    procs["gunicorn"] = spawn(
-        ["-m", "gunicorn", "maasproject.wsgi", "-b", f"127.0.0.1:{options.port}",
-         "-w", str(options.web_workers), "--backlog", str(options.backlog), "--timeout", "120",
-         "--log-level", "warning", "--no-control-socket"],
-        dict(env, REGION_LISTENER="main"), var / "gunicorn.log")
-    wait_for(lambda: http_ok(url + "api/v1/"), 60, "gunicorn", [procs["gunicorn"]])
-    if not options.rack_listener:
-        return url, url
-    port = options.rack_port or spare_port()
-    procs["rack listener"] = spawn(
-        ["-m", "gunicorn", "maasproject.wsgi", "-b", f"127.0.0.1:{port}",
-         "-k", "gthread", "-w", str(options.rack_web_workers), "--threads",
-         str(options.rack_web_threads), "--timeout", "120", "--log-level", "warning",
-         "--no-control-socket"],
-        dict(env, REGION_LISTENER="rack", REGION_PORT=str(options.port)),
-        var / "rack-listener.log")
-    rack_url = f"http://127.0.0.1:{port}/"
-    wait_for(lambda: http_ok(rack_url + "api/v1/rack/config/"), 60, "the rack listener",
-             [procs["rack listener"]])
-    return url, rack_url
-
-
-def start_stack(options: Options, env: dict, var: Path, bmcs: dict[str, str],
-                procs: dict[str, subprocess.Popen]) -> tuple[str, str, Path]:
-    """Start region web and worker, the rack and the fleet; return the URLs (main, the rack's)
-    and the boot records."""
-    from zones.services.rackapi import rack_secret
-
-    # Every simulated machine calls from this host's one address, which no rack leased to it.
-    env = dict(env, METADATA_TOKEN_SOURCES="any")
-    url, rack_url = start_web(options, env, var, procs)
-    procs["region worker"] = spawn(
-        ["-m", "celery", "-A", "maasproject", "worker", "-Q", "region", "-c",
-         str(options.region_concurrency), "-l", "warning", "--without-gossip",
-         "--without-mingle", "--hostname", f"bench-region-{os.getpid()}@%h"],
-        env, var / "region.log")
-    if options.beat:
-        procs["beat"] = spawn(["-m", "celery", "-A", "maasproject", "beat", "-l", "warning",
-                               "-s", str(var / "celerybeat-schedule")], env, var / "beat.log")
-    rack_var, power_dir = var / "rack", var / "fake-power"
-    # A VAR_DIR of its own (credentials); the region's queues when the broker is the
-    # filesystem transport under the region's VAR_DIR (tests without Redis).
-    rack_env = dict(env, VAR_DIR=str(rack_var), FAKE_POWER_STATE_DIR=str(power_dir),
-                    RACK_SECRET=rack_secret(), CELERY_BROKER_DIR=env.get("CELERY_BROKER_DIR")
-                    or str(Path(env["VAR_DIR"]) / "broker"))
-    procs["rack"] = spawn(
-        ["-m", "rack_worker.rackd", "--region-url", rack_url, "--name", options.rack,
-         "--no-with-bootsvc", "--worker-concurrency", str(options.rack_concurrency)],
-        rack_env, var / "rack.log")
-    credentials = rack_var / "rack" / "credentials.json"
-    wait_for(lambda: rack_ready(credentials, options.rack), 60, "the rack to register",
-             [procs["rack"]])
-    bmcs_file, records = var / "bmcs", var / "boots.jsonl"
-    bmcs_file.write_text("".join(f"{fake_id} {mac}\n" for fake_id, mac in bmcs.items()))
-    procs["fake runner"] = spawn(
-        ["bench/fake_runner.py", "--region", rack_url, "--rack-credentials", str(credentials),
-         "--bmcs-file", str(bmcs_file), "--power-dir", str(power_dir), "--records",
-         str(records), "--exit-after", str(len(bmcs)), "--timeout", str(options.timeout),
-         "--script-seconds", str(options.script_seconds), "--no-self-poweroff"],
-        env, var / "fake_runner.log")
-    wait_for(lambda: "watching" in (var / "fake_runner.log").read_text(), 30, "the fake runner",
-             [procs["fake runner"]])
-    time.sleep(2)  # the workers finish connecting to the broker
-    return url, rack_url, records
 
 
 # The run ------------------------------------------------------------------------------------
@@ -448,9 +207,6 @@ def spread(values: list[float]) -> str:
     return f"{percentile(values, 50):.1f} / {percentile(values, 95):.1f} / {max(values):.1f}"
 
 
-PARTS = ("gunicorn", "rack listener", "region worker", "beat", "rack", "fake runner")
-
-
 def run_benchmark(options: Options, env: dict, var: Path) -> Run:
     """Seed, start everything, commission all machines at once, wait, measure, stop."""
     from nodes.models import Machine
@@ -462,7 +218,7 @@ def run_benchmark(options: Options, env: dict, var: Path) -> Run:
     probe = None
     try:
         url, rack_url, records_path = start_stack(options, env, var, bmcs, procs)
-        meter = CpuMeter({name: procs[name] for name in PARTS if name in procs})
+        meter = CpuMeter(dict(procs))
         meter.start()
         overflows = listen_overflows()
         probe = start_probe(options, rack_url, var)
@@ -515,6 +271,7 @@ def outcome(run: Run, records: list[dict], answers: list[tuple],
         power_state="off").count()
     run.errors["not settled within the timeout"] = int(not run.settled)
     run.heartbeats = probe.summary(percentile)
+    run.heartbeat_latencies = list(probe.latencies)
     run.errors["heartbeats failed"] = len(probe.failures)
     run.error_samples += probe.failures[:5]
 
@@ -525,9 +282,9 @@ def wait_until_settled(options: Options, procs: dict[str, subprocess.Popen]) -> 
     while time.monotonic() < deadline:
         if settled(options.machines):
             return True
-        for name in ("gunicorn", "rack listener", "region worker", "beat", "rack"):
-            if name in procs and procs[name].poll() is not None:
-                raise RuntimeError(f"{name} exited with {procs[name].returncode}")
+        for name, proc in procs.items():
+            if name != "fake runner" and proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}")
         time.sleep(0.5)
     return False
 
@@ -563,12 +320,9 @@ def measure(run: Run, records: list[dict], answers: list[tuple]) -> None:
     http_errors = [e for r in records for e in r.get("http_errors", [])]
     failed_boots = [r for r in records if not r.get("ok")]
     log_errors = []
-    for name in ("gunicorn", "rack-listener", "region", "beat", "rack", "fake_runner"):
-        path = Path(run.logs) / f"{name}.log"
-        if path.exists():
-            log_errors += [f"{name}.log: {line[:200]}" for line in
-                           path.read_text(errors="replace").splitlines()
-                           if ERROR_LINE.search(line)]
+    for path in sorted(Path(run.logs).glob("*.log")):
+        log_errors += [f"{path.name}: {line[:200]}" for line in
+                       path.read_text(errors="replace").splitlines() if ERROR_LINE.search(line)]
     run.errors = {
         "commission requests": len(bad_requests),
         "runner HTTP errors": len(http_errors),
@@ -613,6 +367,27 @@ def listener(o: Options) -> str:
             "threads (the rack's URL: heartbeats, boot decisions)")
 
 
+ROLES = ("gunicorn", "rack listener", "region worker", "beat", "haproxy")
+
+
+def role_cpu(cpu: dict[str, float]) -> dict[str, float]:
+    """The region's CPU s by role, summed over its hosts ("gunicorn 2"...) and HAProxy's."""
+    roles = dict.fromkeys((role for role in ROLES if role in cpu), 0.0)
+    for name, value in cpu.items():
+        role = next((r for r in ROLES if name == r or name.startswith(r + " ")), None)
+        if role:
+            roles[role] += value
+    return roles
+
+
+def regions(o: Options) -> str:
+    if o.regions == 1:
+        return "1 region host"
+    return (f"{o.regions} region hosts (processes on this machine, each with all of the "
+            "following) behind HAProxy (one front for the main listeners, one for the rack "
+            "listeners)")
+
+
 def report(run: Run) -> str:
     o, cores = run.options, os.cpu_count()
     cpu_model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo")
@@ -620,10 +395,9 @@ def report(run: Run) -> str:
     wall = run.t_all_ready - run.t_first_request if run.t_all_ready else float("nan")
     off = run.t_all_off - run.t_first_request if run.t_all_off else float("nan")
     span = max(run.t_done - run.t_first_request, 1e-9)
-    region_parts = [n for n in ("gunicorn", "rack listener", "region worker", "beat")
-                    if n in run.cpu]
-    region = sum(run.cpu[n] for n in region_parts)
-    parts = " + ".join(f"{run.cpu[n]:.1f}" for n in region_parts)
+    roles = role_cpu(run.cpu)
+    region = sum(roles.values())
+    parts = " + ".join(f"{value:.1f}" for value in roles.values())
     ours = sum(run.cpu.values())
     shared = run.host["other postgres processes"] + run.host["redis-server"] + run.host["irq"]
     other = max(0.0, run.host["host busy"] - ours - shared)
@@ -632,7 +406,8 @@ def report(run: Run) -> str:
         f"({time.strftime('%Y-%m-%d')}, {cores} cores, {cpu_model}, Python "
         f"{platform.python_version()}, {versions()})",
         "",
-        f"gunicorn {o.web_workers} sync workers (backlog {o.backlog}), {listener(o)}, "
+        f"{regions(o)}: gunicorn {o.web_workers} sync workers (backlog {o.backlog}), "
+        f"{listener(o)}, "
         f"region worker prefork "
         f"{o.region_concurrency}, {'beat' if o.beat else 'no beat'}, rack worker prefork "
         f"{o.rack_concurrency} (via rackd), fake "
@@ -641,9 +416,8 @@ def report(run: Run) -> str:
         f"after: {run.load[1]}.",
         "",
         "| machines | Ready | wall s: first request → all Ready | → all BMCs off | "
-        "per machine s (request → Ready) p50 / p95 / max | region CPU s (web"
-        f"{' + rack listener' if o.rack_listener else ''} + worker"
-        f"{' + beat' if o.beat else ''}) | "
+        "per machine s (request → Ready) p50 / p95 / max | region CPU s ("
+        f"{' + '.join(role_cpu(run.cpu))}) | "
         "region CPU avg | errors |",
         "|---|---|---|---|---|---|---|---|",
         f"| {o.machines} | {run.ready} | {wall:.1f} | {off:.1f} | {spread(run.per_machine)} | "
@@ -706,6 +480,8 @@ def main() -> None:
     parser.add_argument("--rack-port", type=int, default=RACK_PORT)
     parser.add_argument("--rack-web-workers", type=int, default=1)
     parser.add_argument("--rack-web-threads", type=int, default=8)
+    parser.add_argument("--regions", type=int, default=1,
+                        help="region hosts; several run behind HAProxy (needs haproxy)")
     args = parser.parse_args()
     options = Options(**vars(args))
     # Imported before the environment is set: importing it sets its own defaults.
