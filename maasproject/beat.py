@@ -7,6 +7,7 @@ add that expires before the next tick; the beat that loses the race skips that t
 keep their PostgreSQL advisory locks as well, so even a claim lost with the cache does no harm.
 """
 import logging
+import re
 from datetime import timedelta
 
 from celery.beat import PersistentScheduler, ScheduleEntry
@@ -25,13 +26,20 @@ def claim_seconds(entry: ScheduleEntry) -> float | None:
     return every.total_seconds() * CLAIM_SHARE
 
 
+def tick_key(name: str) -> str:
+    """The cache key of an entry's claim: its name without spaces (keys valid in any cache)."""
+    return "beat-tick:" + re.sub(r"[^\w.-]", "_", name)
+
+
 def claim_tick(entry: ScheduleEntry) -> bool:
     """True if this beat sends the entry this tick (no other beat claimed it)."""
     seconds = claim_seconds(entry)
     if seconds is None:
         return True
     try:
-        return bool(cache.add(f"beat-tick:{entry.name}", 1, timeout=max(1.0, seconds)))
+        # Cache timeouts are whole seconds (Redis EX): a period under 1.25 s gets a claim as
+        # long as itself, so it may skip every other tick (the product's periods are >= 10 s).
+        return bool(cache.add(tick_key(entry.name), 1, timeout=max(1, int(seconds))))
     except Exception as exc:  # noqa: BLE001 - any cache outage: send, the sweeps' locks hold
         logger.warning("Cannot claim the tick of %r (%s); sending it anyway", entry.name, exc)
         return True

@@ -9,11 +9,14 @@ import http.client
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tests.faults.region import call
+from tests.processes import wait_until
 
 RETRYABLE = {502, 503, 504}
+SETTLE = 3.0  # seconds waited once every outcome is in: a duplicate would land meanwhile
 RETRIES = 10
 PAUSE = 0.2  # seconds between a failed attempt and the next, and between two allocations
 
@@ -95,3 +98,13 @@ class Load:
             failed = [at for at, _ in self.failures if at >= killed]
             after = max(failed, default=killed)
             return min(at for at in self.successes if at > after) - killed
+
+
+def await_outcomes(reached: Callable[[], bool], timeout: float, describe: Callable[[], str],
+                   settle_until: float = 0.0) -> None:
+    """Poll `reached` (every action accepted reached its outcome) until true, AssertionError
+    with describe() after `timeout` seconds; then wait SETTLE seconds more, or until
+    `settle_until` (monotonic time) if later, for a duplicate (a second sweep, a result
+    delivered again) to land."""
+    wait_until(reached, timeout, describe)
+    time.sleep(max(SETTLE, settle_until - time.monotonic()))

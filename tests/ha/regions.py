@@ -34,13 +34,14 @@ class Region:
         return self.base.removeprefix("http://")
 
     def ready(self) -> bool:
-        """True once its worker consumes the region queue and its beat has sent a task."""
+        """True once its worker consumes the region queue and its beat runs (it may never send
+        a task: the other region's beat can win every tick's claim)."""
         for process in self.processes:
             assert process.poll() is None, f"region {self.name} lost a process:\n" + "\n".join(
                 (self.folder / f"{part}.log").read_text()[-2000:] for part in ("worker", "beat"))
         worker = (self.folder / "worker.log").read_text(errors="replace")
         beat = (self.folder / "beat.log").read_text(errors="replace")
-        return " ready." in worker and "Sending due task" in beat
+        return " ready." in worker and "beat: Starting..." in beat
 
     def kill(self) -> None:
         """kill -9 of its web, worker and beat, every process of each group (a host lost)."""

@@ -23,6 +23,7 @@ from tests.faults.backends import PrivatePostgres
 from tests.faults.broker import worker_ready
 from tests.faults.racks import bmc_states, start_rack_worker, write_credentials
 from tests.faults.region import call, health, manage, prepare_database, start_web
+from tests.ha.load import await_outcomes
 from tests.ha.regions import BEAT
 from tests.ha.sentinel import MASTER_NAME, SentinelGroup
 from tests.processes import process_env, region_worker_args, start, stop, wait_until
@@ -200,9 +201,9 @@ def wait_for_outcomes(stack, accepted: list[str], killed: float) -> None:
         states = power_states(postgres)
         return all(states[sid] == "on" for sid in accepted)
 
-    wait_until(done, 60, lambda: f"{power_states(postgres)}\n{stack['group'].logs()}\n"
-                                 f"{logs(stack['folder'])}")
-    time.sleep(max(3.0, killed + VISIBILITY + 10 + 3 - time.monotonic()))
+    await_outcomes(done, 60, lambda: f"{power_states(postgres)}\n{stack['group'].logs()}\n"
+                                     f"{logs(stack['folder'])}",
+                   settle_until=killed + VISIBILITY + 10 + 3)
 
 
 @pytest.mark.integration

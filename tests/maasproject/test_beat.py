@@ -7,7 +7,7 @@ from celery.beat import PersistentScheduler, ScheduleEntry
 from celery.schedules import crontab, schedule
 from django.core.cache import cache
 
-from maasproject.beat import ClusterScheduler, claim_tick
+from maasproject.beat import ClusterScheduler, claim_tick, tick_key
 from maasproject.celery import app as celery_app
 
 
@@ -21,7 +21,7 @@ def entry(name: str, every) -> ScheduleEntry:
 def name(request):
     key = f"test-{request.node.name}-{time.monotonic_ns()}"
     yield key
-    cache.delete(f"beat-tick:{key}")
+    cache.delete(tick_key(key))
 
 
 def test_the_first_beat_claims_a_tick_and_the_next_tick_is_free_again(name):
