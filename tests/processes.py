@@ -1,12 +1,9 @@
 """Helpers for tests that run real processes (workers, racks, BMCs) against the test database."""
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -14,6 +11,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from lab.ha.procs import free_tcp_port, stop, wait_until  # noqa: F401 -- re-exported for the tests
 from maasproject.celery import app as celery_app
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -64,18 +62,6 @@ def region_worker_args(name: str) -> list[str]:
             "--hostname", f"{name}-{os.getpid()}@%h"]
 
 
-def stop(process: subprocess.Popen) -> None:
-    """Stop a process group: SIGTERM, then SIGKILL if it lingers."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-
 def child_pids(pid: int) -> list[int]:
     """Process ids of a process's children (a Celery pool's or gunicorn's workers)."""
     children = Path(f"/proc/{pid}/task/{pid}/children")
@@ -94,25 +80,8 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def wait_until(check: Callable[[], object], timeout: float, describe: Callable[[], str]):
-    """Poll `check` until it returns something truthy; fail with describe() after timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"Timed out after {timeout}s: {describe()}")
-
-
 def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 

@@ -1,7 +1,7 @@
 """Process helpers for the HA pieces (lab/ha/cluster.py, sentinel.py, proxy.py, demo.py).
 
-The tests have their own (tests/processes.py); lab/ code does not import tests/, so the few it
-needs are here, with the same behaviour.
+free_tcp_port, stop and wait_until are shared with the tests: tests/processes.py imports them
+from here and re-exports them (lab/ code never imports tests/).
 """
 import os
 import shutil
