@@ -25,6 +25,8 @@ os.environ.update(DATABASE_URL=DB_URL, VAR_DIR=VAR, CELERY_BROKER_URL="memory://
                   DJANGO_SETTINGS_MODULE="maasproject.settings", LOG_LEVEL="WARNING")
 sys.path.insert(0, str(ROOT))
 
+from bench.host import cpu_model  # noqa: E402  (after the project is on sys.path)
+
 
 def recreate_database(db_url: str = DB_URL) -> None:
     """Drop and create the benchmark database, then migrate it (DATABASE_URL must match)."""
@@ -157,10 +159,9 @@ def main() -> None:
 
 def print_table(title: str, args, rows) -> None:
     """The results as a RESULTS.md table under a heading naming the machine and the date."""
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
-                .splitlines() if line.startswith("model name")), platform.processor())
     print(f"\n### {title}, {args.machines} machines on PostgreSQL "
-          f"({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, {cpu}, "
+          f"({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
+          f"{cpu_model() or platform.processor()}, "
           f"Python {platform.python_version()}, gunicorn 2 workers)\n")
     print("| request | n | p50 ms | p95 ms | SQL queries |")
     print("|---|---|---|---|---|")

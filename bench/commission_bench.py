@@ -53,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 from bench.commission_stack import start_stack  # noqa: E402  (after the project is on sys.path)
 from bench.cpu_meter import CpuMeter, listen_overflows  # noqa: E402
 from bench.heartbeat_probe import HeartbeatProbe  # noqa: E402
+from bench.host import cpu_model, loadavg  # noqa: E402
 from lab.region import stop_group  # noqa: E402
 
 DB_URL = os.environ.get("BENCH_DATABASE_URL",
@@ -211,7 +212,7 @@ def run_benchmark(options: Options, env: dict, var: Path) -> Run:
     """Seed, start everything, commission all machines at once, wait, measure, stop."""
     from nodes.models import Machine
 
-    run = Run(options, logs=str(var), load=(_loadavg(), ""))
+    run = Run(options, logs=str(var), load=(loadavg(), ""))
     key, bmcs = seed(options.machines)
     system_ids = list(Machine.objects.order_by("hostname").values_list("system_id", flat=True))
     procs: dict[str, subprocess.Popen] = {}
@@ -230,7 +231,7 @@ def run_benchmark(options: Options, env: dict, var: Path) -> Run:
         probe.stop()
         run.cpu, run.host = meter.finish()
         run.listen_overflows = listen_overflows() - overflows
-        run.load = (run.load[0], _loadavg())
+        run.load = (run.load[0], loadavg())
         try:  # the runner ends after the last boot: it has seen every BMC go off
             procs["fake runner"].wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -337,10 +338,6 @@ def measure(run: Run, records: list[dict], answers: list[tuple]) -> None:
                             for r in failed_boots[:5]])
 
 
-def _loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
 # Report -------------------------------------------------------------------------------------
 def versions() -> str:
     from django.db import connection
@@ -390,8 +387,6 @@ def regions(o: Options) -> str:
 
 def report(run: Run) -> str:
     o, cores = run.options, os.cpu_count()
-    cpu_model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo")
-                      .read_text().splitlines() if line.startswith("model name")), "")
     wall = run.t_all_ready - run.t_first_request if run.t_all_ready else float("nan")
     off = run.t_all_off - run.t_first_request if run.t_all_off else float("nan")
     span = max(run.t_done - run.t_first_request, 1e-9)
@@ -403,7 +398,7 @@ def report(run: Run) -> str:
     other = max(0.0, run.host["host busy"] - ours - shared)
     lines = [
         f"### Commissioning throughput, {o.machines} fake machines at once "
-        f"({time.strftime('%Y-%m-%d')}, {cores} cores, {cpu_model}, Python "
+        f"({time.strftime('%Y-%m-%d')}, {cores} cores, {cpu_model()}, Python "
         f"{platform.python_version()}, {versions()})",
         "",
         f"{regions(o)}: gunicorn {o.web_workers} sync workers (backlog {o.backlog}), "

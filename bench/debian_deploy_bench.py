@@ -61,10 +61,10 @@ from bench.debian_deploy_phases import (  # noqa: E402
     since,
     summary,
 )
+from bench.host import loadavg, machine_summary  # noqa: E402
 from bench.lifecycle_bench import (  # noqa: E402
     bring_up,
     interrupt,
-    loadavg,
     qemu_version,
     timeline,
     wait_powered_off,
@@ -263,18 +263,15 @@ def report(run: Run) -> str:
 
 
 def header(args: argparse.Namespace, image: dict) -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
-                .splitlines() if line.startswith("model name")), "")
     erase = "without erase" if args.erase_mode == "none" else f"with {args.erase_mode} erase"
-    return (f"{time.strftime('%Y-%m-%d')}, {platform.platform()}, {os.cpu_count()} CPUs "
-            f"({cpu}), qemu {qemu_version()} TCG (no KVM); VMs {MEMORY} MiB, 1 vCPU, {DISK_GIB}"
-            f" GiB sparse virtio disk. Image debian/bookworm root.tar.zst: {image['zst']} bytes"
-            f" ({image['zst'] / (1 << 20):.0f} MiB), {image['unpacked']} bytes unpacked "
-            f"({image['unpacked'] / (1 << 20):.0f} MiB). Python {platform.python_version()}; "
-            f"region: gunicorn {args.web_workers} workers, region worker and beat on PostgreSQL"
-            f" + Redis; one rack. Release {erase}. Command: `.venv/bin/python "
-            f"bench/debian_deploy_bench.py --runs {args.runs} --firmware {args.firmware} "
-            f"--erase-mode {args.erase_mode}`.")
+    return (f"{machine_summary()}, qemu {qemu_version()} TCG (no KVM); VMs {MEMORY} MiB, "
+            f"1 vCPU, {DISK_GIB} GiB sparse virtio disk. Image debian/bookworm root.tar.zst: "
+            f"{image['zst']} bytes ({image['zst'] / (1 << 20):.0f} MiB), {image['unpacked']} "
+            f"bytes unpacked ({image['unpacked'] / (1 << 20):.0f} MiB). Python "
+            f"{platform.python_version()}; region: gunicorn {args.web_workers} workers, region "
+            f"worker and beat on PostgreSQL + Redis; one rack. Release {erase}. Command: "
+            f"`.venv/bin/python bench/debian_deploy_bench.py --runs {args.runs} --firmware "
+            f"{args.firmware} --erase-mode {args.erase_mode}`.")
 
 
 def parse_args() -> argparse.Namespace:

@@ -45,7 +45,8 @@ import pytest  # noqa: E402  (the helpers skip with it when a binary is missing)
 django.setup()
 
 from bench.ha_failover_scenarios import SCENARIOS, Sample  # noqa: E402
-from bench.lifecycle_bench import RESULTS, loadavg, publish  # noqa: E402
+from bench.host import loadavg, machine_summary  # noqa: E402
+from bench.lifecycle_bench import RESULTS, publish  # noqa: E402
 
 TITLES = {"region": "region kill -9 (web, worker, beat) → API served again through HAProxy",
           "postgres": "PostgreSQL primary kill -9 → writes accepted again",
@@ -101,14 +102,11 @@ def report(name: str, samples: list[Sample]) -> str:
 
 
 def header(args: argparse.Namespace, load: list[str]) -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
-                .splitlines() if line.startswith("model name")), "")
     only = f" --only {args.only}" if args.only else ""
-    return (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.platform()}, "
-            f"{os.cpu_count()} CPUs ({cpu}); Python {platform.python_version()}. Load average "
-            f"before {load[0]}, after {load[-1]}. Every process on 127.0.0.1, each run on fresh "
-            f"backends. Command: `.venv/bin/python bench/ha_failover_bench.py --runs "
-            f"{args.runs}{only}`.")
+    return (f"{machine_summary('%Y-%m-%d %H:%M UTC', utc=True)}; Python "
+            f"{platform.python_version()}. Load average before {load[0]}, after {load[-1]}. "
+            f"Every process on 127.0.0.1, each run on fresh backends. Command: `.venv/bin/python "
+            f"bench/ha_failover_bench.py --runs {args.runs}{only}`.")
 
 
 def parse_args() -> argparse.Namespace:

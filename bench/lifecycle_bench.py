@@ -39,6 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.host import cpu_model, loadavg  # noqa: E402  (after the project is on sys.path)
+
 DB_URL = os.environ.get("BENCH_DATABASE_URL",
                         "postgres://postgres@127.0.0.1:5432/maas_bench_lifecycle")
 BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/7")
@@ -294,10 +296,6 @@ def bring_up(lab, key: str, web_workers: int):
 
 
 # Report ----------------------------------------------------------------------------------------
-def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
 def qemu_version() -> str:
     out = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True)
     return out.stdout.split("\n", 1)[0].replace("QEMU emulator version ", "")
@@ -344,10 +342,9 @@ def report(run: Run) -> str:
 
 
 def header(args: argparse.Namespace) -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
-                .splitlines() if line.startswith("model name")), "")
     memory = int(Path("/proc/meminfo").read_text().split()[1]) // (1 << 20)
-    return (f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores ({cpu}), {memory} GiB RAM, "
+    return (f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores ({cpu_model()}), "
+            f"{memory} GiB RAM, "
             f"qemu {qemu_version()} TCG (no KVM), VMs 512 MiB, 1 vCPU, 4 GiB sparse virtio "
             f"disk; Python {platform.python_version()}; region: gunicorn "
             f"{args.web_workers} workers, region worker (solo) and beat on PostgreSQL + Redis; "
