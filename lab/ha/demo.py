@@ -10,6 +10,7 @@ import argparse
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=5250, help="HAProxy on 127.0.0.1:PORT")
     parser.add_argument("--web-workers", type=int, default=1)
     return parser.parse_args(argv)
+
+
+def port_unusable(port: int, why: str) -> str:
+    """The one line the demo ends with when HAProxy cannot listen on `port`."""
+    other = port + 1 if 0 < port < 65535 else 5250
+    return (f"HA demo: HAProxy cannot listen on 127.0.0.1:{port} ({why}); choose another port: "
+            f"make ha-demo HA_DEMO_PORT={other} (or python -m lab.ha.demo --port {other})")
+
+
+def check_port(port: int) -> None:
+    """SystemExit with one line unless 127.0.0.1:port is free, before anything starts (HAProxy,
+    started last, would only fail minutes later). 0: HAProxy takes a spare port."""
+    if port == 0:
+        return
+    with socket.socket() as sock:
+        # As HAProxy binds: a previous run's connections in TIME_WAIT do not make it taken.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OverflowError:
+            raise SystemExit(port_unusable(port, "not a TCP port number")) from None
+        except OSError as error:
+            raise SystemExit(port_unusable(port, error.strerror or str(error))) from None
 
 
 def shared_env(cluster: Cluster, group: SentinelGroup, folder: Path) -> dict[str, str]:
@@ -88,11 +112,20 @@ def start_regions(stack: Stack, env: dict, folder: Path, workers: int) -> dict[s
 def wait_regions(stack: Stack, proxy: HAProxy) -> None:
     """Until HAProxy sees both regions' /healthz answer 200."""
     deadline = time.monotonic() + 120
-    while set(proxy.states().values()) != {"UP"}:
+    while set(proxy_states(proxy).values()) != {"UP"}:
         if stack.exited() or time.monotonic() > deadline:
             raise SystemExit(f"a region did not come up ({stack.exited() or 'timeout'}): "
                              f"see {stack.logs}")
         time.sleep(0.5)
+
+
+def proxy_states(proxy: HAProxy) -> dict[str, str]:
+    """proxy.states(), or the one-line SystemExit when HAProxy exited as its port was taken
+    (after check_port, by something quicker)."""
+    if proxy.process.poll() is not None and "Address already in use" in proxy.log.read_text(
+            errors="replace"):
+        raise SystemExit(port_unusable(proxy.port, "Address already in use"))
+    return proxy.states()
 
 
 def start_rack(stack: Stack, env: dict, folder: Path, api: Api, base: str) -> None:
@@ -172,6 +205,7 @@ def interrupt(signum, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    check_port(args.port)
     # Ctrl-C even when started with SIGINT ignored (a background job of a script).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, interrupt)
