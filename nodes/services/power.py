@@ -107,6 +107,8 @@ def power_result_record(*, system_id: str, action: str, purpose: str, state: str
         machine = Machine.objects.select_for_update().filter(system_id=system_id).first()
         if machine is None or not _first_delivery(request_id, system_id):
             return
+        if _poll_overtaken(machine, purpose):
+            return
         changed = machine.power_state != state
         Machine.objects.filter(pk=machine.pk).update(
             power_state=state, power_state_updated=timezone.now())
@@ -127,6 +129,8 @@ def power_failure_record(*, system_id: str, action: str, purpose: str, kind: str
         machine = Machine.objects.select_for_update().filter(system_id=system_id).first()
         if machine is None or not _first_delivery(request_id, system_id):
             return
+        if _poll_overtaken(machine, purpose):
+            return
         Machine.objects.filter(pk=machine.pk).update(
             power_state=PowerState.ERROR, power_state_updated=timezone.now())
         event_record(machine=machine, type="power_error", level=EventLevel.ERROR,
@@ -134,6 +138,23 @@ def power_failure_record(*, system_id: str, action: str, purpose: str, kind: str
         if purpose in FAILS_ON_ERROR:
             _finish_if(system_id, None, success=False,
                        reason=f"Power {action} failed: {message}")
+
+
+def _poll_overtaken(machine: Machine, purpose: str) -> bool:
+    """True for a poll's outcome when another outcome was stored after the poll was sent.
+
+    A poll and a power on run side by side on the rack: the poll may read "off" just before
+    qemu or the BMC turns on and report after the power on did. Stored last, its older
+    reading would stand until the next poll, minutes later, and say a deployed machine is off.
+    """
+    if purpose != "poll" or machine.power_poll_claimed is None:
+        return False
+    updated = machine.power_state_updated
+    if updated is None or updated <= machine.power_poll_claimed:
+        return False
+    logger.debug("Poll of %s sent at %s overtaken by the outcome stored at %s; ignored.",
+                 machine.system_id, machine.power_poll_claimed, updated)
+    return True
 
 
 def _first_delivery(request_id: str | None, system_id: str) -> bool:
