@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from lab.vbmc.backends import QMPClient, QMPError
+from lab.vbmc.backends import QMPClient, QMPError, QMPUnreachable
 
 ROM = "/usr/lib/ipxe/qemu/efi-virtio.rom"  # qemu's default virtio-net ROM (BIOS+EFI iPXE)
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -212,8 +212,12 @@ class VM:
 
     def running(self) -> bool:
         """True while qemu runs (asked over QMP, without the BMC)."""
-        try:
-            return QMPClient(self.qmp, timeout=2).execute("query-status").get(
-                "status") != "shutdown"
-        except QMPError:
-            return False
+        for timeout in (2, 10):  # a busy qemu (TCG on loaded cores) may answer late
+            try:
+                return QMPClient(self.qmp, timeout=timeout).execute("query-status").get(
+                    "status") != "shutdown"
+            except QMPUnreachable:
+                return False
+            except QMPError:
+                continue
+        return False

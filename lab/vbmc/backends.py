@@ -150,6 +150,10 @@ class QMPError(Exception):
     """QMP refused a command or the connection failed."""
 
 
+class QMPUnreachable(QMPError):
+    """Nothing listens on the QMP socket: qemu is not running."""
+
+
 class QMPClient:
     """A minimal QMP client: JSON lines over a unix socket, one connection per command."""
 
@@ -164,7 +168,7 @@ class QMPClient:
             try:
                 sock.connect(self.path)
             except OSError as exc:
-                raise QMPError(f"Cannot connect to QMP socket {self.path}: {exc}") from exc
+                raise QMPUnreachable(f"Cannot connect to QMP socket {self.path}: {exc}") from exc
             reader = sock.makefile("rb")
             greeting = self._read(reader)
             if "QMP" not in greeting:
@@ -229,8 +233,11 @@ class QemuBackend(Backend):
     def power_state(self) -> str:
         try:
             status = self.qmp.execute("query-status")
-        except QMPError:
+        except QMPUnreachable:
             return "off"
+        except QMPError:
+            # Connected but no answer in time: a busy qemu (TCG on loaded cores) is still on.
+            return "on" if self.process is not None and self.process.poll() is None else "off"
         return "off" if status.get("status") == "shutdown" else "on"
 
     def power_on(self) -> None:

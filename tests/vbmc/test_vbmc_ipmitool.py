@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -90,6 +91,24 @@ def test_qmp_client_and_backend_against_fake_qmp(fake_qmp):
     backend.power_off()
     assert fake_qmp.commands[-1] == "quit"
     assert backend.power_state() == "off"
+
+
+def test_a_qemu_too_busy_to_answer_qmp_is_on_and_one_not_listening_is_off(qmp_path):
+    backend = QemuBackend(qmp_path)
+    assert backend.power_state() == "off"  # no socket at all
+    busy = socket.socket(socket.AF_UNIX)  # accepts (the kernel does), never answers
+    busy.bind(qmp_path)
+    busy.listen(1)
+    backend.qmp.timeout = 0.2
+    backend.process = subprocess.Popen(["sleep", "30"])
+    try:
+        assert backend.power_state() == "on"  # its qemu runs: busy, not off
+        backend.process.kill()
+        backend.process.wait()
+        assert backend.power_state() == "off"
+    finally:
+        backend.process.kill()
+        busy.close()
 
 
 def _qemu_processes(qmp: str) -> list[str]:
