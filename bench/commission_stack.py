@@ -134,14 +134,18 @@ def start_regions(options, env: dict, var: Path, procs: dict) -> tuple[str, str]
 
     urls = [start_region(options, env, var, n, (spare_port(), spare_port()), procs)
             for n in range(1, options.regions + 1)]
-    fronts = [("haproxy", options.port, [main for main, _ in urls])]
+    # Each region is sent as many requests at once as its listener serves; HAProxy queues
+    # the rest, so its health checks never wait behind a burst in gunicorn's accept queue.
+    fronts = [("haproxy", options.port, [main for main, _ in urls], options.web_workers)]
     if options.rack_listener:
-        fronts.append(("haproxy rack", rack_port, [rack for _, rack in urls]))
-    for name, port, backends in fronts:
+        fronts.append(("haproxy rack", rack_port, [rack for _, rack in urls],
+                       options.rack_web_workers * options.rack_web_threads))
+    for name, port, backends, maxconn in fronts:
         folder = var / name.replace(" ", "-")
         folder.mkdir()
         proxy = HAProxy(folder, [(f"region{n}", url.removeprefix("http://").rstrip("/"))
-                                 for n, url in enumerate(backends, start=1)], port=port)
+                                 for n, url in enumerate(backends, start=1)], port=port,
+                        server_maxconn=maxconn)
         procs[name] = proxy.process
         proxy.wait_all_up(60)
     url = f"http://127.0.0.1:{options.port}/"

@@ -183,7 +183,7 @@ def run(args: argparse.Namespace, folder: Path, parts: list) -> None:
     parts.append(stack)
     ports = start_regions(stack, env, folder, args.web_workers)
     proxy = HAProxy(folder, [(name, f"127.0.0.1:{port}") for name, port in ports.items()],
-                    port=args.port)
+                    port=args.port, server_maxconn=args.web_workers)
     parts.append(proxy)
     print("starting two regions behind HAProxy...", flush=True)
     wait_regions(stack, proxy)

@@ -9,10 +9,11 @@ from lab.ha.procs import binary, free_tcp_port, stop, unavailable, wait_until
 
 
 class HAProxy:
-    """haproxy in front of `regions`: (name, host:port of its web server) pairs."""
+    """haproxy in front of `regions`: (name, host:port of its web server) pairs, each sent at
+    most `server_maxconn` requests at once (its web server's workers)."""
 
     def __init__(self, folder: Path, regions: list[tuple[str, str]], missing=unavailable,
-                 port: int | None = None) -> None:
+                 port: int | None = None, server_maxconn: int = 1) -> None:
         haproxy = binary("haproxy", "apt-get install haproxy", missing)
         self.port = port or free_tcp_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -20,7 +21,7 @@ class HAProxy:
         self.log = folder / "haproxy.log"
         config = folder / "haproxy.cfg"
         config.write_text(render(f"127.0.0.1:{self.port}", [address for _, address in regions],
-                                 str(self.socket)))
+                                 str(self.socket), server_maxconn))
         # The servers are named region1, region2... in the order given.
         self.names = {name: f"region{n}" for n, (name, _) in enumerate(regions, start=1)}
         with open(self.log, "wb") as log:
