@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 
 from maasproject.errors import NotPermitted
 from maasproject.permissions import is_admin
+from nodes.admin_system_id import SystemIdAdminMixin, recent_events_html
 from nodes.models import (
     ApiKey,
     BlockDevice,
@@ -102,8 +103,9 @@ def machine_action(name: str, service):
 
 
 @admin.register(Machine)
-class MachineAdmin(admin.ModelAdmin):
-    """Machines: descriptive fields editable, lifecycle via actions, power secrets hidden."""
+class MachineAdmin(SystemIdAdminMixin, admin.ModelAdmin):
+    """Machines by system_id: descriptive fields editable, lifecycle via actions, power secrets
+    hidden, the latest events shown."""
 
     list_display = (
         "hostname", "system_id", "status_name", "owner", "zone", "pool", "power_state", "locked",
@@ -111,9 +113,9 @@ class MachineAdmin(admin.ModelAdmin):
     list_filter = ("status", "zone", "pool", "power_state", "power_type", "locked", "tags")
     search_fields = ("hostname", "system_id", "interfaces__mac_address")
     list_select_related = ("owner", "zone", "pool")
-    fields = MACHINE_EDITABLE + ("tags",) + MACHINE_READONLY
-    readonly_fields = MACHINE_READONLY
-    filter_horizontal = ("tags",)
+    fields = MACHINE_EDITABLE + ("tags",) + MACHINE_READONLY + ("recent_events",)
+    readonly_fields = MACHINE_READONLY + ("recent_events",)
+    autocomplete_fields = ("tags",)
     inlines = (InterfaceInline, BlockDeviceInline)
     # The registry's admin actions (admin=True), in table order.
     actions = tuple(
@@ -124,6 +126,10 @@ class MachineAdmin(admin.ModelAdmin):
     @admin.display(description="status", ordering="status")
     def status_name(self, obj: Machine) -> str:
         return obj.status_name
+
+    @admin.display(description="events")
+    def recent_events(self, obj: Machine) -> str:
+        return recent_events_html(obj)
 
     def get_search_results(self, request, queryset, search_term):
         results, duplicates = super().get_search_results(request, queryset, search_term)

@@ -233,3 +233,16 @@ def test_change_page_shows_each_interface_s_links_and_addresses(site, machine):
     link.save()
     assert "auto: 10.40.0.7 (10.40.0.0/24)" in \
         site.get(f"{CHANGELIST}{machine.pk}/change/").content.decode()
+
+
+def test_machines_are_addressed_by_system_id_and_show_their_events(site, machine):
+    Event.objects.create(machine=machine, hostname=machine.hostname, type="power_on",
+                         description="Power on done via rack-1")
+    listing = site.get(CHANGELIST).content.decode()
+    assert f'href="/admin/nodes/machine/{machine.system_id}/change/"' in listing
+    page = site.get(f"{CHANGELIST}{machine.system_id}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'id="machine-events"' in html and "Power on done via rack-1" in html
+    assert site.get(f"{CHANGELIST}{machine.pk}/change/").status_code == 200
+    assert site.get(f"{CHANGELIST}{machine.system_id}/history/").status_code == 200
