@@ -63,6 +63,14 @@ IN_PROGRESS = {
     S.EXITING_RESCUE_MODE: (PREVIOUS, S.FAILED_EXITING_RESCUE_MODE),
 }
 
+# The console's status filters and colours, as MAAS groups them; other statuses are "other".
+STATUS_GROUPS = {
+    "failed": FAILED_STATUSES | {S.BROKEN},
+    "progress": frozenset(IN_PROGRESS),
+    "ready": frozenset({S.NEW, S.READY, S.ALLOCATED}),
+    "deployed": frozenset({S.DEPLOYED, S.RESCUE_MODE}),
+}
+
 # User actions, keyed by the name used in the API path (/machines/{id}/<action>/). Each has one
 # service (nodes.services.action_registry), one API endpoint (nodes.api.machine_actions, but
 # allocate and delete) and, when it changes the status, one Machine transition of its name.

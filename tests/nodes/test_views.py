@@ -9,7 +9,7 @@ pytestmark = pytest.mark.django_db
 
 def test_dashboard_requires_login(client):
     response = client.get("/")
-    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    assert response.status_code == 302 and "/login/" in response["Location"]
 
 
 def test_dashboard_lists_visible_machines_by_status(client, user):

@@ -41,6 +41,8 @@ class VLAN(models.Model):
 
     class Meta:
         ordering = ["fabric__name", "vid"]
+        verbose_name = "VLAN"
+        verbose_name_plural = "VLANs"
         constraints = [models.UniqueConstraint(fields=["fabric", "vid"], name="unique_fabric_vid")]
 
     def __str__(self) -> str:
@@ -99,6 +101,8 @@ class IPRange(models.Model):
 
     class Meta:
         ordering = ["subnet_id", "start_ip"]
+        verbose_name = "IP range"
+        verbose_name_plural = "IP ranges"
 
     def __str__(self) -> str:
         return f"{self.type} {self.start_ip}-{self.end_ip}"
@@ -127,6 +131,7 @@ class StaticIPAddress(models.Model):
     class Meta:
         ordering = ["ip"]
         verbose_name = "static IP address"
+        verbose_name_plural = "static IP addresses"
 
     def __str__(self) -> str:
         return self.ip

@@ -1,0 +1,1 @@
+"""Web pages of machines and images (session login; permissions as the API's)."""
