@@ -12,6 +12,7 @@ from pathlib import Path
 from bootsvc.bootconfig import ALL_INTERFACES
 from bootsvc.http import STALL_TIMEOUT, BootHttpServer
 from bootsvc.loaders import LoaderWatch, status_path
+from bootsvc.metrics import RackMetrics
 from bootsvc.region import RegionClient, RegionError, env_region_urls
 from bootsvc.service import DecisionCache, DhcpManager, EventSink, Options
 from bootsvc.tftp import BootTftpServer
@@ -62,12 +63,15 @@ async def serve(options: Options, stop: asyncio.Event) -> None:
     """Run TFTP and HTTP in threads and DHCP on this loop until `stop` is set."""
     client = RegionClient(options.region_url, options.system_id, options.token, retries=1)
     events, decisions = EventSink(client.post_events), DecisionCache(client)
+    metrics = RackMetrics()  # GET /metrics on the HTTP boot port; transfers counted from events
+    events_add = metrics.transfers.observing(events.add)
     # The status file goes to the rack dir (the cache's parent), where rackd reads it.
     loaders = LoaderWatch(options.cache_dir, events.add, status_path(options.cache_dir.parent))
     loaders.refresh()
-    http = started("HTTP boot", lambda: _http(options, decisions, events))
-    tftp = started("TFTP", lambda: _tftp(options, decisions, events))
+    http = started("HTTP boot", lambda: _http(options, decisions, events_add, metrics))
+    tftp = started("TFTP", lambda: _tftp(options, decisions, events_add))
     dhcp = DhcpManager(options.state_dir, client.post_leases, events)
+    metrics.collector.dhcp, metrics.collector.tftp = dhcp, tftp
     events.mac_for_ip = dhcp.mac_for_ip
     loaders.watch(http, tftp)
     watcher = asyncio.get_running_loop().create_task(loaders.run())
@@ -86,16 +90,16 @@ async def serve(options: Options, stop: asyncio.Event) -> None:
                 server.stop()
 
 
-def _http(options: Options, decisions, events) -> BootHttpServer:
-    server = BootHttpServer(str(options.cache_dir), decisions.decide, events.add,
+def _http(options: Options, decisions, on_event, metrics) -> BootHttpServer:
+    server = BootHttpServer(str(options.cache_dir), decisions.decide, on_event,
                             host=options.bind, port=options.http_port,
-                            stall_timeout=options.http_stall_timeout)
+                            stall_timeout=options.http_stall_timeout, metrics=metrics)
     server.start()
     return server
 
 
-def _tftp(options: Options, decisions, events) -> BootTftpServer:
-    server = BootTftpServer(str(options.cache_dir), decisions.decide, events.add,
+def _tftp(options: Options, decisions, on_event) -> BootTftpServer:
+    server = BootTftpServer(str(options.cache_dir), decisions.decide, on_event,
                             http_port=options.http_port)
     server.start(options.bind, options.tftp_port)
     return server

@@ -78,6 +78,7 @@ class BootHttpServer(ThreadingHTTPServer):
         stall_timeout: float = STALL_TIMEOUT,
         on_miss: Callable[[str, str, str], bool] | None = None,
         client_close_wait: float = CLIENT_CLOSE_WAIT,
+        metrics=None,
     ):
         self.cache_dir = os.path.realpath(cache_dir)
         if not os.path.isdir(self.cache_dir):
@@ -85,6 +86,7 @@ class BootHttpServer(ThreadingHTTPServer):
         self.decide, self.on_event, self.http_host = decide, on_event, http_host
         self.stall_timeout, self.on_miss = stall_timeout, on_miss
         self.client_close_wait = client_close_wait
+        self.metrics = metrics  # bootsvc.metrics.RackMetrics: GET /metrics; None: 404
         super().__init__((host, port), BootHttpHandler)
 
     def start(self) -> int:
@@ -150,7 +152,9 @@ class BootHttpHandler(BaseHTTPRequestHandler):
             if name is None:
                 self._send_text(HTTPStatus.FORBIDDEN, "forbidden\n", head)
                 return
-            if name == "ipxe/boot.ipxe":
+            if name == "metrics" and self.server.metrics is not None:
+                self._send_metrics(head)
+            elif name == "ipxe/boot.ipxe":
                 self._send_text(HTTPStatus.OK, bootconfig.render_ipxe_bootstrap(self._base()), head,
                                 event={"path": name})
             elif m := _IPXE_MAC.match(name):
@@ -164,6 +168,18 @@ class BootHttpHandler(BaseHTTPRequestHandler):
                 self._serve_file(name, head)
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.close_connection = True
+
+    def _send_metrics(self, head: bool) -> None:
+        """The rack's metrics (bootsvc.metrics): no boot event, not a boot file."""
+        status, body, content_type = self.server.metrics.answer(
+            self.headers.get("Authorization", ""), self.client_address[0])
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
 
     def _base(self) -> str:
         host = self.server.http_host or self.connection.getsockname()[0]

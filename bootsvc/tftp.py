@@ -116,6 +116,9 @@ class BootTftpServer(TftpServer):
         self._factory = TftpPacketFactory()
         self._wake_r, self._wake_w = socket.socketpair()
         self._stop = False
+        # Transfers ended by an error or a timeout after data went out (bootsvc.metrics): a
+        # client that stops after the size query (tsize, then an error packet) is not one.
+        self.broken_transfers = 0
         tftpy_log = logging.getLogger("tftpy")
         if tftpy_log.level == logging.NOTSET:
             tftpy_log.setLevel(logging.WARNING)  # tftpy logs every packet at INFO/DEBUG
@@ -279,6 +282,7 @@ class BootTftpServer(TftpServer):
             return
         except Exception as exc:  # noqa: BLE001 - end this transfer, not the server
             log.info("TFTP: transfer %s ended: %s", key, exc)
+            self.broken_transfers += bool(ctx.metrics.bytes)
             self._end(key)
             return
         if ctx.state is None:
@@ -292,6 +296,7 @@ class BootTftpServer(TftpServer):
             ctx.retry_count += 1
             if ctx.retry_count >= self.retries or ctx.state is None:
                 log.info("TFTP: transfer %s timed out", key)
+                self.broken_transfers += bool(ctx.metrics.bytes)
                 self._end(key)
                 continue
             try:

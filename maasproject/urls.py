@@ -6,9 +6,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from maasproject.api.root import ApiRootView
 from maasproject.health import healthz
+from maasproject.metrics import metrics_view
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),  # load balancers (HAProxy): README
+    path("metrics", metrics_view, name="metrics"),  # Prometheus: maasproject/metrics.py
     path("", include("nodes.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", ApiRootView.as_view(), name="api-root"),

@@ -20,6 +20,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from bootsvc.metrics import image_sync_record
 from bootsvc.region import RegionClient, RegionError, env_region_urls
 from rack_worker.env import var_dir
 
@@ -99,6 +100,9 @@ class Progress:
         self.client, self.every = client, every
         self.files_total, self.bytes_total = files_total, bytes_total
         self.files_done = self.bytes_done = 0
+        # path -> sha256 of each file the cache holds verified: the region shows from it which
+        # racks hold which boot resource.
+        self.held: dict[str, str] = {}
         self.last = float("-inf")
 
     def add(self, nbytes: int) -> None:
@@ -112,7 +116,9 @@ class Progress:
         self.last = now
         body = {"bytes_done": min(self.bytes_done, self.bytes_total),
                 "bytes_total": self.bytes_total, "files_done": self.files_done,
-                "files_total": self.files_total, "state": state, "error": error[:4000]}
+                "files_total": self.files_total, "state": state, "error": error[:4000],
+                "held": dict(self.held)}
+        image_sync_record(body)  # the rack's /metrics (bootsvc.metrics) reads it
         try:
             self.client.post_image_progress(body)
         except RegionError as exc:
@@ -133,6 +139,7 @@ class ImageSync:
         files, errors = self.manifest()
         self.progress = Progress(self.client, len(files), sum(f["size"] for f in files),
                                  self.report_every)
+        self.progress.held = self.already_held(files)
         for entry in files:
             try:
                 self.sync_file(entry)
@@ -148,6 +155,16 @@ class ImageSync:
         return {"state": state, "errors": errors, "files": len(files),
                 "downloaded_bytes": self.downloaded_bytes,
                 "downloaded_files": self.downloaded_files, "removed": self.removed}
+
+    def already_held(self, files: list[dict]) -> dict[str, str]:
+        """path -> sha256 of the files the index says are in place (no hashing)."""
+        held = {}
+        for entry in files:
+            target = cache_path(self.cache_dir, entry["path"])
+            if (target is not None and not target.is_symlink() and target.is_file()
+                    and self.index.verified(entry["path"], target, entry["sha256"])):
+                held[entry["path"]] = entry["sha256"]
+        return held
 
     def manifest(self) -> tuple[list[dict], list[str]]:
         """The manifest's valid entries, and an error for each entry refused."""
@@ -169,6 +186,7 @@ class ImageSync:
             raise SyncError("path leaves the cache dir")
         start = self.progress.bytes_done
         if not self.current(entry, target):
+            self.progress.held.pop(entry["path"], None)
             for fresh in (False, True):
                 self.progress.bytes_done = start
                 if self.download(entry, target, fresh):
@@ -178,6 +196,7 @@ class ImageSync:
                 raise SyncError("sha256 mismatch after a fresh download")
         self.progress.bytes_done = start + entry["size"]
         self.progress.files_done += 1
+        self.progress.held[entry["path"]] = entry["sha256"]
         self.progress.report("syncing")
 
     def current(self, entry: dict, target: Path) -> bool:

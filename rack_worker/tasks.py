@@ -7,6 +7,7 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import task_revoked
 
+from bootsvc.metrics import power_call_count
 from power.drivers.base import PowerError
 from rack_worker.celery_app import app
 from rack_worker.client import POWER_TASK
@@ -74,6 +75,7 @@ def report_expired(sender=None, request=None, expired: bool = False, **_kwargs) 
 def report(task_name: str, request: dict[str, Any], **outcome: Any) -> None:
     """Send the outcome of a request to the region queue (secrets left out)."""
     summary = {key: request.get(key) for key in ("system_id", "action", "purpose", "request_id")}
+    power_call_count(request, "success" if task_name == RESULT_TASK else outcome.get("kind", ""))
     app.send_task(task_name, kwargs={**summary, **outcome, "rack": rack_name()},
                   queue="region", retry=True, retry_policy=REPORT_RETRY_POLICY)
 

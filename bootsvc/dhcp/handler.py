@@ -16,6 +16,7 @@ from bootsvc.dhcp.packet import (
     DECLINE,
     DISCOVER,
     INFORM,
+    MESSAGE_NAMES,
     NAK,
     OFFER,
     OPT_DNS,
@@ -113,6 +114,7 @@ class DhcpHandler:
     def handle(self, data: bytes) -> tuple[bytes, tuple[str, int]] | None:
         """One datagram: the reply and where to send it, or None."""
         self.counters["received"] += 1
+        kind = "unknown"  # "packets.<type>.<result>": the rack's /metrics (bootsvc.metrics)
         try:
             pkt = parse(data)
             if pkt.op != BOOTREQUEST:
@@ -120,11 +122,16 @@ class DhcpHandler:
             handler = self._dispatch.get(pkt.message_type)
             if handler is None:
                 raise MalformedPacket("no or unknown message type")
-            return handler(pkt)
+            kind = MESSAGE_NAMES[pkt.message_type].lower()
+            reply = handler(pkt)
+            self.counters[f"packets.{kind}.{'ignored' if reply is None else 'answered'}"] += 1
+            return reply
         except MalformedPacket:
             self.counters["dropped_malformed"] += 1
+            self.counters[f"packets.{kind}.malformed"] += 1
         except Exception:  # never let one packet stop the server
             self.counters["dropped_error"] += 1
+            self.counters[f"packets.{kind}.error"] += 1
             log.exception("error handling a DHCP packet")
         return None
 

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "maasproject.metrics.MetricsMiddleware",  # outermost: times and counts every answer
     "django.middleware.security.SecurityMiddleware",
     "maasproject.api.unavailable.BackendUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -106,7 +107,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns on every request until collectstatic ran
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/machines/"
+LOGOUT_REDIRECT_URL = "/login/"
 
 # Largest request body read into memory (API JSON and forms): beyond it, a JSON 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
@@ -242,6 +245,16 @@ SSH_KEYS_IMPORT_URLS = {
 SSH_KEYS_IMPORT_TIMEOUT = float(os.environ.get("SSH_KEYS_IMPORT_TIMEOUT", "10"))
 # Fernet key of secret power parameters at rest; empty: generated once into VAR_DIR.
 POWER_SECRETS_KEY = os.environ.get("POWER_SECRETS_KEY", "")
+
+# /metrics (maasproject/metrics.py): every region process of this host keeps its counters in
+# files under METRICS_DIR (prometheus_client's multiprocess mode, chosen before any metric exists:
+# hence here); METRICS_TOKEN, if set, is the bearer token a scraper sends, else only loopback
+# clients are answered. METRICS_COLLECTORS: what is read at scrape time (DB, broker).
+METRICS_DIR = str(VAR_DIR / "metrics")
+os.makedirs(METRICS_DIR, exist_ok=True)
+os.environ.update(PROMETHEUS_MULTIPROC_DIR=METRICS_DIR)  # for prometheus_client, not a setting
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_COLLECTORS = ["nodes.metrics.region_collectors"]
 
 LOGGING = {
     "version": 1,

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from nodes import lifecycle
 from nodes.choices import EventLevel, NodeStatus
+from nodes.metrics import transition_count
 from nodes.models import Machine
 from nodes.models.machine import TRANSITIONS
 from nodes.selectors import commissioning_passed
@@ -96,6 +97,7 @@ def apply_action(
     if machine.status != before:
         update_deadline(machine)
     machine.save()
+    transition_count(before, machine.status)
     event_record(
         machine=machine,
         type=action,
@@ -130,6 +132,7 @@ def machine_finish(system_id: str, *, success: bool, reason: str = "") -> Machin
             clear_ownership(machine)
         update_deadline(machine)
         machine.save()
+        transition_count(before, machine.status)
         event_record(
             machine=machine,
             type="status_" + ("succeeded" if success else "failed"),

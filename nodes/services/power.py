@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from nodes import lifecycle
 from nodes.choices import EventLevel, NodeStatus, PowerState
+from nodes.metrics import power_result_count
 from nodes.models import Machine, PendingPowerRequest, PowerResultReceipt
 from nodes.services.errors import ActionNotAllowed
 from nodes.services.events import event_record
@@ -112,6 +113,7 @@ def power_result_record(*, system_id: str, action: str, purpose: str, state: str
         changed = machine.power_state != state
         Machine.objects.filter(pk=machine.pk).update(
             power_state=state, power_state_updated=timezone.now())
+        power_result_count(action, "success")
         if purpose != "poll" or changed:
             event_record(machine=machine, type="power_" + action.replace("-", "_"),
                          description=f"Power {action} done via {rack or 'rack'}: {state}")
@@ -133,6 +135,7 @@ def power_failure_record(*, system_id: str, action: str, purpose: str, kind: str
             return
         Machine.objects.filter(pk=machine.pk).update(
             power_state=PowerState.ERROR, power_state_updated=timezone.now())
+        power_result_count(action, kind)
         event_record(machine=machine, type="power_error", level=EventLevel.ERROR,
                      description=f"Power {action} failed ({kind}): {message}")
         if purpose in FAILS_ON_ERROR:

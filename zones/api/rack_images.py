@@ -22,8 +22,13 @@ class ProgressSerializer(serializers.Serializer):
     files_total = serializers.IntegerField(min_value=0)
     state = serializers.ChoiceField(choices=bootfiles.SYNC_STATES)
     error = TextField(allow_blank=True, required=False, default="", max_length=4000)
+    # path -> sha256 of the files the rack holds verified (racks before it was added omit it).
+    held = serializers.DictField(child=serializers.RegexField(r"^[0-9a-f]{64}$"),
+                                 required=False)
 
     def validate(self, attrs):
+        if len(attrs.get("held", {})) > attrs["files_total"]:
+            raise serializers.ValidationError({"held": "More files than files_total."})
         if attrs["bytes_done"] > attrs["bytes_total"]:
             raise serializers.ValidationError({"bytes_done": "More than bytes_total."})
         if attrs["files_done"] > attrs["files_total"]:
