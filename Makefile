@@ -206,7 +206,7 @@ SYSTEM_PACKAGES := ipmitool:ipmitool qemu-system-x86:qemu-system-x86_64 udhcpc:u
     grub-efi-amd64-signed:/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed \
     golang-github-juju-gomaasapi-dev:/usr/share/gocode/src/github.com/juju/gomaasapi/controller.go \
     mmdebstrap:mmdebstrap sbsigntool:sbverify lvm2:lvm haproxy:haproxy \
-    patroni:patroni etcd-server:etcd
+    patroni:patroni etcd-server:etcd chromium:chromium chromium-driver:chromedriver
 sysdeps:
 	@missing=()
 	for entry in $(SYSTEM_PACKAGES); do

@@ -1,0 +1,1 @@
+"""Headless browser tests of the operator's console (Selenium, Chromium)."""
