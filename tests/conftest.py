@@ -58,3 +58,19 @@ def power_requests(monkeypatch) -> list[tuple[str, str]]:
     for module in DISPATCHERS:
         monkeypatch.setattr(f"{module}.dispatch_power", dispatch)
     return calls
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list[dict]:
+    """Capture the messages rack_worker.client hands to the broker (power requests for racks).
+
+    A live server runs in the test process, so the patch reaches its requests too; nothing
+    waits in a broker for a rack worker no test runs.
+    """
+    messages = []
+
+    def send_task(name, args=None, kwargs=None, queue=None, **options):
+        messages.append({"name": name, "args": args, "queue": queue, **options})
+
+    monkeypatch.setattr("rack_worker.client.current_app.send_task", send_task)
+    return messages

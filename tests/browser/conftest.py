@@ -87,22 +87,6 @@ def script_errors(driver) -> list[str]:
             if "favicon.ico" not in entry["message"]]
 
 
-@pytest.fixture
-def sent(monkeypatch) -> list[dict]:
-    """Messages the region hands to the broker for racks (power requests), captured.
-
-    The live server runs in this process, so the patch reaches its requests too; nothing waits
-    in a broker for a rack worker that no test runs.
-    """
-    messages = []
-
-    def send_task(name, args=None, kwargs=None, queue=None, **options):
-        messages.append({"name": name, "args": args, "queue": queue, **options})
-
-    monkeypatch.setattr("rack_worker.client.current_app.send_task", send_task)
-    return messages
-
-
 def wait(driver, condition, timeout: float = WAIT, message: str = ""):
     """WebDriverWait(driver, timeout).until(condition): explicit waits only, never sleeps.
 

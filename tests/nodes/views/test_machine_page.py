@@ -27,18 +27,6 @@ pytestmark = pytest.mark.django_db
 IPMI = {"power_address": "10.5.0.21", "power_user": "admin", "power_pass": "s3cr3t-pw"}
 
 
-@pytest.fixture
-def sent(monkeypatch):
-    """Power requests handed to the broker for racks, captured instead of sent."""
-    messages = []
-
-    def send_task(name, args=None, kwargs=None, queue=None, **options):
-        messages.append({"name": name, "args": args, "queue": queue, **options})
-
-    monkeypatch.setattr("rack_worker.client.current_app.send_task", send_task)
-    return messages
-
-
 def page(client, machine) -> str:
     response = client.get(f"/machine/{machine.system_id}/")
     assert response.status_code == 200
