@@ -1,4 +1,6 @@
 """Carry out one power request with the registered drivers (pure: request in, state out)."""
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from power.drivers.base import POWER_OFF, POWER_ON
@@ -36,3 +38,32 @@ def _perform(driver, request: dict[str, Any]) -> str:
     else:
         raise ValueError(f"Unknown power action {action!r}")
     return EXPECTED_STATE[action]
+
+
+class DeadlineExceeded(Exception):
+    """A power call did not return within its deadline."""
+
+
+def call_with_deadline(function: Callable[[], Any], seconds: float) -> Any:
+    """function()'s result or exception, or DeadlineExceeded after `seconds`.
+
+    Celery's soft time limit alone does not always fire in a prefork child (celery#6873: now
+    and then a task ran past it to its end), so the deadline is kept here too. A call past it is
+    left to finish in its daemon thread: drivers have timeouts of their own.
+    """
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = function()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="power-call", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise DeadlineExceeded(f"no answer within {seconds:g}s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]

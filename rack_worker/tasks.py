@@ -11,7 +11,7 @@ from bootsvc.metrics import power_call_count
 from power.drivers.base import PowerError
 from rack_worker.celery_app import app
 from rack_worker.client import POWER_TASK
-from rack_worker.power import perform_power_action
+from rack_worker.power import DeadlineExceeded, call_with_deadline, perform_power_action
 from rack_worker.sealing import SealError, power_key, unseal
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,8 @@ def power(self, request: dict[str, Any]) -> str | None:
         return None
     notes: list[str] = []
     try:
-        state = perform_power_action(request, notes)
+        state = call_with_deadline(lambda: perform_power_action(request, notes),
+                                   POWER_SOFT_LIMIT)
     except PowerError as exc:
         if exc.retryable and self.request.retries < self.max_retries:
             countdown = RETRY_BACKOFF * 2 ** self.request.retries
@@ -48,7 +49,7 @@ def power(self, request: dict[str, Any]) -> str | None:
             raise self.retry(exc=exc, countdown=countdown) from None
         report(FAILURE_TASK, request, kind=type(exc).__name__, message=str(exc))
         return None
-    except SoftTimeLimitExceeded:
+    except (DeadlineExceeded, SoftTimeLimitExceeded):
         report(FAILURE_TASK, request, kind="PowerTimeoutError",
                message=f"No answer from the BMC within {POWER_SOFT_LIMIT}s.")
         return None

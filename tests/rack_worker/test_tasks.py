@@ -10,6 +10,7 @@ import redis
 from celery import Celery
 
 from rack_worker import tasks
+from rack_worker.power import DeadlineExceeded, call_with_deadline
 from tests.processes import free_tcp_port, start_redis, stop
 
 DOWN_FOR = 3.0  # seconds the broker is away when the outcome is reported
@@ -49,3 +50,16 @@ def test_an_outcome_reported_while_redis_is_down_arrives_when_it_is_back(broker_
     _args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
     assert kwargs["request_id"] == "r-1" and kwargs["state"] == "on"
     assert kwargs["system_id"] == "abc123" and "params" not in kwargs
+
+
+def test_a_call_past_its_deadline_fails_without_waiting_for_it():
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded, match="within 0.2s"):
+        call_with_deadline(lambda: time.sleep(3), 0.2)
+    assert time.monotonic() - started < 1.5
+
+
+def test_a_call_within_its_deadline_returns_its_value_or_raises_its_error():
+    assert call_with_deadline(lambda: "on", 5) == "on"
+    with pytest.raises(TimeoutError, match="BMC socket"):  # the driver's, not the deadline
+        call_with_deadline(lambda: (_ for _ in ()).throw(TimeoutError("BMC socket")), 5)
