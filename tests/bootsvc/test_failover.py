@@ -6,56 +6,34 @@ Lab: a bridge namespace joins the region (gunicorn on the test database through 
 unix socket or the SQLite file; no link to the root namespace), two racks running bootsvc,
 and a client running udhcpc.
 """
-import os
-import shutil
 import sys
 import threading
 import time
-from urllib.parse import quote
 
 import pytest
 from django.db import connection
 
 from tests.factories import FabricFactory, IPRangeFactory, SubnetFactory, VLANFactory
-from tests.netlab import NetLab, unavailable_reason
-from tests.processes import PROJECT_DIR, child_database_url, process_env, skip_or_fail, wait_until
+from tests.namespaced import bridged_hosts, namespace_env, udhcpc_lease, udhcpc_netlab
+from tests.processes import PROJECT_DIR, wait_until
 from zones.models import VLAN, DHCPLease, RackController
 from zones.services.rackapi import rack_heartbeat, rack_register, rack_secret
 from zones.services.racks import rack_status_sweep
 
 REGION, RACK1, RACK2 = "10.99.0.1", "10.99.0.2", "10.99.0.3"
 REGION_URL = f"http://{REGION}:5240/"
-UDHCPC_SCRIPT = '#!/bin/sh\n[ "$1" = bound ] && echo "$ip $serverid" > {out}\nexit 0\n'
 
 
 @pytest.fixture
 def lab():
-    reason = unavailable_reason() or (None if shutil.which("udhcpc") else "udhcpc is missing")
-    if reason:
-        skip_or_fail(reason)
-    with NetLab("fo") as net:
+    with udhcpc_netlab("fo") as net:
         yield net
 
 
-def build_network(lab: NetLab) -> dict[str, str]:
+def build_network(lab) -> dict[str, str]:
     """Namespaces region, rack1, rack2 and client on one bridge; returns their names."""
-    names = {name: lab.netns(name) for name in ("br", "region", "rack1", "rack2", "client")}
-    hosts = [("region", REGION), ("rack1", RACK1), ("rack2", RACK2), ("client", None)]
-    for index, (name, address) in enumerate(hosts):
-        lab.veth(names[name], "eth0", names["br"], f"p{index}")
-        if address:
-            lab.addr(names[name], "eth0", f"{address}/24")
-    lab.bridge(names["br"], "br0", [f"p{index}" for index in range(len(hosts))])
-    return names
-
-
-def namespace_env(**extra: str) -> dict[str, str]:
-    """Child environment whose database is reachable from a namespace (no TCP to the root)."""
-    url = child_database_url()
-    if connection.vendor == "postgresql":
-        url = f"postgres://postgres@{quote('/var/run/postgresql', safe='')}/" \
-              f"{connection.settings_dict['NAME']}"
-    return process_env(DATABASE_URL=url, **extra)
+    return bridged_hosts(lab, [("region", REGION), ("rack1", RACK1), ("rack2", RACK2),
+                               ("client", None)])
 
 
 class Heartbeats(threading.Thread):
@@ -77,16 +55,7 @@ class Heartbeats(threading.Thread):
 
 def udhcpc(lab, names, tmp_path, mac: str) -> tuple[str, str]:
     """(address, server id) the client gets for `mac`."""
-    out, script = tmp_path / f"udhcpc-{mac[-2:]}.out", tmp_path / "udhcpc.sh"
-    script.write_text(UDHCPC_SCRIPT.format(out=out))
-    os.chmod(script, 0o755)
-    for args in (["down"], ["address", mac], ["up"]):
-        lab.run(names["client"], ["ip", "link", "set", "eth0", *args])
-    result = lab.run(names["client"], ["udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5",
-                                       "-T", "1", "-s", str(script)], timeout=30)
-    assert result.returncode == 0, result.stdout + result.stderr
-    ip, server = out.read_text().split()
-    return ip, server
+    return udhcpc_lease(lab, names["client"], tmp_path, mac)
 
 
 def start_bootsvc(lab, names, tmp_path, name: str, token: str, rack: RackController):

@@ -23,7 +23,6 @@ rack's HTTP boot server answers that client's per-MAC iPXE script with region2's
 recorded (through region2).
 """
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -32,7 +31,6 @@ import threading
 import time
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings as django_settings
@@ -42,8 +40,9 @@ from django.utils import timezone
 from bootsvc.region import RegionClient
 from rack_worker import rackd
 from tests.factories import FabricFactory, IPRangeFactory, SubnetFactory, VLANFactory
-from tests.netlab import NetLab, unavailable_reason
-from tests.processes import PROJECT_DIR, child_database_url, process_env, skip_or_fail, wait_until
+from tests.namespaced import bridged_hosts, namespace_env, udhcpc_lease, udhcpc_netlab
+from tests.netlab import NetLab
+from tests.processes import PROJECT_DIR, wait_until
 from zones.models import VLAN, DHCPLease, RackController
 from zones.services.rackapi import rack_secret
 from zones.services.racks import rack_status_sweep
@@ -53,7 +52,6 @@ REGION_URLS = {"region1": f"http://{REGION1}:5240/", "region2": f"http://{REGION
 RACK_NAME = "ha-rack"
 HEARTBEAT = 1.0  # rackd --heartbeat-interval (10 s in production)
 AFTER_DEAD = 3.0  # seconds past RACK_DEAD_AFTER the rack is watched
-UDHCPC_SCRIPT = '#!/bin/sh\n[ "$1" = bound ] && echo "$ip $serverid" > {out}\nexit 0\n'
 FETCH = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=40)" \
         ".read().decode())"
 # Waits until a URL answers anything HTTP (a region's worker is up), at most 60 s.
@@ -126,33 +124,14 @@ def test_the_default_timeouts_fail_over_before_the_rack_is_dead():
 
 @pytest.fixture
 def lab():
-    reason = unavailable_reason() or (None if shutil.which("udhcpc") else "udhcpc is missing")
-    if reason:
-        skip_or_fail(reason)
-    with NetLab("rf") as net:
+    with udhcpc_netlab("rf") as net:
         yield net
 
 
-def build_network(lab: NetLab) -> dict[str, str]:
+def build_network(lab) -> dict[str, str]:
     """Namespaces region1, region2, rack and client on one bridge; returns their names."""
-    hosts = [("region1", REGION1), ("region2", REGION2), ("rack", RACK), (CLIENT, None)]
-    names = {name: lab.netns(name) for name in ["br", *(host for host, _ in hosts)]}
-    for index, (name, address) in enumerate(hosts):
-        lab.veth(names[name], "eth0", names["br"], f"p{index}")
-        if address:
-            lab.addr(names[name], "eth0", f"{address}/24")
-    lab.bridge(names["br"], "br0", [f"p{index}" for index in range(len(hosts))])
-    return names
-
-
-def namespace_env(**extra: str) -> dict[str, str]:
-    """Child environment whose database is reachable from a namespace (no TCP to the root),
-    and no Redis (unreachable too): the filesystem broker and cache under the child's VAR_DIR."""
-    url = child_database_url()
-    if connection.vendor == "postgresql":
-        url = f"postgres://postgres@{quote('/var/run/postgresql', safe='')}/" \
-              f"{connection.settings_dict['NAME']}"
-    return process_env(DATABASE_URL=url, CELERY_BROKER_URL="", **extra)
+    return bridged_hosts(lab, [("region1", REGION1), ("region2", REGION2), ("rack", RACK),
+                               (CLIENT, None)])
 
 
 def start_region(lab: NetLab, names: dict, tmp_path, name: str, secret: str):
@@ -163,7 +142,9 @@ def start_region(lab: NetLab, names: dict, tmp_path, name: str, secret: str):
     os.chmod(var / "rack_secret", 0o600)
     log, access = tmp_path / f"{name}.log", tmp_path / f"{name}-access.log"
     address = REGION1 if name == "region1" else REGION2
-    env = namespace_env(VAR_DIR=str(var), SECRET_KEY=django_settings.SECRET_KEY,
+    # No Redis either (unreachable too): the filesystem broker and cache under VAR_DIR.
+    env = namespace_env(CELERY_BROKER_URL="", VAR_DIR=str(var),
+                        SECRET_KEY=django_settings.SECRET_KEY,
                         REGION_URLS=",".join(REGION_URLS.values()))
     process = lab.popen(names[name], [sys.executable, "-m", "gunicorn", "maasproject.wsgi",
                                       "-b", f"{address}:5240", "-w", "1", "--threads", "4",
@@ -176,28 +157,13 @@ def start_rackd(lab: NetLab, names: dict, tmp_path, secret: str):
     """rackd (worker, bootsvc, image cache) in the rack namespace, region1 first; (process,
     its log, which its children write to too)."""
     log = tmp_path / "rackd.log"
-    env = namespace_env(VAR_DIR=str(tmp_path / "rack"), RACK_SECRET=secret)
+    env = namespace_env(CELERY_BROKER_URL="", VAR_DIR=str(tmp_path / "rack"),
+                        RACK_SECRET=secret)
     process = lab.popen(names["rack"], [
         sys.executable, "-m", "rack_worker.rackd", "--region-url", ",".join(REGION_URLS.values()),
         "--name", RACK_NAME, "--heartbeat-interval", str(HEARTBEAT), "--worker-concurrency", "1"],
         cwd=PROJECT_DIR, env=env, stdout=open(log, "wb"), stderr=-2, stdin=subprocess.DEVNULL)
     return process, log
-
-
-def udhcpc(lab: NetLab, ns: str, tmp_path, mac: str) -> tuple[str, str]:
-    """(address, server id) the client gets for `mac`; the client then uses the address."""
-    out, script = tmp_path / f"udhcpc-{mac[-2:]}.out", tmp_path / "udhcpc.sh"
-    script.write_text(UDHCPC_SCRIPT.format(out=out))
-    os.chmod(script, 0o755)
-    for command in (["addr", "flush", "dev", "eth0"], ["link", "set", "eth0", "down"],
-                    ["link", "set", "eth0", "address", mac], ["link", "set", "eth0", "up"]):
-        lab.run(ns, ["ip", *command])
-    result = lab.run(ns, ["udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "5", "-T", "1", "-s",
-                          str(script)], timeout=30)
-    assert result.returncode == 0, result.stdout + result.stderr
-    ip, server = out.read_text().split()
-    lab.run(ns, ["ip", "addr", "add", f"{ip}/24", "dev", "eth0"])
-    return ip, server
 
 
 def boot_script(lab: NetLab, ns: str, mac: str) -> str:
@@ -298,7 +264,7 @@ def test_rack_keeps_serving_and_heartbeating_when_its_region_dies(lab, tmp_path,
         VLAN.objects.filter(pk=vlan.pk).update(dhcp_on=True, primary_rack=rack)
         wait_until(lambda: "DHCP listening" in rack_log.read_text(), 60, everything)
         mac1, mac2 = "02:00:00:00:17:01", "02:00:00:00:17:02"
-        ip1, server = udhcpc(lab, names[CLIENT], tmp_path, mac1)
+        ip1, server = udhcpc_lease(lab, names[CLIENT], tmp_path, mac1, take_address=True)
         assert server == RACK
         assert f"metal.region={REGION_URLS['region1']}" in boot_script(lab, names[CLIENT], mac1)
         wait_until(lambda: lease_recorded(mac1, ip1), 30, everything)
@@ -316,7 +282,7 @@ def test_rack_keeps_serving_and_heartbeating_when_its_region_dies(lab, tmp_path,
         faulted, faulted_at = time.monotonic(), timezone.now()
         ready = faulted - started
 
-        ip2, server = udhcpc(lab, names[CLIENT], tmp_path, mac2)
+        ip2, server = udhcpc_lease(lab, names[CLIENT], tmp_path, mac2, take_address=True)
         dhcp_after = time.monotonic() - faulted
         assert server == RACK and ip2 != ip1
         script = boot_script(lab, names[CLIENT], mac2)
