@@ -10,6 +10,7 @@ import socket
 from pathlib import Path
 
 from bootsvc.bootconfig import ALL_INTERFACES
+from bootsvc.health import FAILED, OFF, RUNNING, ServiceStates, services_path
 from bootsvc.http import STALL_TIMEOUT, BootHttpServer
 from bootsvc.loaders import LoaderWatch, status_path
 from bootsvc.metrics import RackMetrics
@@ -68,9 +69,14 @@ async def serve(options: Options, stop: asyncio.Event) -> None:
     # The status file goes to the rack dir (the cache's parent), where rackd reads it.
     loaders = LoaderWatch(options.cache_dir, events.add, status_path(options.cache_dir.parent))
     loaders.refresh()
-    http = started("HTTP boot", lambda: _http(options, decisions, events_add, metrics))
-    tftp = started("TFTP", lambda: _tftp(options, decisions, events_add))
-    dhcp = DhcpManager(options.state_dir, client.post_leases, events)
+    states = ServiceStates(services_path(options.cache_dir.parent))
+    http = started(states, "http", f"TCP {options.bind}:{options.http_port}",
+                   lambda: _http(options, decisions, events_add, metrics))
+    tftp = started(states, "tftp", f"UDP {options.bind}:{options.tftp_port}",
+                   lambda: _tftp(options, decisions, events_add))
+    dhcp = DhcpManager(options.state_dir, client.post_leases, events, states)
+    if not options.dhcp:
+        states.set("dhcp", OFF, "turned off on this rack (--no-dhcp)")
     metrics.collector.dhcp, metrics.collector.tftp = dhcp, tftp
     events.mac_for_ip = dhcp.mac_for_ip
     loaders.watch(http, tftp)
@@ -105,13 +111,17 @@ def _tftp(options: Options, decisions, on_event) -> BootTftpServer:
     return server
 
 
-def started(name: str, start):
-    """Start one service; a port it cannot bind (not root, in use) leaves the others up."""
+def started(states: ServiceStates, name: str, address: str, start):
+    """Start one service; a port it cannot bind (not root, in use) leaves the others up and
+    is reported failed, with why, to rackd."""
     try:
-        return start()
+        server = start()
     except OSError as exc:
-        log.error("%s not started: %s", name, exc)
+        log.error("%s not started on %s: %s", name, address, exc)
+        states.set(name, FAILED, f"cannot listen on {address}: {exc.strerror or exc}")
         return None
+    states.set(name, RUNNING)
+    return server
 
 
 async def follow_config(client, dhcp, interval: float, stop: asyncio.Event) -> None:
@@ -124,6 +134,8 @@ async def follow_config(client, dhcp, interval: float, stop: asyncio.Event) -> N
                 config, etag = answer
                 if dhcp is not None:
                     await dhcp.apply(config)
+            elif dhcp is not None:
+                await dhcp.retry_failed()
         except RegionError as exc:
             log.warning("config not fetched: %s", exc)
         try:

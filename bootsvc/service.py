@@ -16,6 +16,7 @@ from bootsvc.bootconfig import ALL_INTERFACES
 from bootsvc.dhcp.config import from_json
 from bootsvc.dhcp.packet import format_mac
 from bootsvc.dhcp.server import DhcpServer
+from bootsvc.health import FAILED, OFF, RUNNING, ServiceStates
 from bootsvc.http import STALL_TIMEOUT
 from bootsvc.ra import SolicitationAnswerer
 from bootsvc.region import RegionClient, RegionError
@@ -107,16 +108,37 @@ class EventSink:
                 log.warning("%d boot events not reported: %s", len(batch), exc)
 
 
+DHCP_RETRY_INTERVAL = 30.0
+
+
 class DhcpManager:
     """One DHCP server per local interface on a subnet this rack serves; follows the config."""
 
-    def __init__(self, state_dir: Path, report, events: EventSink):
+    def __init__(self, state_dir: Path, report, events: EventSink,
+                 states: ServiceStates | None = None):
         self.state_dir, self.report, self.events = state_dir, report, events
+        self.states = states
         self.servers: dict[str, DhcpServer] = {}
         self.answerers: dict[str, SolicitationAnswerer] = {}
+        self.failed: dict[str, str] = {}  # interface -> why its server did not start
+        self.config: dict | None = None
+        self.retry_at = 0.0
+
+    async def retry_failed(self) -> None:
+        """Apply the last config again if it was not all served (a port since freed, an
+        address since added), at most every DHCP_RETRY_INTERVAL seconds."""
+        if self.config is not None and self.incomplete and time.monotonic() >= self.retry_at:
+            await self.apply(self.config)
+
+    @property
+    def incomplete(self) -> bool:
+        return bool(self.failed) or bool(self.config["dhcp"].get("subnets") and not self.servers)
 
     async def apply(self, config: dict) -> None:
-        wanted = local_addresses_on(config["dhcp"].get("subnets") or [])
+        """Serve the config's subnets; what cannot start is retried by retry_failed()."""
+        self.config, self.retry_at = config, time.monotonic() + DHCP_RETRY_INTERVAL
+        subnets = config["dhcp"].get("subnets") or []
+        wanted, self.failed = local_addresses_on(subnets), {}
         for name, address in wanted.items():
             dhcp_config = from_json(config, [address])
             if name in self.servers:
@@ -128,6 +150,7 @@ class DhcpManager:
                 await server.start()
             except OSError as exc:
                 log.error("DHCP on %s (%s) not started: %s", name, address, exc)
+                self.failed[name] = f"{name} ({address}): {exc.strerror or exc}"
                 continue
             self.servers[name] = server
             await self._answer_solicitations(name)
@@ -135,6 +158,21 @@ class DhcpManager:
             log.info("DHCP on %s stopped: no longer this rack's to serve", name)
             await self.servers.pop(name).stop()
             self._stop_answering(name)
+        self._report_state(subnets)
+
+    def _report_state(self, subnets: list[dict]) -> None:
+        if self.states is None:
+            return
+        if self.failed:
+            reason = "not serving " + "; ".join(self.failed[name] for name in sorted(self.failed))
+            self.states.set("dhcp", FAILED, reason)
+        elif self.servers:
+            self.states.set("dhcp", RUNNING)
+        elif subnets:
+            cidrs = ", ".join(str(subnet["cidr"]) for subnet in subnets)
+            self.states.set("dhcp", FAILED, f"no local interface on the subnets to serve: {cidrs}")
+        else:
+            self.states.set("dhcp", OFF, "no VLAN with DHCP on has this rack as its active rack")
 
     async def _answer_solicitations(self, name: str) -> None:
         """IPv6 "no router here" answers beside DHCP (bootsvc.ra); optional, never fatal."""

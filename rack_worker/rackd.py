@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+from bootsvc.health import read_service_states, services_path
 from bootsvc.loaders import read_status_reason, status_path
 from bootsvc.region import RegionAuthError, RegionClient, RegionError, region_urls
 from rack_worker.env import var_dir
@@ -179,12 +180,19 @@ class Rackd:
         return {child.name: child.state for child in self.children}
 
     def health(self) -> tuple[dict[str, str], dict[str, str]]:
-        """Service states, with a running bootsvc degraded (and why) while loaders are missing."""
+        """Service states with why, when not running: a running bootsvc is degraded while
+        loaders are missing, and adds the state of each of its services (DHCP, TFTP, HTTP)."""
         services, reasons = self.services(), {}
-        if services.get("bootsvc") == "running":
-            reason = read_status_reason(status_path(self.credentials_file.parent))
-            if reason:
-                services["bootsvc"], reasons["bootsvc"] = "degraded", reason
+        if services.get("bootsvc") != "running":
+            return services, reasons
+        rack_dir = self.credentials_file.parent
+        reason = read_status_reason(status_path(rack_dir))
+        if reason:
+            services["bootsvc"], reasons["bootsvc"] = "degraded", reason
+        for name, (state, why) in read_service_states(services_path(rack_dir)).items():
+            services[name] = state
+            if why:
+                reasons[name] = why
         return services, reasons
 
     def heartbeat_loop(self) -> None:

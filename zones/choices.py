@@ -20,6 +20,10 @@ class RackStatus(models.TextChoices):
     DEAD = "dead", "Dead"
 
 
+# Service states a rack reports that make it degraded (others: running, off, starting).
+FAULTY_STATES = ("failed", "degraded")
+
+
 class LeaseState(models.TextChoices):
     ACTIVE = "active", "Active"
     RELEASED = "released", "Released"

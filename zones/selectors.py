@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from maasproject.permissions import is_admin
 from nodes.models import BootResource
-from zones.choices import IPRangeType, LeaseState, RackStatus
+from zones.choices import FAULTY_STATES, IPRangeType, LeaseState, RackStatus
 from zones.models import (
     VLAN,
     DHCPLease,
@@ -88,7 +88,7 @@ def rack_status_reason(rack: RackController, status: str | None = None) -> str:
     reasons = rack.service_reasons or {}
     return "; ".join(f"{name} {state}" + (f": {reasons[name]}" if reasons.get(name) else "")
                      for name, state in sorted((rack.services or {}).items())
-                     if state != "running")
+                     if state in FAULTY_STATES)
 
 
 def healthy_racks():
@@ -138,8 +138,9 @@ def rack_image_status(report: dict, files: list) -> str:
 
 # --- The operator's console: racks and subnets pages (a fixed number of queries each) ---------
 
-SERVICE_LABELS = {"bootsvc": "boot services (DHCP, TFTP, HTTP boot)", "worker": "worker (power)",
-                  "imagecache": "image cache"}
+# In the order the racks page lists them; services it does not know come last, by name.
+SERVICE_LABELS = {"worker": "worker (power)", "bootsvc": "boot services", "dhcp": "DHCP",
+                  "tftp": "TFTP", "http": "HTTP boot", "imagecache": "image cache"}
 RACK_STATUS_CLASSES = {RackStatus.RUNNING: "status-ready", RackStatus.DEGRADED: "status-progress",
                        RackStatus.DEAD: "status-failed"}
 
@@ -191,6 +192,11 @@ def sync_progress(report: dict) -> SyncProgress | None:
                         updated=str(report.get("updated", "")), **numbers)
 
 
+def service_order(item: tuple[str, str]) -> tuple[int, str]:
+    order = list(SERVICE_LABELS)
+    return (order.index(item[0]) if item[0] in order else len(order), item[0])
+
+
 def rack_effective_status(rack: RackController, now: datetime) -> str:
     """The recorded status, but dead as soon as heartbeats stopped (the sweep may lag)."""
     silent = (rack.last_heartbeat is None
@@ -211,7 +217,8 @@ def racks_overview(now: datetime | None = None) -> list[RackOverview]:
                          else max(0, int((now - rack.last_heartbeat).total_seconds()))),
             reason=rack_status_reason(rack, status),
             services=[(SERVICE_LABELS.get(name, name), str(state), str(reasons.get(name, "")))
-                      for name, state in sorted((rack.services or {}).items())],
+                      for name, state in sorted((rack.services or {}).items(),
+                                                key=service_order)],
             sync=sync_progress(rack.image_sync or {}))
     vlans = VLAN.objects.select_related("fabric").filter(
         Q(primary_rack__isnull=False) | Q(secondary_rack__isnull=False)).order_by("fabric__name",

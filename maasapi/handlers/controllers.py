@@ -36,10 +36,23 @@ def rack_object(rack: RackController, zone: dict) -> dict:
         "zone": zone, "pool": None, "domain": DOMAIN, "tag_names": [], "interface_set": [],
         "ip_addresses": [address.split("/")[0] for address in addresses],
         "version": rack.version, "status": rack.status,
-        "service_set": [{"name": name, "status": state}
-                        for name, state in sorted((rack.services or {}).items())],
+        "service_set": service_set(rack),
         "resource_uri": RackControllerHandler.uri(system_id=rack.system_id),
     }
+
+
+# MAAS's service names and statuses (running, degraded, dead, off, unknown) for ours.
+SERVICE_NAMES = {"dhcp": "dhcpd"}
+SERVICE_STATUSES = {"failed": "dead", "starting": "unknown"}
+
+
+def service_set(rack: RackController) -> list[dict]:
+    """The rack's services as MAAS lists them, with why one is not running (status_info)."""
+    reasons = rack.service_reasons or {}
+    return [{"name": SERVICE_NAMES.get(name, name),
+             "status": SERVICE_STATUSES.get(state, state),
+             "status_info": reasons.get(name, "")}
+            for name, state in sorted((rack.services or {}).items())]
 
 
 def _default_zone() -> dict:

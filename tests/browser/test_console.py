@@ -265,11 +265,18 @@ def a_small_site() -> None:
     subnet has a dynamic range, a dead one, and a boot image with its kernel and initrd."""
     running = RackControllerFactory(
         name="rack-1", status="running", last_heartbeat=timezone.now(), version="1.0",
-        services={"bootsvc": "running", "worker": "running", "imagecache": "running"},
+        services={"bootsvc": "running", "worker": "running", "imagecache": "running",
+                  "dhcp": "running", "tftp": "running", "http": "running"},
         image_sync={"state": "synced", "files_done": 2, "files_total": 2,
                     "bytes_done": 84_000_000, "bytes_total": 84_000_000})
     RackControllerFactory(name="rack-2", status="dead",
                           last_heartbeat=timezone.now() - timedelta(hours=2))
+    RackControllerFactory(
+        name="rack-3", status="degraded", last_heartbeat=timezone.now(),
+        services={"bootsvc": "running", "worker": "running", "dhcp": "off", "tftp": "failed",
+                  "http": "running"},
+        service_reasons={"tftp": "cannot listen on UDP 0.0.0.0:69: Address already in use",
+                         "dhcp": "no VLAN with DHCP on has this rack as its active rack"})
     vlan = VLANFactory(vid=10, name="provisioning", primary_rack=running, dhcp_on=True)
     IPRangeFactory(subnet=SubnetFactory(cidr="10.77.0.0/24", vlan=vlan))
     noble = BootResourceFactory(name="ubuntu/noble", os="ubuntu", series="noble")
@@ -279,7 +286,8 @@ def a_small_site() -> None:
 
 
 @pytest.mark.parametrize(("path", "table", "text"), [
-    ("/racks/", "racks", "rack-1"), ("/subnets/", "subnets", "10.77.0.0/24"),
+    ("/racks/", "racks", "TFTP: failed\ncannot listen on UDP 0.0.0.0:69"),
+    ("/subnets/", "subnets", "10.77.0.0/24"),
     ("/images/", "images", "ubuntu/noble"),
 ])
 def test_racks_subnets_and_images_pages_render(browser, live_server, path, table, text):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from bootsvc.health import ServiceStates, services_path
 from bootsvc.loaders import LOADERS, LoaderWatch, status_path
 from nodes.models import Event
 from rack_worker import rackd
@@ -177,6 +178,33 @@ def test_missing_boot_loaders_make_the_rack_degraded_with_the_reason_until_insta
     daemon.heartbeat()
     rack = RackController.objects.get(name="u1")
     assert (rack.status, rack_status_reason(rack)) == ("running", "")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_boot_service_is_reported_and_a_failed_one_degrades_the_rack_with_why(
+        live_server, tmp_path, monkeypatch):
+    """bootsvc's services file -> rackd's heartbeat -> the region's rack, service by service."""
+    monkeypatch.setenv("VAR_DIR", str(tmp_path))
+    daemon = rackd.Rackd(_args(live_server.url))
+    daemon.connect()
+    daemon.children = [RunningChild("worker"), RunningChild("bootsvc")]
+    states = ServiceStates(services_path(tmp_path / "rack"))
+    states.set("http", "running")
+    states.set("dhcp", "off", "turned off on this rack (--no-dhcp)")
+    states.set("tftp", "failed", "cannot listen on UDP 0.0.0.0:69: Address already in use")
+    daemon.heartbeat()
+    rack = RackController.objects.get(name="u1")
+    assert rack.services == {"worker": "running", "bootsvc": "running", "http": "running",
+                             "dhcp": "off", "tftp": "failed"}
+    assert rack.status == "degraded"
+    assert rack_status_reason(rack) == (
+        "tftp failed: cannot listen on UDP 0.0.0.0:69: Address already in use")
+
+    states.set("tftp", "running")  # the port was freed and bootsvc restarted
+    daemon.heartbeat()
+    rack = RackController.objects.get(name="u1")
+    assert (rack.status, rack.service_reasons) == (
+        "running", {"dhcp": "turned off on this rack (--no-dhcp)"})
 
 
 def test_a_failed_bootsvc_is_failed_whatever_its_status_file_says(tmp_path, monkeypatch):

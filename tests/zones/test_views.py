@@ -53,8 +53,12 @@ def test_racks_page_shows_status_services_vlans_and_sync(client, user):
                  services={"bootsvc": "running", "worker": "running", "imagecache": "running"},
                  image_sync={"bytes_done": 300, "bytes_total": 1200, "files_done": 1,
                              "files_total": 4, "state": "syncing", "error": ""})
-    sick = _rack("rack-sick", 3, "degraded", services={"bootsvc": "degraded", "worker": "running"},
-                 service_reasons={"bootsvc": "boot loaders missing: bootx64.efi"})
+    sick = _rack("rack-sick", 3, "degraded",
+                 services={"tftp": "failed", "http": "running", "dhcp": "off",
+                           "bootsvc": "degraded", "worker": "running"},
+                 service_reasons={"bootsvc": "boot loaders missing: bootx64.efi",
+                                  "tftp": "cannot listen on UDP 0.0.0.0:69: Permission denied",
+                                  "dhcp": "turned off on this rack (--no-dhcp)"})
     _rack("rack-dead", 900, "dead", services={"worker": "running"})
     VLANFactory(vid=10, primary_rack=good, secondary_rack=sick, dhcp_on=True,
                 fabric__name="fab-a")
@@ -71,8 +75,15 @@ def test_racks_page_shows_status_services_vlans_and_sync(client, user):
     sick_row = row(html, "rack", "rack-sick")
     assert "status-progress" in sick_row and "Degraded" in sick_row
     assert "boot loaders missing: bootx64.efi" in sick_row
-    assert re.search(r'boot services \(DHCP, TFTP, HTTP boot\)</span>: '
-                     r'<span class="degraded">degraded', sick_row)
+    services = re.findall(r'<span class="name">([^<]+)</span>: <span class="(\w+)">', sick_row)
+    assert services == [("worker (power)", "running"), ("boot services", "degraded"),
+                        ("DHCP", "off"), ("TFTP", "failed"), ("HTTP boot", "running")]
+    assert re.search(r'<div class="why failed">cannot listen on UDP 0.0.0.0:69: Permission '
+                     r'denied</div>', sick_row)
+    assert '<div class="why off">turned off on this rack (--no-dhcp)</div>' in sick_row
+    # The status line names what failed, not what is merely off.
+    assert ("bootsvc degraded: boot loaders missing: bootx64.efi; tftp failed: cannot listen on "
+            "UDP 0.0.0.0:69: Permission denied") in sick_row
     secondary = re.search(r'class="vlans-secondary">(.*?)</td>', sick_row, re.S).group(1)
     assert "fab-a.10" in secondary
 

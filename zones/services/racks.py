@@ -10,7 +10,7 @@ from maasproject.errors import InUseError
 from maasproject.permissions import require_admin
 from nodes.choices import EventLevel
 from nodes.services.events import event_record
-from zones.choices import RackStatus
+from zones.choices import FAULTY_STATES, RackStatus
 from zones.models import VLAN, RackController, Subnet
 from zones.selectors import rack_status_reason
 from zones.services.common import lock, record
@@ -55,7 +55,7 @@ def rack_status_for(rack: RackController, now: datetime) -> str:
         return RackStatus.DEAD
     if (now - rack.last_heartbeat).total_seconds() >= rack_dead_after():
         return RackStatus.DEAD
-    if any(state in ("failed", "degraded") for state in (rack.services or {}).values()):
+    if any(state in FAULTY_STATES for state in (rack.services or {}).values()):
         return RackStatus.DEGRADED
     return RackStatus.RUNNING
 

@@ -75,3 +75,18 @@ def test_import_boot_images_answers_as_maas(maas_admin):
     assert one.content == b"Import of boot images started on rack-a"
     every = maas_admin.post(API + "rackcontrollers/?op=import_boot_images")
     assert every.content == b"Import of boot images started on all rack controllers"
+
+
+def test_a_rack_lists_its_services_with_maas_names_statuses_and_why(maas_admin):
+    rack = RackControllerFactory(
+        status="degraded", services={"worker": "running", "dhcp": "off", "tftp": "failed",
+                                     "http": "starting"},
+        service_reasons={"tftp": "cannot listen on UDP 0.0.0.0:69: Address already in use",
+                         "dhcp": "turned off on this rack (--no-dhcp)"})
+    answer = maas_admin.get(API + f"rackcontrollers/{rack.system_id}/").json()
+    assert answer["service_set"] == [
+        {"name": "dhcpd", "status": "off", "status_info": "turned off on this rack (--no-dhcp)"},
+        {"name": "http", "status": "unknown", "status_info": ""},
+        {"name": "tftp", "status": "dead",
+         "status_info": "cannot listen on UDP 0.0.0.0:69: Address already in use"},
+        {"name": "worker", "status": "running", "status_info": ""}]
