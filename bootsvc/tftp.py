@@ -158,7 +158,10 @@ class BootTftpServer(TftpServer):
     def stop(self, now: bool = True) -> None:
         """Stop serving (dropping transfers in progress) and wait for the loop to end."""
         self._stop = True
-        self._wake_w.send(b"x")
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass  # the loop saw _stop on its own and closed its sockets: nothing to wake
         thread = getattr(self, "_thread", None)
         if thread is not None and thread is not threading.current_thread():
             thread.join(5)
