@@ -10,15 +10,13 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_GET, require_POST
 
-from maasproject.backends import BROKER_ERRORS
-from maasproject.errors import ServiceError
 from maasproject.permissions import is_admin
 from nodes import lifecycle
 from nodes.choices import NodeStatus
@@ -32,16 +30,15 @@ from nodes.selectors.machine_list import (
     machine_list_filtered,
     page_details,
 )
-from nodes.services.action_registry import ACTION_SERVICES
 from nodes.templatetags.console import status_class
-from zones.models import ResourcePool, Zone
+from nodes.views.actions import action_params, refusal_text, run_action
 
 # Django's Paginator (COUNT + LIMIT/OFFSET over the hostname index): cheap at 10,000 machines,
 # and it gives the page numbers an operator expects.
 PAGE_SIZE = 50
 # The live endpoint answers at most this many machines (a page has PAGE_SIZE).
 LIVE_MAX = 200
-# The erase choices of a release: the select's value -> machine_release's keyword arguments.
+# The erase choices of a release: the select's value -> the API's release parameters.
 ERASE_CHOICES = {
     "": ("the region's setting", {}),
     "none": ("no disk erase", {"erase": False}),
@@ -62,25 +59,25 @@ class BadParams(Exception):
 
 @dataclass(frozen=True)
 class BulkAction:
-    """An action of the list's bulk form: its label and how it reads its parameters."""
+    """An action of the list's bulk form: its label and how its form fields read."""
 
     label: str
-    # POST data -> (the service's keyword arguments, what they mean for people).
-    params: Callable[[QueryDict], tuple[dict, str]]
+    # The bulk form's fields -> (the API's parameters of the action, what they mean for
+    # people). The API's serializers then check them (nodes.views.actions), as on the
+    # machine page.
+    form: Callable[[QueryDict], tuple[dict, str]]
 
 
 def _no_params(data: QueryDict) -> tuple[dict, str]:
     return {}, ""
 
 
-def _comment(data: QueryDict) -> tuple[dict, str]:
-    comment = data.get("comment", "").strip()
-    return ({"comment": comment}, f"comment: {comment}") if comment else ({}, "")
+def _comment_as(field: str):
+    def read(data: QueryDict) -> tuple[dict, str]:
+        comment = data.get("comment", "").strip()
+        return ({field: comment}, f"comment: {comment}") if comment else ({}, "")
 
-
-def _broken(data: QueryDict) -> tuple[dict, str]:
-    kwargs, note = _comment(data)
-    return ({"description": kwargs["comment"]}, note) if kwargs else ({}, "")
+    return read
 
 
 def _commission(data: QueryDict) -> tuple[dict, str]:
@@ -103,17 +100,16 @@ def _release(data: QueryDict) -> tuple[dict, str]:
     choice = data.get("erase", "")
     if choice not in ERASE_CHOICES:
         raise BadParams(f"Unknown erase option {choice!r}.")
-    note, kwargs = ERASE_CHOICES[choice]
-    return dict(kwargs), note
+    note, params = ERASE_CHOICES[choice]
+    return dict(params), note
 
 
-def _named(model, field: str, what: str):
+def _target(field: str, what: str):
     def read(data: QueryDict) -> tuple[dict, str]:
         name = data.get(field, "")
-        found = model.objects.filter(name=name).first() if name else None
-        if found is None:
+        if not name:
             raise BadParams(f"Choose the {what} to move the machines to.")
-        return {what: found}, f"{what} {found.name}"
+        return {what: name}, f"{what} {name}"
 
     return read
 
@@ -123,13 +119,13 @@ BULK_ACTIONS: dict[str, BulkAction] = {
     "test": BulkAction("Test", _no_params),
     "deploy": BulkAction("Deploy", _deploy),
     "release": BulkAction("Release", _release),
-    "abort": BulkAction("Abort", _comment),
-    "mark-broken": BulkAction("Mark broken", _broken),
+    "abort": BulkAction("Abort", _comment_as("comment")),
+    "mark-broken": BulkAction("Mark broken", _comment_as("description")),
     "mark-fixed": BulkAction("Mark fixed", _no_params),
-    "lock": BulkAction("Lock", _comment),
+    "lock": BulkAction("Lock", _comment_as("comment")),
     "unlock": BulkAction("Unlock", _no_params),
-    "set-zone": BulkAction("Set zone", _named(Zone, "target_zone", "zone")),
-    "set-pool": BulkAction("Set pool", _named(ResourcePool, "target_pool", "pool")),
+    "set-zone": BulkAction("Set zone", _target("target_zone", "zone")),
+    "set-pool": BulkAction("Set pool", _target("target_pool", "pool")),
     "delete": BulkAction("Delete", _no_params),
 }
 
@@ -186,9 +182,12 @@ def _bulk_request(request) -> tuple[str, dict, str, list] | HttpResponse:
         problem = "Select at least one machine."
     else:
         try:
-            kwargs, note = BULK_ACTIONS[name].params(request.POST)
+            data, note = BULK_ACTIONS[name].form(request.POST)
+            kwargs = action_params(name, data)
         except BadParams as exc:
             problem = str(exc)
+        except ValidationError as exc:
+            problem = refusal_text(exc)
     if problem:
         messages.error(request, problem)
         return redirect("console-machine-list")
@@ -222,9 +221,8 @@ def machine_bulk_confirm(request):
     if isinstance(parsed, HttpResponse):
         return parsed
     name, kwargs, note, machines = parsed
-    service = ACTION_SERVICES[name].service
-    outcomes = {machine.system_id: run_one(service, machine.system_id, request.user, kwargs)
-                for machine in machines}
+    outcomes = {machine.system_id: run_action(name, machine.system_id, request.user, kwargs)
+                or "done" for machine in machines}
     after = {machine.system_id: machine for machine in machines_visible_to(request.user).filter(
         system_id__in=list(outcomes))}
     results = [{"system_id": machine.system_id, "hostname": machine.hostname,
@@ -234,22 +232,6 @@ def machine_bulk_confirm(request):
     context = {"label": BULK_ACTIONS[name].label, "note": note, "results": results,
                "missing": missing, "done": sum(r["outcome"] == "done" for r in results)}
     return render(request, "nodes/machine_bulk_results.html", context)
-
-
-def run_one(service: Callable, system_id: str, user, kwargs: dict) -> str:
-    """"done", or why the service refused this machine (each machine on its own: a refusal
-    rolls back that machine's action only)."""
-    try:
-        service(system_id, user, **kwargs)
-    except ServiceError as exc:
-        return str(exc)
-    except ValidationError as exc:
-        return " ".join(exc.messages)
-    except ObjectDoesNotExist:
-        return "This machine no longer exists."
-    except BROKER_ERRORS:
-        return "The message broker is unavailable: nothing was done; try again."
-    return "done"
 
 
 urlpatterns = [

@@ -305,7 +305,12 @@ def test_the_confirmation_skips_machines_the_user_cannot_see(client, user):
 @pytest.mark.parametrize(("data", "message"), [
     ({"action": "commission"}, "Select at least one machine."),
     ({"action": "nope", "system_ids": ["x"]}, "Choose an action."),
-    ({"action": "set-zone", "system_ids": ["x"], "target_zone": "nowhere"}, "Choose the zone"),
+    ({"action": "set-zone", "system_ids": ["x"]}, "Choose the zone"),
+    # The API's own check, as on the machine page and in POST /api/v1/machines/<id>/set-zone/.
+    ({"action": "set-zone", "system_ids": ["x"], "target_zone": "nowhere"},
+     "zone: Object with name=nowhere does not exist."),
+    ({"action": "deploy", "system_ids": ["x"], "distro": "debian/"}, "Unknown release"),
+    ({"action": "release", "system_ids": ["x"], "erase": "shred"}, "Unknown erase option"),
 ])
 def test_a_bad_request_goes_back_to_the_list_saying_why(client, admin, data, message):
     response = login(client, admin).post(ACTION, data, follow=True)
