@@ -82,6 +82,11 @@ class Journal:
             self.dirty = False
             os.fsync(self._fd)
 
+    def fsync(self) -> None:
+        """fsync now, whatever `dirty` says (the DHCP server's sync thread; it clears `dirty`
+        itself before, in the loop)."""
+        os.fsync(self._fd)
+
     def compact(self, records: Iterable[bytes]) -> None:
         """Replace the journal by a snapshot (atomic rename after fsync)."""
         tmp = self.path + ".tmp"

@@ -52,7 +52,7 @@ class LeaseStore:
                 for ip in range(start, end + 1):
                     if ip not in self.by_ip and not self._blocked(subnet, ip):
                         pool.append(ip)
-            free[str(subnet.network)] = pool
+            free[subnet.key] = pool
         self._free = free
 
     def _blocked(self, subnet: Subnet, ip: int) -> bool:
@@ -96,7 +96,7 @@ class LeaseStore:
         return self._pop_free(subnet, mac)
 
     def _pop_free(self, subnet: Subnet, mac: bytes) -> int | None:
-        pool = self._free.get(str(subnet.network))
+        pool = self._free.get(subnet.key)
         if pool is None:
             return None
         for attempt in range(2):
@@ -111,7 +111,7 @@ class LeaseStore:
     def _push_free(self, ip: int) -> None:
         subnet = self.config.subnet_for(ip)
         if subnet is not None and subnet.in_dynamic(ip):
-            self._free[str(subnet.network)].append(ip)
+            self._free[subnet.key].append(ip)
 
     # -- changes ---------------------------------------------------------------------------
     def _bind(self, mac: bytes, ip: int, expires: float, state: str, hostname: str) -> Lease:

@@ -10,6 +10,15 @@ from tests.bootsvc.dhcp.conftest import SERVER_IP, rack_config
 from tests.bootsvc.dhcp.helpers import aton, client_packet
 
 
+async def settled(condition, timeout: float = 5.0) -> None:
+    """Let the loop run until condition() holds (fsyncs end in their thread)."""
+    for _ in range(int(timeout / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met in time")
+
+
 class FakeTransport:
     """Collects what the server sends."""
 
@@ -18,6 +27,9 @@ class FakeTransport:
 
     def sendto(self, data, addr):
         self.sent.append((data, addr))
+
+    def close(self):
+        pass
 
 
 def test_server_reports_leases_and_events_in_batches(tmp_path):
@@ -40,7 +52,8 @@ def test_server_reports_leases_and_events_in_batches(tmp_path):
             offered = f"10.0.0.{100 + i}"
             server.datagram_received(client_packet(mac, REQUEST, o50=aton(offered),
                                                    o54=aton(SERVER_IP)), ("0.0.0.0", 68))
-        assert len(server.transport.sent) == 40 and not leases  # nothing delivered inline
+        assert not leases  # nothing delivered inline
+        await settled(lambda: len(server.transport.sent) == 40)  # ACKs after their fsyncs
         await server.lease_batcher.flush()
         await server.event_batcher.flush()
         assert server.counters["acks"] == 20
@@ -68,3 +81,75 @@ def test_batcher_keeps_newest_state_per_key_and_survives_callback_errors():
         batcher.add(item)
     asyncio.run(batcher.flush())
     assert calls == [[("a", 2), ("b", 1)], [("c", 1)]] and batcher.failures == 1
+
+
+class JournalCheckingTransport(FakeTransport):
+    """Records, at each send, whether the journal still had lines not fsynced."""
+
+    def __init__(self, server):
+        super().__init__()
+        self.server, self.unsynced_at_send = server, []
+
+    def sendto(self, data, addr):
+        journal = self.server.leases.journal
+        self.unsynced_at_send.append(journal.dirty)
+        self.journal_lines = open(journal.path, "rb").read().count(b"\nA ") + 1
+        super().sendto(data, addr)
+
+
+def test_a_batch_of_requests_is_fsynced_once_before_any_ack_leaves(tmp_path):
+    """Group commit: one readiness event's 20 REQUESTs, one fsync, then the 20 ACKs."""
+    server = DhcpServer(dhcp_config.from_json(rack_config(), [SERVER_IP]), None, SERVER_IP,
+                        state_dir=str(tmp_path))
+    macs = [f"52:54:00:00:02:{i:02x}" for i in range(20)]
+    server.connection_made(FakeTransport())
+    server.answer([client_packet(mac, DISCOVER) for mac in macs])
+    assert len(server.transport.sent) == 20 and server.counters["journal_syncs"] == 0
+    checking = JournalCheckingTransport(server)
+    server.connection_made(checking)
+    server.answer([client_packet(mac, REQUEST, o50=aton(f"10.0.0.{100 + i}"),
+                                 o54=aton(SERVER_IP)) for i, mac in enumerate(macs)])
+    assert server.counters["acks"] == 20 and len(checking.sent) == 20
+    assert server.counters["journal_syncs"] == 1
+    assert checking.unsynced_at_send == [False] * 20
+    assert checking.journal_lines == 20  # every lease written before the first ACK left
+
+
+def test_interval_sync_leaves_the_fsync_to_housekeeping(tmp_path):
+    server = DhcpServer(dhcp_config.from_json(rack_config(), [SERVER_IP]), None, SERVER_IP,
+                        state_dir=str(tmp_path), sync_before_reply=False)
+    server.connection_made(FakeTransport())
+    mac = "52:54:00:00:03:01"
+    server.answer([client_packet(mac, DISCOVER)])
+    server.answer([client_packet(mac, REQUEST, o50=aton("10.0.0.100"), o54=aton(SERVER_IP))])
+    assert server.counters["acks"] == 1 and server.counters["journal_syncs"] == 0
+    assert server.leases.journal.dirty
+
+
+def test_in_the_loop_acks_wait_for_the_fsync_thread_and_offers_do_not(tmp_path):
+    """The loop hands the fsync to its thread and goes on; the ACKs leave when it is done."""
+    server = DhcpServer(dhcp_config.from_json(rack_config(), [SERVER_IP]), None, SERVER_IP,
+                        state_dir=str(tmp_path))
+    macs = [f"52:54:00:00:04:{i:02x}" for i in range(10)]
+    fsynced_lines = []
+    fsync = server.leases.journal.fsync
+
+    def observed_fsync():  # what the file holds when the fsync runs, in the sync thread
+        fsynced_lines.append(open(server.leases.journal.path, "rb").read().count(b"\n"))
+        fsync()
+
+    server.leases.journal.fsync = observed_fsync
+
+    async def scenario():
+        server.connection_made(JournalCheckingTransport(server))
+        server.answer([client_packet(mac, DISCOVER) for mac in macs])
+        assert len(server.transport.sent) == 10  # offers write nothing: sent at once
+        server.answer([client_packet(mac, REQUEST, o50=aton(f"10.0.0.{100 + i}"),
+                                     o54=aton(SERVER_IP)) for i, mac in enumerate(macs)])
+        assert len(server.transport.sent) == 10  # the ACKs wait for the fsync
+        await settled(lambda: len(server.transport.sent) == 20)
+        await server.stop()
+
+    asyncio.run(scenario())
+    assert len(server.transport.sent) == 20 and server.counters["journal_syncs"] == 1
+    assert fsynced_lines == [10]  # all ten leases were in the file the fsync made durable
