@@ -1,12 +1,18 @@
-"""DHCP throughput: perfdhcp 4-way exchanges/s with 0 drops against bootsvc, dnsmasq and Kea.
+"""DHCP throughput: the highest perfdhcp 4-way exchange rate each server holds with 0 drops.
 
-Run as root: `.venv/bin/python bench/dhcp_bench.py [--seconds 30]`. Two namespaces joined by a
-veth pair (no link to the root namespace); each server in turn on the same network. For each
-server the rate is stepped up with short probes until drops appear, then the best zero-drop rate
-is held for --seconds (stepping down when the long run drops packets).
+Run as root on an idle machine: `.venv/bin/python bench/dhcp_bench.py [--seconds 30]`. Two
+namespaces joined by a veth pair (no link to the root namespace); each server in turn on the
+same network, in the same run: bootsvc (leases fsynced before each ACK leaves, group commit),
+bootsvc with `--fsync interval` (fsync every 0.1 s, as servers that do not sync each lease),
+Kea 2.2 memfile (persist on, no fsync per lease) and dnsmasq. There is no rate ceiling: for
+each server the rate doubles with short probes until one drops a packet, a binary search
+between the last clean and the first dropping rate finds the limit (to --resolution), and the
+limit is then held for --seconds (stepping down by the resolution while the long run drops).
+The load average is recorded before and after each server.
 """
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -18,22 +24,23 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
 
+from bench.host import loadavg, machine_summary  # noqa: E402
 from tests.netlab import NetLab  # noqa: E402
 
 POOL = ("10.0.1.0", "10.0.255.250")
 CLIENTS = 50000
-RATES = {"bootsvc": [2000, 3000, 4000, 5000, 6000], "dnsmasq": [100, 200, 300, 400, 500],
-         "kea": [2000, 3000, 4000, 5000, 6000]}
+START_RATE = {"dnsmasq": 100}  # the others start at 1,000/s
 
 
-def bootsvc_cmd(tmp: Path) -> list[str]:
+def bootsvc_cmd(tmp: Path, fsync: str = "before-reply") -> list[str]:
     config = {"dhcp": {"subnets": [{
         "cidr": "10.0.0.0/16", "gateway": "10.0.0.1", "dns_servers": ["10.0.0.1"],
         "lease_time": 3600, "allow_enlistment": False,
         "dynamic_ranges": [{"start": POOL[0], "end": POOL[1]}]}]}}
     (tmp / "bootsvc.json").write_text(json.dumps(config))
     return [sys.executable, "-m", "bootsvc.dhcp", "--config", str(tmp / "bootsvc.json"),
-            "--interface", "s0", "--server-ip", "10.0.0.2", "--state-dir", str(tmp / "state")]
+            "--interface", "s0", "--server-ip", "10.0.0.2", "--state-dir", str(tmp / "state"),
+            "--fsync", fsync]
 
 
 def dnsmasq_cmd(tmp: Path) -> list[str]:
@@ -74,52 +81,119 @@ def perfdhcp(lab: NetLab, rate: int, seconds: int) -> dict:
             "exchanges_s": round(received[1] / seconds, 1), "drops": sum(drops)}
 
 
-def measure(lab: NetLab, name: str, cmd: list[str], seconds: int, probe: int) -> dict:
+def clean(result: dict) -> bool:
+    """No drop, and perfdhcp really offered the rate (else the client, not the server, is the
+    limit and the run says nothing about the server)."""
+    offered = result.get("discovers", 0) >= 0.95 * result["rate"] * result.get("seconds", 0)
+    result["client_bound"] = not offered
+    return result["drops"] == 0 and offered
+
+
+def find_limit(lab: NetLab, name: str, probe: int, resolution: int) -> tuple[int, list]:
+    """The highest rate a probe completes without drops (0 if even the first drops)."""
+    probes, low, rate = [], 0, START_RATE.get(name, 1000)
+    while True:  # double until a probe drops
+        result = perfdhcp(lab, rate, probe)
+        probes.append(result)
+        print(name, "probe", result, flush=True)
+        if not clean(result):
+            break
+        low, rate = rate, rate * 2
+    high = rate
+    while high - low > max(resolution, low // 50):  # then halve the gap
+        middle = (low + high) // 2
+        result = perfdhcp(lab, middle, probe)
+        probes.append(result)
+        print(name, "probe", result, flush=True)
+        low, high = (middle, high) if clean(result) else (low, middle)
+    return low, probes
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def held_run(lab: NetLab, server, rate: int, seconds: int) -> dict:
+    """perfdhcp at `rate` for `seconds`, with the server's CPU time per exchange."""
+    cpu = cpu_seconds(server.pid)
+    result = perfdhcp(lab, rate, seconds)
+    if result.get("acks"):
+        result["server_cpu_us_per_exchange"] = round(
+            (cpu_seconds(server.pid) - cpu) / result["acks"] * 1e6, 1)
+    return result
+
+
+def measure(lab: NetLab, name: str, cmd: list[str], args) -> dict:
     server = lab.popen(lab.srv, cmd, cwd=PROJECT_DIR, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
     time.sleep(2)
+    load_before = loadavg()
     try:
-        best, probes = None, []
-        for rate in RATES[name]:
-            result = perfdhcp(lab, rate, probe)
-            probes.append(result)
-            print(name, "probe", result, flush=True)
-            if result["drops"] != 0:
+        if args.rate:  # one fixed rate: the servers' CPU cost, robust to a busy machine
+            held = held_run(lab, server, args.rate, args.seconds)
+            print(name, "fixed", held, flush=True)
+            return {"server": name, "probe_limit": None, "held": held,
+                    "load_before": load_before, "load_after": loadavg(), "probes": []}
+        limit, probes = find_limit(lab, name, args.probe, args.resolution)
+        rate = limit
+        while rate > 0:
+            held = held_run(lab, server, rate, args.seconds)
+            print(name, "held", held, flush=True)
+            if clean(held):
                 break
-            best = rate
-        candidates = [r for r in RATES[name] if best is not None and r <= best][::-1]
-        for rate in candidates:
-            sustained = perfdhcp(lab, rate, seconds)
-            print(name, "sustained", sustained, flush=True)
-            if sustained["drops"] == 0:
-                return {"server": name, "best": sustained, "probes": probes}
-        return {"server": name, "best": None, "probes": probes}
+            rate -= max(args.resolution, rate // 50)
+        return {"server": name, "probe_limit": limit, "held": held if rate > 0 else None,
+                "load_before": load_before, "load_after": loadavg(), "probes": probes}
     finally:
         lab.kill(server)
 
 
+SERVERS = {
+    "bootsvc": (lambda tmp: bootsvc_cmd(tmp), "ip"),
+    "bootsvc-interval": (lambda tmp: bootsvc_cmd(tmp, fsync="interval"), "ip"),
+    "kea": (kea_cmd, "kea-dhcp4"),
+    "dnsmasq": (dnsmasq_cmd, "dnsmasq"),
+}
+
+
+def network(lab: NetLab) -> None:
+    """The server and client namespaces, joined by a veth pair (s0 10.0.0.2, c0 10.0.0.3)."""
+    lab.srv, lab.cli = lab.netns("srv"), lab.netns("cli")
+    lab.veth(lab.srv, "s0", lab.cli, "c0")
+    lab.addr(lab.srv, "s0", "10.0.0.2/16")
+    lab.addr(lab.cli, "c0", "10.0.0.3/16")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=30)
-    parser.add_argument("--probe", type=int, default=10)
-    parser.add_argument("--servers", default="bootsvc,dnsmasq,kea")
+    parser.add_argument("--seconds", type=int, default=30, help="how long the limit is held")
+    parser.add_argument("--probe", type=int, default=10, help="seconds of each probe")
+    parser.add_argument("--resolution", type=int, default=250, help="exchanges/s")
+    parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--rate", type=int, default=0,
+                        help="only run this rate for --seconds (no limit search): compares "
+                             "the servers' CPU time per exchange")
     args = parser.parse_args()
-    results = []
+    results = {"machine": machine_summary(utc=True), "results": []}
     with NetLab("bn") as lab, tempfile.TemporaryDirectory() as tmp:
-        lab.srv, lab.cli = lab.netns("srv"), lab.netns("cli")
-        lab.veth(lab.srv, "s0", lab.cli, "c0")
-        lab.addr(lab.srv, "s0", "10.0.0.2/16")
-        lab.addr(lab.cli, "c0", "10.0.0.3/16")
-        commands = {"bootsvc": bootsvc_cmd, "dnsmasq": dnsmasq_cmd, "kea": kea_cmd}
+        network(lab)
         for name in args.servers.split(","):
-            binary = {"dnsmasq": "dnsmasq", "kea": "kea-dhcp4"}.get(name, "ip")
+            command, binary = SERVERS[name]
             if not shutil.which(binary):
                 print(f"{name} not installed: skipped")
                 continue
             run_dir = Path(tmp) / name
             run_dir.mkdir()
-            results.append(measure(lab, name, commands[name](run_dir), args.seconds, args.probe))
+            results["results"].append(measure(lab, name, command(run_dir), args))
     print(json.dumps(results, indent=1))
+    for result in results["results"]:
+        held = result["held"] or {}
+        print(f"{result['server']:>17}: probe limit {result['probe_limit']}/s, held "
+              f"{held.get('exchanges_s', 0)}/s for {held.get('seconds', 0)} s with 0 drops, "
+              f"{held.get('server_cpu_us_per_exchange')} µs server CPU per exchange "
+              f"(load {result['load_before']} -> {result['load_after']})")
 
 
 if __name__ == "__main__":
