@@ -3,6 +3,7 @@ import logging
 from datetime import timedelta
 
 from maasproject.region_tasks import region_task
+from nodes.chassis_tasks import record_chassis_outcome  # noqa: F401 - the region worker registers it
 from nodes.services.bootimport import boot_images_import
 from nodes.services.deadlines import expire_status_deadlines as expire_deadlines_service
 from nodes.services.metadata import heartbeat_sweep as heartbeat_sweep_service

@@ -15,7 +15,8 @@ from rack_worker.env import (
 # rack's task), and a current app of the rack's would take the region's own tasks: shared_task
 # and current_app resolve to the current app, whose default queue here is rack.unassigned. The
 # rack's worker makes it current itself when it runs.
-app = Celery("rack_worker", include=["rack_worker.tasks"], fixups=[], set_as_current=False)
+app = Celery("rack_worker", include=["rack_worker.tasks", "rack_worker.chassis"], fixups=[],
+             set_as_current=False)
 app.conf.update(
     broker_url=broker_url(),
     broker_transport=broker_transport(broker_url()),

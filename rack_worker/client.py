@@ -14,6 +14,9 @@ from celery import current_app
 from rack_worker.sealing import seal
 
 POWER_TASK = "rack_worker.tasks.power"
+CHASSIS_TASK = "rack_worker.chassis.discover_chassis"
+# Where a rack reports a chassis discovery (systems found, or why not): a region task.
+CHASSIS_RESULT_TASK = "nodes.chassis_tasks.record_chassis_outcome"
 # Seconds after which a power request not yet started is not carried out but reported failed
 # (rack_worker.tasks.report_expired). Jobs are redelivered when a rack worker dies
 # (rack_worker/celery_app.py); one that comes back much later could undo a newer request (an
@@ -61,6 +64,19 @@ def enqueue_power(request: dict[str, Any], rack: RackInfo) -> None:
     """Send a power request to the rack's queue, its parameters sealed with the rack's key."""
     current_app.send_task(POWER_TASK, args=[seal(request, rack.power_key)], queue=rack.queue,
                           argsrepr=repr([redacted(request)]), expires=power_request_expires())
+
+
+def choose_chassis_rack(address: str, racks: list[RackInfo]) -> RackInfo | None:
+    """The rack for a chassis at `address`: the one its machines' power requests will go to
+    (choose_rack), so that an address with no host (libvirt's qemu:///system, the rack's own
+    hypervisor) is discovered and powered by the same healthy rack."""
+    return choose_rack(address, racks)
+
+
+def enqueue_chassis(request: dict[str, Any], rack: RackInfo) -> None:
+    """Send a chassis discovery to the rack's queue, its parameters sealed as power requests'."""
+    current_app.send_task(CHASSIS_TASK, args=[seal(request, rack.power_key)], queue=rack.queue,
+                          argsrepr=repr([redacted(request)]))
 
 
 def power_request_expires() -> float:

@@ -1,6 +1,7 @@
 """machines/: list (MAAS returns every machine, no paging), create, allocate, bulk release."""
 from django.db import transaction
 from django.db.models import Q
+from django.http import HttpResponse
 
 from maasapi.errors import BadRequest
 from maasapi.framework import Handler, operation
@@ -13,6 +14,7 @@ from nodes.selectors import machines_visible_to
 from nodes.selectors.allocation import AllocationConstraints
 from nodes.services import actions, machines
 from nodes.services.allocation import machine_allocate
+from power.services.chassis import chassis_add
 from power.services.parameters import machine_power_parameters
 
 STATUS_BY_NAME = {label.lower().replace(" ", "_"): value for value, label in NodeStatus.choices}
@@ -127,6 +129,43 @@ class MachinesHandler(Handler):
             for system_id in system_ids:
                 actions.machine_release(system_id, request.user, **options)
         return system_ids
+
+    @operation(idempotent=False)
+    def add_chassis(self, request, params):
+        """Add every machine behind a chassis controller (administrators): a rack discovers them.
+
+        :param chassis_type: Required: redfish or virsh.
+        :type chassis_type: String
+        :param hostname: Required: the chassis' address (host[:port], URL or libvirt URI).
+        :type hostname: String
+        :param username: The chassis' user.
+        :type username: String
+        :param password: The chassis' password.
+        :type password: String
+        :param prefix_filter: Add only the systems whose name starts with this.
+        :type prefix_filter: String
+        :param accept_all: Commission the new machines at once.
+        :type accept_all: Boolean
+        :param domain: The domain of the new machines.
+        :type domain: String
+        :param zone: The zone of the new machines.
+        :type zone: String
+        :param pool: The resource pool of the new machines.
+        :type pool: String
+        """
+        require_admin(request.user, "add a chassis")  # a 403 before any 400
+        required = {name: ["This field is required."] for name in ("chassis_type", "hostname")
+                    if not params.text(name)}
+        if required:
+            raise BadRequest.fields(required)
+        chassis = chassis_add(
+            request.user, params.text("chassis_type"), params.text("hostname"),
+            params.text("username"), params.text("password"),
+            prefix_filter=params.text("prefix_filter"),
+            accept_all=bool(params.boolean("accept_all")), domain=params.get("domain"),
+            zone=params.get("zone") or None, pool=params.get("pool") or None)
+        return HttpResponse(f"Asking {chassis.rack} to add machines from chassis "
+                            f"{chassis.hostname}", content_type="text/plain; charset=utf-8")
 
     @operation(idempotent=True)
     def power_parameters(self, request, params):

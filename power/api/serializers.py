@@ -3,7 +3,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from maasproject.validators import validate_name
 from power.drivers.base import FIELD_TYPES, SCOPES
+from power.drivers.chassis import chassis_types
 
 
 @extend_schema_field(OpenApiTypes.ANY)
@@ -35,3 +37,43 @@ class PowerTypeSerializer(serializers.Serializer):
     queryable = serializers.BooleanField()
     can_set_boot_device = serializers.BooleanField()
     fields = PowerFieldSerializer(many=True)
+
+
+class ChassisAddSerializer(serializers.Serializer):
+    """POST /api/v1/chassis/: MAAS's add_chassis parameters (the password is write-only)."""
+
+    chassis_type = serializers.ChoiceField(choices=chassis_types())
+    hostname = serializers.CharField(
+        max_length=255, validators=[validate_name],
+        help_text="The chassis' address: host[:port] or URL (redfish), libvirt URI (virsh)")
+    username = serializers.CharField(required=False, allow_blank=True, default="",
+                                     max_length=255, validators=[validate_name])
+    password = serializers.CharField(required=False, allow_blank=True, default="",
+                                     max_length=255, write_only=True,
+                                     style={"input_type": "password"})
+    prefix_filter = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=63,
+        validators=[validate_name],
+        help_text="Add only the systems whose name starts with this")
+    accept_all = serializers.BooleanField(required=False, default=False,
+                                          help_text="Commission the new machines at once")
+    domain = serializers.CharField(required=False, allow_blank=True, allow_null=True,
+                                   default=None, validators=[validate_name])
+    zone = serializers.CharField(required=False, allow_blank=True, allow_null=True,
+                                 default=None, validators=[validate_name])
+    pool = serializers.CharField(required=False, allow_blank=True, allow_null=True,
+                                 default=None, validators=[validate_name])
+
+
+class ChassisRequestSerializer(serializers.Serializer):
+    """What was asked (never the password) and which rack runs the discovery."""
+
+    request_id = serializers.CharField()
+    chassis_type = serializers.CharField()
+    hostname = serializers.CharField()
+    rack = serializers.CharField()
+    prefix_filter = serializers.CharField()
+    accept_all = serializers.BooleanField()
+    domain = serializers.CharField()
+    zone = serializers.CharField(help_text="empty: the machines' default zone")
+    pool = serializers.CharField(help_text="empty: the machines' default pool")
