@@ -41,7 +41,7 @@ endif
 VAR_DIR ?= $(CURDIR)/var
 export VAR_DIR
 
-.PHONY: help venv install install-dev run prepare images admin test lint clean sysdeps demo ha-demo
+.PHONY: help venv install install-dev run prepare images admin test lint clean sysdeps builddeps demo ha-demo
 
 help:
 	@echo "make run    migrate, create an admin and an API key, start web + worker + beat on $(HOST):$(PORT)"
@@ -66,11 +66,11 @@ $(BIN)/python:
 venv: $(BIN)/python
 
 # Stamp files: pip runs again only when a requirements file changes.
-$(VENV)/.installed-runtime: requirements.txt | $(BIN)/python
+$(VENV)/.installed-runtime: requirements.txt | $(BIN)/python builddeps
 	$(BIN)/python -m pip install -q -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python builddeps
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
 	touch $@ $(VENV)/.installed-runtime
 
@@ -206,7 +206,15 @@ SYSTEM_PACKAGES := ipmitool:ipmitool qemu-system-x86:qemu-system-x86_64 udhcpc:u
     grub-efi-amd64-signed:/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed \
     golang-github-juju-gomaasapi-dev:/usr/share/gocode/src/github.com/juju/gomaasapi/controller.go \
     mmdebstrap:mmdebstrap sbsigntool:sbverify lvm2:lvm haproxy:haproxy \
-    patroni:patroni etcd-server:etcd chromium:chromium chromium-driver:chromedriver
+    patroni:patroni etcd-server:etcd chromium:chromium chromium-driver:chromedriver \
+    libvirt-daemon-system:/usr/sbin/libvirtd libvirt-clients:virsh \
+    openssh-server:/usr/sbin/sshd
+# libvirt-python (the virsh power driver, in requirements.txt) compiles against these, so pip
+# needs them first: `make install` installs them with apt-get as root; elsewhere install them
+# (apt-get install libvirt-dev pkg-config) before `make run`.
+BUILD_PACKAGES := libvirt-dev:/usr/include/libvirt/libvirt.h pkg-config:pkg-config
+builddeps:
+	@$(MAKE) --no-print-directory sysdeps SYSTEM_PACKAGES="$(BUILD_PACKAGES)"
 sysdeps:
 	@missing=()
 	for entry in $(SYSTEM_PACKAGES); do

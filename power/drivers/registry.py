@@ -17,6 +17,7 @@ BUILTIN_DRIVERS = (
     "power.drivers.ipmi:IPMIDriver",
     "power.drivers.redfish:RedfishDriver",
     "power.drivers.webhook:WebhookDriver",
+    "power.drivers.virsh:VirshDriver",
 )
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 logger = logging.getLogger(__name__)
