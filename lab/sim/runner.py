@@ -44,6 +44,8 @@ def fake_outputs(mac: str = "", seed: str = "") -> dict[str, str]:
         "30-dmi": f"vendor=Dell Inc.\nproduct=PowerEdge R640\nserial={serial}\n"
                   "bios_vendor=Dell Inc.\n",
         "30-firmware": "firmware=uefi\nsecure_boot=on\n",
+        "30-modaliases": "bus=pci\tmodalias=pci:v00008086d00001572sv00008086sd00000001bc02sc00"
+                         "i00\n",
     }
 
 

@@ -22,6 +22,7 @@ from nodes.selectors import job_pending_results, job_result, job_script_set, tok
 from nodes.selectors.boot import region_url
 from nodes.services import metadata
 from nodes.services.enlistment import enlistment_allowed_from, machine_enlist, parse_fields
+from nodes.services.script_flow import STREAM_FIELDS, JobBatch, job_batch, result_stream
 from nodes.services.tokens import mac_uses_address
 
 ENLIST_MAX_BODY = 64 * 1024
@@ -115,10 +116,15 @@ class JobView(MetadataView):
         script_set = job_script_set(self.machine)
         if script_set is None:
             raise exceptions.NotFound("No job for this machine.")
+        if script_set.result_type == ResultType.DEPLOYMENT:
+            batch = JobBatch(results=job_pending_results(script_set))
+        else:  # for_hardware, may_reboot and recommission decided as the runner asks
+            batch = job_batch(script_set)
         spec = job_spec(system_id=self.machine.system_id, job=script_set.result_type,
-                        script_set_id=script_set.pk, results=job_pending_results(script_set),
+                        script_set_id=script_set.pk, results=batch.results,
                         heartbeat_interval=interval,
-                        poweroff=not script_set.options.get("enable_ssh"))
+                        poweroff=not script_set.options.get("enable_ssh"),
+                        resumed=batch.resumed, more=batch.more)
         if script_set.result_type == ResultType.DEPLOYMENT:  # the image write (deploy.sh)
             spec.update(image=script_set.options.get("image", {}),
                         disk=script_set.options.get("disk", ""),
@@ -142,6 +148,15 @@ class StartView(MetadataView):
 
 
 class OutputView(MetadataView):
+    def get(self, request, result_id: int):
+        """What a result holds so far: a resumed may_reboot script's output before the reboot."""
+        stream = request.query_params.get("stream", "")
+        if stream not in STREAM_FIELDS:
+            raise metadata.MetadataError(f"Unknown stream {stream!r}: use one of "
+                                         f"{', '.join(STREAM_FIELDS)}.")
+        return HttpResponse(result_stream(self.machine, result_id, stream),
+                            content_type="application/octet-stream")
+
     def post(self, request, result_id: int):
         data = read_body(request, settings.METADATA_MAX_OUTPUT)
         metadata.result_output(self.machine, result_id, request.query_params.get("stream", ""),

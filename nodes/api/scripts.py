@@ -39,8 +39,9 @@ class ScriptSerializer(serializers.ModelSerializer):
     class Meta:
         model = Script
         fields = ["id", "name", "title", "description", "tags", "script_type", "hardware_type",
-                  "parallel", "timeout", "destructive", "parameters", "default", "created",
-                  "updated", "resource_uri", "body"]
+                  "parallel", "timeout", "destructive", "parameters", "for_hardware",
+                  "may_reboot", "recommission", "packages", "default", "created", "updated",
+                  "resource_uri", "body"]
         read_only_fields = fields[:-1]
 
     def get_resource_uri(self, script: Script) -> str:
@@ -79,6 +80,10 @@ class ScriptWriteSerializer(serializers.Serializer):
     timeout = AnyValue(required=False)
     destructive = AnyValue(required=False)
     parameters = AnyValue(required=False)
+    for_hardware = AnyValue(required=False)
+    may_reboot = AnyValue(required=False)
+    recommission = AnyValue(required=False)
+    packages = AnyValue(required=False)
 
     def validate_script(self, upload) -> str:
         try:
@@ -97,6 +102,9 @@ class ScriptWriteSerializer(serializers.Serializer):
     def fields_for_service(self) -> dict:
         """Validated data with the uploaded file as `body` (named after the file if unnamed)."""
         data = dict(self.validated_data)
+        if hasattr(self.initial_data, "getlist") and len(
+                self.initial_data.getlist("for_hardware")) > 1:  # a form repeats the field
+            data["for_hardware"] = self.initial_data.getlist("for_hardware")
         upload = self.initial_data.get("script") if hasattr(self.initial_data, "get") else None
         text = data.pop("script", None)
         if text is not None:

@@ -22,20 +22,27 @@ RESERVED_ENV = frozenset({"PATH", "HOME", "IFS", "PWD", "RESULT_PATH", "SHELL"})
 
 
 def job_spec(*, system_id: str, job: str, script_set_id: int | None, results: list,
-             heartbeat_interval: int, poweroff: bool) -> dict:
-    """The job as JSON: the scripts still to run, in name order, with their parameters."""
+             heartbeat_interval: int, poweroff: bool, resumed: frozenset | set = frozenset(),
+             more: bool = False) -> dict:
+    """The job as JSON: the scripts to run now, in name order, with their parameters; `more`:
+    the region held some back (the runner asks again after these); `has_started`: a may_reboot
+    script that rebooted the machine, run again (MAAS's HAS_STARTED)."""
     scripts = []
     for result in sorted(results, key=lambda r: r.script_name):
         script = result.script
+        may_reboot = bool(script and script.may_reboot)
         scripts.append({
             "id": result.pk, "name": result.script_name,
             "timeout": script.timeout if script else 0,
-            "parallel": script.parallel if script else "disabled",
+            # A script that may reboot the machine runs alone: nothing else is cut short.
+            "parallel": script.parallel if script and not may_reboot else "disabled",
             "hardware_type": script.hardware_type if script else "node",
             "parameters": result.parameters or {},
+            "may_reboot": may_reboot, "has_started": result.pk in resumed,
         })
     return {"system_id": system_id, "job": job, "script_set": script_set_id,
-            "heartbeat_interval": heartbeat_interval, "poweroff": poweroff, "scripts": scripts}
+            "heartbeat_interval": heartbeat_interval, "poweroff": poweroff, "more": more,
+            "scripts": scripts}
 
 
 def parameter_env(parameters: dict) -> dict[str, str]:
@@ -61,7 +68,9 @@ def render_runner(spec: dict, region_url: str) -> str:
     for script in spec["scripts"]:
         name = _UNSAFE_NAME.sub("_", script["name"])
         lines.append(f"{int(script['id'])} {name} {int(script['timeout'])} "
-                     f"{_UNSAFE_NAME.sub('_', script['parallel'])}")
+                     f"{_UNSAFE_NAME.sub('_', script['parallel'])} "
+                     f"{int(bool(script.get('may_reboot')))} "
+                     f"{int(bool(script.get('has_started')))}")
         exports = [f"export {key}={shlex.quote(value)}"
                    for key, value in parameter_env(script["parameters"]).items()]
         if exports:
@@ -69,6 +78,7 @@ def render_runner(spec: dict, region_url: str) -> str:
     values = {
         "@REGION@": region_url, "@SYSTEM_ID@": spec["system_id"], "@JOB@": spec["job"],
         "@HEARTBEAT@": str(int(spec["heartbeat_interval"])),
+        "@MORE@": str(int(bool(spec.get("more")))),
         "@SCRIPTS@": "\n".join(lines), "@SCRIPT_ENV@": "\n".join(cases) or "        *) ;;",
         "@LIB@": _read(LIB_TEMPLATE),
     }

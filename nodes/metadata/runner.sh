@@ -9,8 +9,13 @@ SYSTEM_ID="${METAL_SYSTEM_ID:-@SYSTEM_ID@}"
 TOKEN="${METAL_TOKEN:-}"
 JOB=@JOB@
 HEARTBEAT=@HEARTBEAT@
+# 1: the region held scripts back (for_hardware, recommission): ask again after these.
+MORE=@MORE@
 WORK="${METAL_RUNNER_DIR:-/tmp/metal-job}/$JOB"
-# One line per script in name order: result id, name, timeout (s, 0: none), parallel.
+# This file: a may_reboot script's `metal-save-output` calls it back to upload its output.
+SELF=$(readlink -f "$0" 2>/dev/null || echo "$0")
+# One line per script in name order: result id, name, timeout (s, 0: none), parallel,
+# may_reboot (0/1), has_started (1: it rebooted the machine and runs again).
 SCRIPTS='@SCRIPTS@'
 
 # Each script's parameters, as environment variables.
@@ -39,12 +44,57 @@ watchdog() {
     kill -KILL "-$pgid" 2>/dev/null
 }
 
-# execute DIR: run DIR/script in its own session; stdout, stderr and both (combined) to files.
+# execute DIR: run DIR/script in its own session; stdout, stderr and both (combined) appended
+# to files (empty, or what a resumed may_reboot script printed before the reboot).
 execute() {
     local dir="$1"
     cd "$dir" || return 1
     { { { setsid sh -c 'echo $$ > "$1/pid"; exec ./script' sh "$dir"; echo $? > "$dir/rc"; } \
-        | tee "$dir/stdout"; } 2>&1 1>&3 | tee "$dir/stderr"; } > "$dir/output" 3>&1
+        | tee -a "$dir/stdout"; } 2>&1 1>&3 | tee -a "$dir/stderr"; } >> "$dir/output" 3>&1
+}
+
+# may_reboot DIR ID: `metal-save-output` on the script's PATH uploads what it printed so far:
+# it calls that before rebooting (busybox sh runs its reboot applet, never a wrapper on PATH, and
+# the reboot ends the runner before it could upload); and an upload every 2 s meanwhile.
+may_reboot() {
+    mkdir -p "$1/bin"
+    printf '#!/bin/sh\n# metal: upload the output so far (call it before rebooting)\n' \
+        > "$1/bin/metal-save-output"
+    printf 'exec sh %s flush %s %s\n' "'$SELF'" "$2" "'$1'" >> "$1/bin/metal-save-output"
+    chmod +x "$1/bin/metal-save-output"
+    flush_loop "$2" "$1" </dev/null >/dev/null 2>&1 &
+    echo $! > "$1/flusher"
+}
+
+flush_loop() {  # ID DIR, until killed (TERM)
+    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+    while :; do
+        sleep 2 &
+        nap=$!
+        wait "$nap"
+        flush "$1" "$2"
+    done
+}
+
+# flush ID DIR: the output so far, best effort (the final upload still has to succeed).
+flush() {
+    local pair
+    for pair in stdout:stdout stderr:stderr combined:output; do
+        api "results/$1/output/?stream=${pair%%:*}" /dev/null --post-file "$2/${pair#*:}" || :
+    done
+}
+
+# resume ID DIR: the output the script sent before it rebooted the machine, to append to.
+resume() {
+    local stream
+    for stream in stdout stderr combined; do
+        api "results/$1/output/?stream=$stream" "$2/$stream.before" || : > "$2/$stream.before"
+    done
+    mv "$2/stdout.before" "$2/stdout"
+    mv "$2/stderr.before" "$2/stderr"
+    mv "$2/combined.before" "$2/output"
+    echo "metal: the machine rebooted; running the script again (HAS_STARTED=True)" \
+        >> "$2/output"
 }
 
 upload() {  # ID DIR: every output stream of a script
@@ -59,19 +109,31 @@ post_file() { api "results/$1/output/?stream=$2" /dev/null --post-file "$3" || f
 
 failed() { : > "$WORK/failed"; }
 
-run_one() {  # ID NAME TIMEOUT
+run_one() {  # ID NAME TIMEOUT MAY_REBOOT HAS_STARTED
     local id="$1" name="$2" limit="$3" dir="$WORK/$1" start rc runtime timed_out=0 dog=''
+    local started=False path="$PATH"
+    rm -rf "$dir"  # a built-in run again after a recommission script starts afresh
     mkdir -p "$dir"
+    : > "$dir/stdout"; : > "$dir/stderr"; : > "$dir/output"
     if ! api "scripts/$id/" "$dir/script"; then
         say "$name: cannot download the script"
         post "results/$id/finish/" "exit_status=127&runtime=0&timed_out=0" || failed
         return
     fi
     chmod +x "$dir/script"
+    if [ "${5:-0}" = 1 ]; then
+        started=True
+        resume "$id" "$dir"
+    fi
     post "results/$id/start/" || failed
-    say "running $name (timeout ${limit}s)"
+    say "running $name (timeout ${limit}s$([ "${4:-0}" = 1 ] && echo ', may reboot'))"
+    if [ "${4:-0}" = 1 ]; then
+        may_reboot "$dir" "$id"
+        path="$dir/bin:$PATH"
+    fi
     start=$(now)
-    ( script_env "$id"; export RESULT_PATH="$dir/result"; execute "$dir" ) </dev/null &
+    ( script_env "$id"; export RESULT_PATH="$dir/result" HAS_STARTED="$started" PATH="$path"
+      execute "$dir" ) </dev/null &
     local job=$!
     if [ "$limit" -gt 0 ]; then
         watchdog "$dir" "$limit" </dev/null >/dev/null 2>&1 &
@@ -79,6 +141,10 @@ run_one() {  # ID NAME TIMEOUT
     fi
     wait "$job"
     [ -n "$dog" ] && kill "$dog" 2>/dev/null
+    if [ -f "$dir/flusher" ]; then  # its last upload ends before the final one starts
+        kill -TERM "$(cat "$dir/flusher")" 2>/dev/null
+        wait "$(cat "$dir/flusher")" 2>/dev/null
+    fi
     runtime=$(awk -v a="$start" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')
     rc=$(cat "$dir/rc" 2>/dev/null)
     [ -f "$dir/timedout" ] && timed_out=1
@@ -90,15 +156,15 @@ run_one() {  # ID NAME TIMEOUT
 
 # Scripts in name order; consecutive ones whose parallel is not "disabled" run together.
 run_all() {
-    local batch='' id name limit parallel pid
-    while read -r id name limit parallel; do
+    local batch='' id name limit parallel reboots started pid
+    while read -r id name limit parallel reboots started; do
         [ -n "$id" ] || continue
         if [ "$parallel" = disabled ]; then
             for pid in $batch; do wait "$pid"; done
             batch=''
-            run_one "$id" "$name" "$limit"
+            run_one "$id" "$name" "$limit" "$reboots" "$started"
         else
-            run_one "$id" "$name" "$limit" &
+            run_one "$id" "$name" "$limit" "$reboots" "$started" &
             batch="$batch $!"
         fi
     done <<EOF
@@ -115,6 +181,18 @@ report() {  # STATUS MESSAGE
     fi
     grep -qx 'poweroff=1' "$WORK/status" && power_off
     next_job
+}
+
+# The region held scripts back: ask for them (a new file: sh reads the running one as it goes).
+next_batch() {
+    local file
+    export METAL_REGION="$REGION" METAL_SYSTEM_ID="$SYSTEM_ID" METAL_TOKEN="$TOKEN"
+    file=$(mktemp "$WORK/batch.XXXXXX") || return 1
+    if api job/ "$file" && [ "$(head -c 2 "$file")" = '#!' ]; then
+        say "next scripts"
+        exec sh "$file"
+    fi
+    return 1
 }
 
 next_job() {
@@ -178,9 +256,15 @@ main() {
     kill -TERM "$beat" 2>/dev/null
     if [ -f "$WORK/failed" ]; then
         report failed "some+results+were+not+recorded"
+    elif [ "$MORE" = 1 ]; then
+        next_batch || report failed "could+not+fetch+the+next+scripts"
     else
         report ok ""
     fi
 }
 
+if [ "${1:-}" = flush ]; then  # a may_reboot script's metal-save-output: ID DIR
+    flush "$2" "$3"
+    exit 0
+fi
 main

@@ -1,4 +1,5 @@
 """Commissioning and testing scripts, the script sets run on a machine, and their results."""
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from maasproject.validators import validate_name, validate_text
@@ -26,6 +27,13 @@ class Script(models.Model):
     timeout = models.PositiveIntegerField(default=0, help_text="seconds; 0 means no limit")
     destructive = models.BooleanField(default=False)
     parameters = models.JSONField(default=dict, blank=True)
+    # Firmware-update metadata (MAAS's): run only on matching hardware (nodes/scripts/hardware.py
+    # entries); the machine may reboot mid-script; the built-in scripts run again afterwards.
+    for_hardware = models.JSONField(default=list, blank=True)
+    may_reboot = models.BooleanField(default=False)
+    recommission = models.BooleanField(default=False)
+    # Always empty: packages cannot be installed in the ephemeral environment (refused on upload).
+    packages = models.JSONField(default=dict, blank=True)
     # Built-in scripts ship with the region; they run by default and cannot be deleted.
     default = models.BooleanField(default=False)
     body = models.TextField(validators=[validate_text])
@@ -37,6 +45,12 @@ class Script(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        # Re-running the inventory is a commissioning job's: testing has no built-in scripts.
+        if self.recommission and self.script_type != ScriptType.COMMISSIONING:
+            raise ValidationError({"recommission": ["Only commissioning scripts can ask for the "
+                                                    "built-in scripts to run again."]})
 
 
 class ScriptSet(models.Model):

@@ -5,6 +5,7 @@ import yaml
 from django.core.exceptions import ValidationError
 
 from nodes.choices import HardwareType, ScriptParallel, ScriptType
+from nodes.scripts.hardware import for_hardware
 
 START = "--- Start MAAS 1.0 script metadata ---"
 END = "--- End MAAS 1.0 script metadata ---"
@@ -71,7 +72,7 @@ def normalise_fields(data: dict) -> dict:
     for key, value in data.items():
         converter = CONVERTERS.get(key)
         if converter is None:
-            continue  # packages, for_hardware, may_reboot, recommission, ...: not used here
+            continue  # MAAS keys we have no use for yet
         try:
             fields[key] = converter(value)
         except ValueError as exc:
@@ -159,6 +160,18 @@ def _parameters(value) -> dict:
     return {str(name): spec for name, spec in value.items()}
 
 
+def packages(value) -> dict:
+    """MAAS's apt/snap/url packages: refused, the ephemeral environment cannot install any."""
+    if value is None or value in ({}, []) or (isinstance(value, str)
+                                               and value.strip() in ("", "{}", "[]", "null")):
+        return {}
+    raise ValueError(
+        "Packages (apt, snap, url) cannot be installed: the ephemeral environment is a busybox "
+        "initramfs with no package manager and no network beyond the region. Ship what the "
+        "script needs inside the script (e.g. a static binary fetched from the region), or "
+        "leave `packages` out.")
+
+
 CONVERTERS = {
     "name": _name,
     "title": _text,
@@ -170,4 +183,8 @@ CONVERTERS = {
     "timeout": _timeout,
     "destructive": _bool,
     "parameters": _parameters,
+    "for_hardware": for_hardware,
+    "may_reboot": _bool,
+    "recommission": _bool,
+    "packages": packages,
 }

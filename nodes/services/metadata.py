@@ -23,6 +23,7 @@ from nodes.services.lifecycle import (
     update_deadline,
 )
 from nodes.services.power import dispatch_power, machine_finish_and_power_off
+from nodes.services.script_flow import rebooting
 
 # Upload stream name -> ScriptResult field.
 STREAMS = {"stdout": "stdout", "stderr": "stderr", "combined": "output", "result": "result"}
@@ -239,6 +240,8 @@ def _runner_lost(machine_id: int, silent_since, booting_since) -> bool:
                   f"job started: it did not boot the ephemeral environment (see its console, "
                   f"boot order and the rack's boot file events)")
     elif script_set.last_ping < silent_since:
+        if script_set.last_ping >= booting_since and rebooting(script_set):
+            return False  # a may_reboot script's reboot: a netboot's time to call back
         kind = "heartbeat_lost"
         reason = f"runner silent since {script_set.last_ping.isoformat(timespec='seconds')}"
     else:

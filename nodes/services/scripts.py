@@ -14,7 +14,8 @@ BUILTIN_DIR = Path(__file__).resolve().parent.parent / "scripts" / "builtin"
 # Script sets kept per machine and result type; older ones go when a new one is created.
 KEEP_SCRIPT_SETS = 10
 SCRIPT_FIELDS = frozenset({"name", "title", "description", "tags", "script_type",
-                           "hardware_type", "parallel", "timeout", "destructive", "parameters"})
+                           "hardware_type", "parallel", "timeout", "destructive", "parameters",
+                           "for_hardware", "may_reboot", "recommission", "packages"})
 
 
 def _script_fields(body: str, fields: dict) -> dict:

@@ -38,7 +38,7 @@ pytestmark = [
 ]
 WAIT = 240  # seconds per wait: the lab's VMs share two cores with other work
 BUILTIN_SCRIPTS = {"10-cpu", "10-memory", "20-block-devices", "20-network", "30-bmc", "30-dmi",
-                   "30-firmware"}
+                   "30-firmware", "30-modaliases"}
 FAILING_SCRIPT = """#!/bin/sh
 # --- Start MAAS 1.0 script metadata ---
 # name: 50-lab-fails

@@ -28,11 +28,13 @@ def test_job_as_json_lists_the_scripts_to_run(settings):
     body = machine_client(machine, key).get(API + "job/", HTTP_ACCEPT="application/json").json()
     assert body == {
         "system_id": machine.system_id, "job": "commissioning", "script_set": script_set.pk,
-        "heartbeat_interval": 7, "poweroff": True, "scripts": [
+        "heartbeat_interval": 7, "poweroff": True, "more": False, "scripts": [
             {"id": first.pk, "name": "01-a", "timeout": 5, "parallel": "disabled",
-             "hardware_type": "node", "parameters": {"storage": "sda"}},
+             "hardware_type": "node", "parameters": {"storage": "sda"}, "may_reboot": False,
+             "has_started": False},
             {"id": second.pk, "name": "02-b", "timeout": 5, "parallel": "disabled",
-             "hardware_type": "node", "parameters": {}},
+             "hardware_type": "node", "parameters": {}, "may_reboot": False,
+             "has_started": False},
         ]}
 
 

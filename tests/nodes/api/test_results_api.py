@@ -27,7 +27,7 @@ def test_sets_newest_first_and_type_filter(user_client, machine):
     new = script_set_create(machine, "commissioning")
     body = user_client.get(url(machine)).json()
     assert [s["id"] for s in body] == [new.pk, testing.pk, old.pk]
-    assert body[0]["status"] == "pending" and body[0]["result_count"] == 7  # the built-in scripts
+    assert body[0]["status"] == "pending" and body[0]["result_count"] == 8  # the built-in scripts
     assert "results" not in body[0]
     only = user_client.get(url(machine), {"type": "commissioning"}).json()
     assert [s["id"] for s in only] == [new.pk, old.pk]

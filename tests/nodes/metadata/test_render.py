@@ -12,7 +12,8 @@ BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 
 
 def result(pk, name, *, timeout=0, parallel="disabled", parameters=None):
-    script = SimpleNamespace(timeout=timeout, parallel=parallel, hardware_type="node")
+    script = SimpleNamespace(timeout=timeout, parallel=parallel, hardware_type="node",
+                             may_reboot=False)
     return SimpleNamespace(pk=pk, script_name=name, script=script, parameters=parameters or {})
 
 
@@ -31,7 +32,7 @@ def test_parameters_become_environment_variables():
 def test_runner_lists_scripts_in_name_order_with_their_settings():
     text = render_runner(spec(result(7, "20-b", timeout=60, parallel="any"), result(3, "10-a")),
                          "http://region:5240/")
-    assert "SCRIPTS='3 10-a 0 disabled\n7 20-b 60 any'" in text
+    assert "SCRIPTS='3 10-a 0 disabled 0 0\n7 20-b 60 any 0 0'" in text
     assert 'REGION="${METAL_REGION:-http://region:5240/}"' in text
     assert 'SYSTEM_ID="${METAL_SYSTEM_ID:-abc123}"' in text
     assert "JOB=commissioning\nHEARTBEAT=15\n" in text

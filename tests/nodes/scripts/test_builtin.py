@@ -107,7 +107,8 @@ def test_firmware_says_how_this_host_booted(busybox_path):
 
 def test_dmi_and_bmc(busybox_path):
     dmi = parse_output("30-dmi", run("30-dmi", busybox_path)).data
-    assert set(dmi) == {"vendor", "product", "serial", "bios_vendor"}
+    assert set(dmi) == {"vendor", "product", "version", "serial", "bios_vendor", "board_vendor",
+                        "board_product"}
     vendor = Path("/sys/class/dmi/id/sys_vendor")
     if vendor.exists():
         assert dmi["vendor"] == vendor.read_text().strip()

@@ -17,14 +17,16 @@ def test_all_fields():
         "tags: [storage, smart]", "script_type: testing", "hardware_type: storage",
         "parallel: instance", "timeout: 300", "destructive: false",
         "parameters:", "  storage: {type: storage, argument_format: '{path}'}",
-        "packages: {apt: smartmontools}", "for_hardware: ['pci:8086:1918']", "may_reboot: true",
-        "recommission: false", "whatever: 1",
+        "for_hardware: ['pci:8086:1918', 'modalias:pci:v00008086*']", "may_reboot: true",
+        "recommission: false", "packages: {}", "whatever: 1",
     ))
     assert meta == {
         "name": "smartctl-validate", "title": "Storage status", "description": "Validate SMART.",
         "tags": ["storage", "smart"], "script_type": "testing", "hardware_type": "storage",
         "parallel": "instance", "timeout": 300, "destructive": False,
         "parameters": {"storage": {"type": "storage", "argument_format": "{path}"}},
+        "for_hardware": ["pci:8086:1918", "modalias:pci:v00008086*"], "may_reboot": True,
+        "recommission": False, "packages": {},
     }
 
 

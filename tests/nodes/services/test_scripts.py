@@ -11,7 +11,7 @@ from tests.factories import MachineFactory, ScriptFactory, ScriptSetFactory
 pytestmark = pytest.mark.django_db
 
 BUILTINS = {"10-cpu", "10-memory", "20-block-devices", "20-network", "30-bmc", "30-dmi",
-            "30-firmware"}
+            "30-firmware", "30-modaliases"}
 BODY = """#!/bin/sh
 # --- Start MAAS 1.0 script metadata ---
 # name: fio
@@ -22,7 +22,6 @@ BODY = """#!/bin/sh
 # parallel: instance
 # timeout: 00:10:00
 # destructive: true
-# packages: {apt: fio}
 # parameters:
 #   storage: {type: storage}
 #   runtime: {type: runtime, default: 60}
@@ -133,7 +132,8 @@ def test_commissioning_skip_options():
     machine = MachineFactory()
     options = {"skip_storage": True, "skip_networking": True, "enable_ssh": False}
     script_set = scripts.script_set_create(machine, "commissioning", options=options)
-    assert names(script_set) == ["10-cpu", "10-memory", "30-bmc", "30-dmi", "30-firmware"]
+    assert names(script_set) == ["10-cpu", "10-memory", "30-bmc", "30-dmi", "30-firmware",
+                                 "30-modaliases"]
     assert script_set.options == options
 
 
