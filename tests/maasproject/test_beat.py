@@ -9,6 +9,7 @@ from django.core.cache import cache
 
 from maasproject.beat import ClusterScheduler, claim_tick, tick_key
 from maasproject.celery import app as celery_app
+from tests.processes import skip_or_fail
 
 
 def entry(name: str, every) -> ScheduleEntry:
@@ -58,3 +59,15 @@ def test_a_cache_outage_sends_rather_than_skips(name, monkeypatch):
 
     monkeypatch.setattr(cache, "add", broken)
     assert claim_tick(entry(name, 30)) is True
+
+
+def test_on_redis_a_claim_lasts_to_the_millisecond_not_whole_seconds(name):
+    """A 2 s period claims 1.6 s: whole seconds made it 1 s, and two beats more than a second
+    apart in phase both sent every tick (tests/ha/test_regions.py saw 1.5 sweeps per tick)."""
+    if not hasattr(getattr(cache, "_cache", None), "get_client"):
+        skip_or_fail("the cache is not Redis (CELERY_BROKER_URL is no Redis URL)")
+    assert claim_tick(entry(name, 2)) is True
+    time.sleep(1.2)
+    assert claim_tick(entry(name, 2)) is False  # still claimed after one whole second
+    time.sleep(0.5)
+    assert claim_tick(entry(name, 2)) is True  # and free again before the next tick
