@@ -19,9 +19,8 @@ from rack_worker.sealing import SealError, power_key, unseal
 from rack_worker.tasks import (
     POWER_MAX_RETRIES,
     POWER_SOFT_LIMIT,
-    REPORT_RETRY_POLICY,
-    RETRY_BACKOFF,
-    rack_name,
+    retry_if_transient,
+    send_to_region,
 )
 
 logger = logging.getLogger(__name__)
@@ -44,11 +43,7 @@ def discover_chassis(self, request: dict[str, Any]) -> int | None:
         systems = call_with_deadline(lambda: discover(request["chassis_type"], params),
                                      DISCOVERY_LIMIT)
     except PowerError as exc:
-        if exc.retryable and self.request.retries < self.max_retries:
-            countdown = RETRY_BACKOFF * 2 ** self.request.retries
-            logger.warning("Chassis discovery of %s failed (%s); retry in %.0fs",
-                           request.get("hostname"), type(exc).__name__, countdown)
-            raise self.retry(exc=exc, countdown=countdown) from None
+        retry_if_transient(self, exc, f"Chassis discovery of {request.get('hostname')}")
         return report(request, kind=type(exc).__name__, message=scrub(str(exc), request),
                       attempts=self.request.retries + 1)
     except (DeadlineExceeded, SoftTimeLimitExceeded):
@@ -73,6 +68,5 @@ def scrub(text: str, request: dict[str, Any]) -> str:
 
 def report(request: dict[str, Any], **outcome: Any) -> None:
     """Send the outcome to the region queue: the request's own fields, never its parameters."""
-    summary = {key: request.get(key) for key in REPORTED}
-    app.send_task(CHASSIS_RESULT_TASK, kwargs={**summary, **outcome, "rack": rack_name()},
-                  queue="region", retry=True, retry_policy=REPORT_RETRY_POLICY)
+    send_to_region(CHASSIS_RESULT_TASK, {**{key: request.get(key) for key in REPORTED},
+                                         **outcome})

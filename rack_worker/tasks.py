@@ -42,11 +42,7 @@ def power(self, request: dict[str, Any]) -> str | None:
         state = call_with_deadline(lambda: perform_power_action(request, notes),
                                    POWER_SOFT_LIMIT)
     except PowerError as exc:
-        if exc.retryable and self.request.retries < self.max_retries:
-            countdown = RETRY_BACKOFF * 2 ** self.request.retries
-            logger.warning("Power %s for %s failed (%s); retry in %.0fs", request["action"],
-                           request["system_id"], type(exc).__name__, countdown)
-            raise self.retry(exc=exc, countdown=countdown) from None
+        retry_if_transient(self, exc, f"Power {request['action']} for {request['system_id']}")
         report(FAILURE_TASK, request, kind=type(exc).__name__, message=str(exc))
         return None
     except (DeadlineExceeded, SoftTimeLimitExceeded):
@@ -56,6 +52,15 @@ def power(self, request: dict[str, Any]) -> str | None:
     # Only when there are notes: a region from before notes existed accepts the rest.
     report(RESULT_TASK, request, state=state, **({"notes": notes} if notes else {}))
     return state
+
+
+def retry_if_transient(task, exc: PowerError, what: str) -> None:
+    """Retry the task with exponential backoff (Celery's Retry is raised) when the driver's
+    error is transient and retries remain; else return, and the caller reports the failure."""
+    if exc.retryable and task.request.retries < task.max_retries:
+        countdown = RETRY_BACKOFF * 2 ** task.request.retries
+        logger.warning("%s failed (%s); retry in %.0fs", what, type(exc).__name__, countdown)
+        raise task.retry(exc=exc, countdown=countdown) from None
 
 
 @task_revoked.connect
@@ -77,8 +82,14 @@ def report(task_name: str, request: dict[str, Any], **outcome: Any) -> None:
     """Send the outcome of a request to the region queue (secrets left out)."""
     summary = {key: request.get(key) for key in ("system_id", "action", "purpose", "request_id")}
     power_call_count(request, "success" if task_name == RESULT_TASK else outcome.get("kind", ""))
-    app.send_task(task_name, kwargs={**summary, **outcome, "rack": rack_name()},
-                  queue="region", retry=True, retry_policy=REPORT_RETRY_POLICY)
+    send_to_region(task_name, {**summary, **outcome})
+
+
+def send_to_region(task_name: str, kwargs: dict[str, Any]) -> None:
+    """A region task with this rack's name, retried while the broker is down (the rack has
+    acted by then: its outcome must be delayed, not lost)."""
+    app.send_task(task_name, kwargs={**kwargs, "rack": rack_name()}, queue="region",
+                  retry=True, retry_policy=REPORT_RETRY_POLICY)
 
 
 def rack_name() -> str:
