@@ -66,29 +66,38 @@ class Journal:
         self.path = os.path.join(state_dir, JOURNAL_NAME)
         self.records = 0
         self.dirty = False
+        self._pending: list[bytes] = []  # appended, not yet written
         self._fd = self._open()
 
     def _open(self) -> int:
         return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
     def append(self, record: bytes) -> None:
-        """Write now (the page cache survives kill -9); fsync happens in sync()."""
-        os.write(self._fd, record)
+        """Queue a record: write() writes the queue (the page cache survives kill -9), sync()
+        writes and fsyncs it. One write per batch of packets, not one per lease."""
+        self._pending.append(record)
         self.records += 1
         self.dirty = True
 
+    def write(self) -> None:
+        if self._pending:
+            data, self._pending = b"".join(self._pending), []
+            os.write(self._fd, data)
+
     def sync(self) -> None:
+        self.write()
         if self.dirty:
             self.dirty = False
             os.fsync(self._fd)
 
     def fsync(self) -> None:
-        """fsync now, whatever `dirty` says (the DHCP server's sync thread; it clears `dirty`
-        itself before, in the loop)."""
+        """fsync now, whatever `dirty` says (the DHCP server's sync thread; it writes the queue
+        and clears `dirty` itself before, in the loop)."""
         os.fsync(self._fd)
 
     def compact(self, records: Iterable[bytes]) -> None:
         """Replace the journal by a snapshot (atomic rename after fsync)."""
+        self._pending = []  # the snapshot holds what they recorded
         tmp = self.path + ".tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         count = 0

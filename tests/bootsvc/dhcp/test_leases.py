@@ -112,6 +112,7 @@ def test_journal_replay_restores_leases_releases_and_quarantine(tmp_path):
     c = leases.choose(subnet, MAC[3], None)
     leases.commit(MAC[3], c, 10)
     leases.decline(MAC[4], ip_int("10.0.0.190"), 600)
+    leases.journal.write()  # as the server does after each batch, before any reply
     with open(leases.journal.path, "ab") as f:
         f.write(b"A 1 52:54:00:00")  # torn last line of a crash
     clock.now += 20  # MAC[3]'s lease expired meanwhile

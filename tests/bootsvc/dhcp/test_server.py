@@ -153,3 +153,79 @@ def test_in_the_loop_acks_wait_for_the_fsync_thread_and_offers_do_not(tmp_path):
     asyncio.run(scenario())
     assert len(server.transport.sent) == 20 and server.counters["journal_syncs"] == 1
     assert fsynced_lines == [10]  # all ten leases were in the file the fsync made durable
+
+
+def requests(macs: list[str], first: int) -> list[bytes]:
+    return [client_packet(mac, REQUEST, o50=aton(f"10.0.0.{first + i}"), o54=aton(SERVER_IP))
+            for i, mac in enumerate(macs)]
+
+
+def test_fsyncs_start_at_most_once_per_window_and_cover_every_batch_in_it(tmp_path, monkeypatch):
+    """A disk that fsyncs faster than packets arrive would otherwise get one fsync per lease:
+    batches arriving within the window after an fsync started share the next one."""
+    monkeypatch.setattr("bootsvc.dhcp.server.GROUP_COMMIT_WINDOW", 0.5)
+    server = DhcpServer(dhcp_config.from_json(rack_config(), [SERVER_IP]), None, SERVER_IP,
+                        state_dir=str(tmp_path))
+    macs = [f"52:54:00:00:05:{i:02x}" for i in range(30)]
+
+    async def scenario():
+        server.connection_made(JournalCheckingTransport(server))
+        server.answer([client_packet(mac, DISCOVER) for mac in macs])
+        server.answer(requests(macs[:10], 100))  # the first fsync starts at once
+        await settled(lambda: len(server.transport.sent) == 40)
+        server.answer(requests(macs[10:20], 110))
+        server.answer(requests(macs[20:], 120))
+        await asyncio.sleep(0.2)
+        assert len(server.transport.sent) == 40  # the window is still open
+        await settled(lambda: len(server.transport.sent) == 60)
+        await server.stop()
+
+    asyncio.run(scenario())
+    assert server.counters["acks"] == 30 and server.counters["journal_syncs"] == 2
+    assert server.transport.unsynced_at_send == [False] * 60
+
+
+def test_stopping_sends_the_acks_waiting_for_the_window_after_their_fsync(tmp_path, monkeypatch):
+    monkeypatch.setattr("bootsvc.dhcp.server.GROUP_COMMIT_WINDOW", 60.0)
+    server = DhcpServer(dhcp_config.from_json(rack_config(), [SERVER_IP]), None, SERVER_IP,
+                        state_dir=str(tmp_path))
+    macs = [f"52:54:00:00:06:{i:02x}" for i in range(4)]
+
+    async def scenario():
+        server.connection_made(JournalCheckingTransport(server))
+        server.answer([client_packet(mac, DISCOVER) for mac in macs])
+        server.answer(requests(macs[:2], 100))
+        await settled(lambda: len(server.transport.sent) == 6)
+        server.answer(requests(macs[2:], 102))  # waits for a window a minute long
+        await asyncio.wait_for(server.stop(), 5)
+
+    asyncio.run(scenario())
+    assert len(server.transport.sent) == 8 and server.counters["journal_syncs"] == 2
+    assert server.transport.unsynced_at_send == [False] * 8
+
+
+def test_housekeeping_fsyncs_in_the_sync_thread_not_in_the_loop(tmp_path):
+    """The leases no reply waited for (interval mode here) reach the disk within SYNC_INTERVAL,
+    and the loop goes on reading packets meanwhile."""
+    server = DhcpServer(dhcp_config.from_json(rack_config(), [SERVER_IP]), None, SERVER_IP,
+                        state_dir=str(tmp_path), sync_before_reply=False, port=0)
+    fsync, threads = server.leases.journal.fsync, []
+
+    def observed_fsync():
+        threads.append(threading.current_thread().name)
+        fsync()
+
+    server.leases.journal.fsync = observed_fsync
+    mac = "52:54:00:00:07:01"
+
+    async def scenario():
+        await server.start()
+        server.connection_made(FakeTransport())
+        server.answer([client_packet(mac, DISCOVER)])
+        server.answer(requests([mac], 100))
+        assert len(server.transport.sent) == 2 and server.leases.journal.dirty
+        await settled(lambda: not server.leases.journal.dirty and not server._syncing)
+        await server.stop()
+
+    asyncio.run(scenario())
+    assert threads and all(name.startswith("dhcp-fsync") for name in threads)
