@@ -67,6 +67,10 @@ class Journal:
         self.records = 0
         self.dirty = False
         self._pending: list[bytes] = []  # appended, not yet written
+        # A compaction in the background: what was appended since its snapshot (it goes into
+        # the new file too), and whether the new file is replacing the old one right now.
+        self._tail: list[bytes] | None = None
+        self.switching = False
         self._fd = self._open()
 
     def _open(self) -> int:
@@ -76,11 +80,15 @@ class Journal:
         """Queue a record: write() writes the queue (the page cache survives kill -9), sync()
         writes and fsyncs it. One write per batch of packets, not one per lease."""
         self._pending.append(record)
+        if self._tail is not None:
+            self._tail.append(record)
         self.records += 1
         self.dirty = True
 
     def write(self) -> None:
-        if self._pending:
+        """Write what was appended (held back while a compaction swaps the files: the old one
+        is about to go)."""
+        if self._pending and not self.switching:
             data, self._pending = b"".join(self._pending), []
             os.write(self._fd, data)
 
@@ -96,18 +104,62 @@ class Journal:
         os.fsync(self._fd)
 
     def compact(self, records: Iterable[bytes]) -> None:
-        """Replace the journal by a snapshot (atomic rename after fsync)."""
+        """Replace the journal by a snapshot now (at start: nothing else writes)."""
         self._pending = []  # the snapshot holds what they recorded
-        tmp = self.path + ".tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        count = 0
+        records = list(records)
+        self.write_snapshot(records)
+        self.records = len(records)
+        self.replace([])
+        self.dirty = False
+
+    # Compaction in the background (the DHCP server): begin_compaction() in the loop, then
+    # write_snapshot() in a thread while the loop goes on appending to the old file, then
+    # start_switch(), replace(tail) in the sync thread, end_switch().
+    def begin_compaction(self) -> None:
+        """The snapshot is taken now: what is appended from now on is kept for the new file."""
+        self.write()
+        self._tail = []
+
+    def abandon_compaction(self) -> None:
+        self._tail = None
+
+    def start_switch(self) -> tuple[list[bytes], list[bytes]]:
+        """(tail for replace(), what was not written yet): both are in the tail, and nothing is
+        written until end_switch()."""
+        tail, held = self._tail or [], self._pending
+        self._tail, self._pending = None, []
+        self.switching, self.dirty = True, False
+        self._records_at_switch = self.records
+        return tail, held
+
+    def end_switch(self, replaced: bool, held: list[bytes], new_records: int) -> None:
+        """After replace(tail): done (new_records in the new file, and what came since), or
+        failed and the old file goes on, with what it lacks."""
+        self.switching = False
+        if replaced:
+            self.records = new_records + self.records - self._records_at_switch
+        else:
+            self._pending = held + self._pending
+            self.dirty = True
+
+    def write_snapshot(self, records: Iterable[bytes]) -> None:
+        """The new journal, next to the old one, fsynced."""
+        fd = os.open(self.path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            chunk = []
-            for record in records:
-                chunk.append(record)
-                count += 1
-            os.write(fd, b"".join(chunk))
+            os.write(fd, b"".join(records))
             os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def replace(self, tail: list[bytes]) -> None:
+        """Append tail to the new journal, fsync it and rename it over the old one (atomic; the
+        old file holds everything until then), then write to it."""
+        tmp = self.path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_APPEND)
+        try:
+            if tail:
+                os.write(fd, b"".join(tail))
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, self.path)
@@ -116,9 +168,8 @@ class Journal:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-        os.close(self._fd)
-        self._fd = self._open()
-        self.records, self.dirty = count, False
+        old, self._fd = self._fd, self._open()
+        os.close(old)
 
     def close(self) -> None:
         self.sync()

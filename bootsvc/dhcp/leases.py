@@ -213,17 +213,18 @@ class LeaseStore:
         self.expire()
         self.compact()
 
-    def snapshot(self):
+    def snapshot(self) -> tuple:
+        """The state the journal must keep, copied (cheap, in the loop); snapshot_records()
+        formats it (anywhere)."""
         now = self.clock()
-        for lease in list(self.by_mac.values()):
-            if lease.state == ACTIVE and lease.expires > now:
-                yield jr.active_record(lease.mac, lease.ip, lease.expires, lease.hostname, now)
-        for ip, until in list(self.quarantine.items()):
-            yield jr.decline_record(ip, until, now)
+        leases = [(lease.mac, lease.ip, lease.expires, lease.hostname)
+                  for lease in self.by_mac.values()
+                  if lease.state == ACTIVE and lease.expires > now]
+        return now, leases, list(self.quarantine.items())
 
     def compact(self) -> None:
         if self.journal:
-            self.journal.compact(self.snapshot())
+            self.journal.compact(snapshot_records(self.snapshot()))
 
     def needs_compaction(self) -> bool:
         return bool(self.journal) and self.journal.records > 2 * len(self.by_mac) + 10000
@@ -231,3 +232,12 @@ class LeaseStore:
     def active(self) -> list[Lease]:
         now = self.clock()
         return [x for x in self.by_mac.values() if x.state == ACTIVE and x.expires > now]
+
+
+def snapshot_records(snapshot: tuple):
+    """The journal records of a LeaseStore.snapshot()."""
+    now, leases, quarantine = snapshot
+    for mac, ip, expires, hostname in leases:
+        yield jr.active_record(mac, ip, expires, hostname, now)
+    for ip, until in quarantine:
+        yield jr.decline_record(ip, until, now)
