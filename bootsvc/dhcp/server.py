@@ -72,7 +72,8 @@ class DhcpServer:
     """DHCP on one interface; report(leases) and events(events) receive batches of dicts.
 
     sync_before_reply=False (benchmarks only) leaves the fsync to the housekeeping timer, as
-    servers that do not sync each lease do: a crash may then lose the last SYNC_INTERVAL.
+    servers that do not sync each lease do: a crash may then lose the last SYNC_INTERVAL (and
+    a kill -9 the lines of the few ms while a compaction swaps files, held back unwritten).
     """
 
     def __init__(self, config: DhcpConfig, interface: str | None, server_ip: str,

@@ -2,13 +2,16 @@
 ACK before its lease is durable, and a failed compaction leaves the old journal going on."""
 import asyncio
 
-from bootsvc.dhcp import config as dhcp_config
 from bootsvc.dhcp.leases import LeaseStore
 from bootsvc.dhcp.packet import DISCOVER
 from bootsvc.dhcp.server import DhcpServer
-from tests.bootsvc.dhcp.conftest import SERVER_IP, rack_config
 from tests.bootsvc.dhcp.helpers import client_packet
-from tests.bootsvc.dhcp.test_server import JournalCheckingTransport, requests, settled
+from tests.bootsvc.dhcp.test_server import (
+    JournalCheckingTransport,
+    new_server,
+    requests,
+    settled,
+)
 
 MACS = [f"52:54:00:00:08:{i:02x}" for i in range(50)]
 
@@ -41,11 +44,6 @@ def compact_while_answering(server: DhcpServer) -> None:
         await server.stop()
 
     asyncio.run(scenario())
-
-
-def new_server(tmp_path) -> DhcpServer:
-    return DhcpServer(dhcp_config.from_json(rack_config(), [SERVER_IP]), None, SERVER_IP,
-                      state_dir=str(tmp_path))
 
 
 def test_compaction_in_the_background_keeps_every_lease(tmp_path, monkeypatch):

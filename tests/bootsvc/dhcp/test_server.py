@@ -19,6 +19,11 @@ async def settled(condition, timeout: float = 5.0) -> None:
     raise AssertionError("condition not met in time")
 
 
+def new_server(tmp_path) -> DhcpServer:
+    return DhcpServer(dhcp_config.from_json(rack_config(), [SERVER_IP]), None, SERVER_IP,
+                      state_dir=str(tmp_path))
+
+
 class FakeTransport:
     """Collects what the server sends."""
 
@@ -99,8 +104,7 @@ class JournalCheckingTransport(FakeTransport):
 
 def test_a_batch_of_requests_is_fsynced_once_before_any_ack_leaves(tmp_path):
     """Group commit: one readiness event's 20 REQUESTs, one fsync, then the 20 ACKs."""
-    server = DhcpServer(dhcp_config.from_json(rack_config(), [SERVER_IP]), None, SERVER_IP,
-                        state_dir=str(tmp_path))
+    server = new_server(tmp_path)
     macs = [f"52:54:00:00:02:{i:02x}" for i in range(20)]
     server.connection_made(FakeTransport())
     server.answer([client_packet(mac, DISCOVER) for mac in macs])
@@ -128,8 +132,7 @@ def test_interval_sync_leaves_the_fsync_to_housekeeping(tmp_path):
 
 def test_in_the_loop_acks_wait_for_the_fsync_thread_and_offers_do_not(tmp_path):
     """The loop hands the fsync to its thread and goes on; the ACKs leave when it is done."""
-    server = DhcpServer(dhcp_config.from_json(rack_config(), [SERVER_IP]), None, SERVER_IP,
-                        state_dir=str(tmp_path))
+    server = new_server(tmp_path)
     macs = [f"52:54:00:00:04:{i:02x}" for i in range(10)]
     fsynced_lines = []
     fsync = server.leases.journal.fsync
@@ -164,8 +167,7 @@ def test_fsyncs_start_at_most_once_per_window_and_cover_every_batch_in_it(tmp_pa
     """A disk that fsyncs faster than packets arrive would otherwise get one fsync per lease:
     batches arriving within the window after an fsync started share the next one."""
     monkeypatch.setattr("bootsvc.dhcp.server.GROUP_COMMIT_WINDOW", 0.5)
-    server = DhcpServer(dhcp_config.from_json(rack_config(), [SERVER_IP]), None, SERVER_IP,
-                        state_dir=str(tmp_path))
+    server = new_server(tmp_path)
     macs = [f"52:54:00:00:05:{i:02x}" for i in range(30)]
 
     async def scenario():
@@ -187,8 +189,7 @@ def test_fsyncs_start_at_most_once_per_window_and_cover_every_batch_in_it(tmp_pa
 
 def test_stopping_sends_the_acks_waiting_for_the_window_after_their_fsync(tmp_path, monkeypatch):
     monkeypatch.setattr("bootsvc.dhcp.server.GROUP_COMMIT_WINDOW", 60.0)
-    server = DhcpServer(dhcp_config.from_json(rack_config(), [SERVER_IP]), None, SERVER_IP,
-                        state_dir=str(tmp_path))
+    server = new_server(tmp_path)
     macs = [f"52:54:00:00:06:{i:02x}" for i in range(4)]
 
     async def scenario():
