@@ -163,13 +163,15 @@ class Journal:
         finally:
             os.close(fd)
         os.replace(tmp, self.path)
+        # Writing to the new file from now on, even if the directory's fsync fails (then the
+        # server puts back lines the new file already has: replaying them twice is harmless).
+        old, self._fd = self._fd, self._open()
+        os.close(old)
         dir_fd = os.open(self.state_dir, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-        old, self._fd = self._fd, self._open()
-        os.close(old)
 
     def close(self) -> None:
         self.sync()

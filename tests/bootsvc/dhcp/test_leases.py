@@ -132,3 +132,25 @@ def test_journal_compaction_keeps_state(tmp_path):
     assert leases.journal.records == 1
     again, _ = store(rack_config(), tmp_path)
     assert again.by_mac[MAC[1]].ip == ip_int("10.0.0.120")
+
+
+def test_replaying_the_last_lines_twice_gives_the_same_leases(tmp_path):
+    """A compaction whose directory fsync fails puts back lines the new journal already has."""
+    clock = Clock()
+    leases, subnet = store(rack_config(), tmp_path / "a", clock)
+    a = leases.choose(subnet, MAC[1], None)
+    leases.commit(MAC[1], a, 600)
+    leases.release(MAC[1], a)
+    leases.commit(MAC[2], a, 600)  # the address moves to another machine
+    leases.commit(MAC[1], leases.choose(subnet, MAC[1], None), 600)
+    leases.decline(MAC[3], ip_int("10.0.0.190"), 600)
+    leases.commit(MAC[2], ip_int("10.0.0.150"), 600)
+    leases.journal.sync()
+    lines = (tmp_path / "a" / "leases.journal").read_bytes().splitlines(keepends=True)
+    (tmp_path / "b").mkdir()
+    for suffix in range(1, len(lines) + 1):
+        (tmp_path / "b" / "leases.journal").write_bytes(b"".join(lines + lines[-suffix:]))
+        again, _ = store(rack_config(), tmp_path / "b", clock)
+        assert {m: x.ip for m, x in again.by_mac.items()} == {
+            m: x.ip for m, x in leases.by_mac.items()}, suffix
+        assert again.quarantine == leases.quarantine
