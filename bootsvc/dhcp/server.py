@@ -39,6 +39,13 @@ def event_dict(item: tuple) -> dict:
             **(fields or {})}
 
 
+def failure(done: asyncio.Future) -> str | None:
+    """Why a finished future failed, or None when it succeeded."""
+    if done.cancelled():
+        return "cancelled"
+    return None if done.exception() is None else str(done.exception())
+
+
 def open_socket(interface: str | None, port: int = 67) -> socket.socket:
     """UDP 0.0.0.0:port bound to interface, allowed to broadcast."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -225,8 +232,7 @@ class DhcpServer:
         except BaseException as exc:
             journal.abandon_compaction()
             if not isinstance(exc, asyncio.CancelledError):
-                self.counters["journal_compaction_errors"] += 1
-                log.error("lease journal compaction failed: %s", exc)
+                self._compaction_failed(str(exc))
             raise
         finally:
             self._compacting = None
@@ -243,42 +249,46 @@ class DhcpServer:
 
         def switched(done: asyncio.Future) -> None:
             self._syncing = None
-            replaced = not done.cancelled() and done.exception() is None
-            journal.end_switch(replaced, held, count + len(tail))
-            if replaced:
+            why = failure(done)
+            journal.end_switch(why is None, held, count + len(tail))
+            if why is None:
                 self.counters["journal_compactions"] += 1
                 self._send(waiting)
             else:  # the old journal goes on: the next fsync covers them
                 self._after_sync = waiting + self._after_sync
-                self.counters["journal_compaction_errors"] += 1
-                log.error("lease journal compaction failed: %s", "cancelled"
-                          if done.cancelled() else done.exception())
+                self._compaction_failed(why)
             self._start_sync(loop)
 
         self._syncing.add_done_callback(switched)
+
+    def _compaction_failed(self, why: str) -> None:
+        self.counters["journal_compaction_errors"] += 1
+        log.error("lease journal compaction failed: %s", why)
 
     def _window_closed(self, loop: asyncio.AbstractEventLoop) -> None:
         self._sync_timer = None
         self._start_sync(loop)
 
-    def _sync_now(self, loop: asyncio.AbstractEventLoop | None) -> None:
-        """Start the fsync without waiting for the window (stopping); None: only cancel."""
+    def _cancel_window(self) -> None:
         if self._sync_timer is not None:
             self._sync_timer.cancel()
             self._sync_timer = None
-        if loop is not None:
-            self._sync_started = float("-inf")
-            self._start_sync(loop)
+
+    def _sync_now(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the fsync without waiting for the window (stopping)."""
+        self._cancel_window()
+        self._sync_started = float("-inf")
+        self._start_sync(loop)
 
     def _synced(self, done: asyncio.Future, waiting: list, loop) -> None:
         self._syncing = None
-        if done.cancelled() or done.exception() is not None:
+        why = failure(done)
+        if why is not None:
             # Not durable: no ACK leaves (each client asks again). A disk that fails fsync
             # fails every one: the log says so.
             self.counters["journal_sync_errors"] += 1
             self.counters["unsent_not_durable"] += len(waiting)
-            log.error("lease journal fsync failed: %s", "cancelled" if done.cancelled()
-                      else done.exception())
+            log.error("lease journal fsync failed: %s", why)
         else:
             self._send(waiting)
         self._start_sync(loop)
@@ -333,7 +343,7 @@ class DhcpServer:
                     break
             await asyncio.wait([self._syncing])
             await asyncio.sleep(0)
-        self._sync_now(None)  # no timer left behind
+        self._cancel_window()  # no timer left behind
         self._sync_thread.shutdown(wait=True)
         if self._sock is not None:
             asyncio.get_running_loop().remove_reader(self._sock.fileno())
