@@ -230,3 +230,25 @@ def test_housekeeping_fsyncs_in_the_sync_thread_not_in_the_loop(tmp_path):
 
     asyncio.run(scenario())
     assert threads and all(name.startswith("dhcp-fsync") for name in threads)
+
+
+def test_acks_whose_fsync_failed_are_never_sent(tmp_path):
+    """A disk that cannot fsync: the clients get no ACK (they ask again), the OFFERs still go."""
+    server = new_server(tmp_path)
+    macs = [f"52:54:00:00:09:{i:02x}" for i in range(3)]
+
+    def failing_fsync():
+        raise OSError(5, "Input/output error")
+
+    server.leases.journal.fsync = failing_fsync
+
+    async def scenario():
+        server.connection_made(FakeTransport())
+        server.answer([client_packet(mac, DISCOVER) for mac in macs])
+        server.answer(requests(macs, 100))
+        await settled(lambda: server.counters["journal_sync_errors"] == 1)
+        await settled(lambda: server._syncing is None)
+
+    asyncio.run(scenario())
+    assert len(server.transport.sent) == 3  # the OFFERs only
+    assert server.counters["unsent_not_durable"] == 3
